@@ -1,0 +1,198 @@
+// Package autograd records a graph of tensor operations and runs
+// reverse-mode automatic differentiation over it. It is deliberately small
+// (in the spirit of micrograd): a Var is a value with its gradient, the op
+// that made it and that op's inputs; Backward walks the graph in reverse
+// topological order and lets each op compute its vector-Jacobian product.
+// The operations themselves live in package ops.
+package autograd
+
+import (
+	"fmt"
+
+	"github.com/backprop-dev/backprop/expr"
+	"github.com/backprop-dev/backprop/tensor"
+)
+
+// Op is one differentiable operation. An Op value belongs to one node of the
+// graph, so it may remember what its Forward saw (shapes, masks) for its
+// Backward and for the trace.
+type Op[T tensor.Float] interface {
+	// Name is a short identifier for the operation, e.g. "matmul".
+	Name() string
+	// Forward computes the output from the inputs, or explains why the
+	// inputs' shapes do not fit.
+	Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error)
+	// Backward returns, for every input i with need[i], the gradient of the
+	// objective with respect to in[i], given gout, the gradient with respect
+	// to the output out. Entries not needed may be nil.
+	Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) []*tensor.Tensor[T]
+}
+
+// Explainer is implemented by ops that can describe themselves to a reader:
+// the formula of the whole step and, element by element, the expression
+// that produced a value or a gradient. The trace engine calls the element
+// methods twice, once with references (w0[1,2]) and once with numbers, so a
+// student sees both the formula and the substitution.
+type Explainer interface {
+	// Formula is the forward step in whole-tensor notation, given the
+	// inputs' names, e.g. ReLU(u0) or w0 z.
+	Formula(in []expr.Expr) expr.Expr
+	// ForwardElem is the expression for output element k (row-major
+	// position) in terms of input elements, supplied by in(input, position).
+	ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr
+	// BackwardFormula is the gradient with respect to input i in
+	// whole-tensor notation, given the inputs' names, the output's name and
+	// the name of the upstream gradient.
+	BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr
+	// BackwardElem is the expression for element m of the gradient with
+	// respect to input i, in terms of input elements in(i, m), output
+	// elements out(k) and upstream gradient elements gout(k).
+	BackwardElem(i, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr
+}
+
+// Var is a node of the graph: a tensor value, its gradient once Backward has
+// run, and how it was made.
+type Var[T tensor.Float] struct {
+	Name         string            // name used in traces and errors
+	Value        *tensor.Tensor[T] // the forward value
+	Grad         *tensor.Tensor[T] // gradient of the objective; nil until Backward reaches it
+	Op           Op[T]             // nil for leaves (inputs and parameters)
+	Inputs       []*Var[T]         // operands of Op
+	RequiresGrad bool              // whether Backward computes Grad for this node
+	// Inline asks the trace to show this node's formula inside its
+	// consumer's line rather than as a step of its own (for pre-activations
+	// such as w0 z + b0 under a ReLU).
+	Inline bool
+}
+
+// Leaf makes an input or parameter node. Parameters need gradients, data
+// usually does not.
+func Leaf[T tensor.Float](name string, value *tensor.Tensor[T], requiresGrad bool) *Var[T] {
+	return &Var[T]{Name: name, Value: value, RequiresGrad: requiresGrad}
+}
+
+// Apply runs op forward on the inputs' values and records the result as a
+// new node named name. The error names the node, so shape mistakes point at
+// the step of the network where they happen.
+func Apply[T tensor.Float](name string, op Op[T], inputs ...*Var[T]) (*Var[T], error) {
+	in := make([]*tensor.Tensor[T], len(inputs))
+	req := false
+	for i, v := range inputs {
+		in[i] = v.Value
+		req = req || v.RequiresGrad
+	}
+	out, err := op.Forward(in)
+	if err != nil {
+		if name != "" {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return nil, err
+	}
+	return &Var[T]{Name: name, Value: out, Op: op, Inputs: inputs, RequiresGrad: req}, nil
+}
+
+// IsLeaf reports whether v was not produced by an op.
+func (v *Var[T]) IsLeaf() bool { return v.Op == nil }
+
+// Topo returns every node that out depends on, each after its inputs, out
+// last.
+func Topo[T tensor.Float](out *Var[T]) []*Var[T] {
+	var order []*Var[T]
+	seen := map[*Var[T]]bool{}
+	// iterative DFS so that deep graphs do not exhaust the stack
+	type frame struct {
+		v    *Var[T]
+		next int
+	}
+	stack := []frame{{v: out}}
+	seen[out] = true
+	for len(stack) > 0 {
+		top := &stack[len(stack)-1]
+		if top.next < len(top.v.Inputs) {
+			in := top.v.Inputs[top.next]
+			top.next++
+			if !seen[in] {
+				seen[in] = true
+				stack = append(stack, frame{v: in})
+			}
+			continue
+		}
+		order = append(order, top.v)
+		stack = stack[:len(stack)-1]
+	}
+	return order
+}
+
+// Backward computes the gradient of out with respect to every node that
+// requires one. out must hold a single element (a scalar objective); its
+// gradient is seeded with 1. Gradients accumulate: a value used twice
+// receives the sum of both contributions, and calling Backward again adds to
+// existing gradients (use ZeroGrad between steps).
+func Backward[T tensor.Float](out *Var[T]) error {
+	if out.Value.Len() != 1 {
+		return fmt.Errorf("autograd: Backward needs a scalar objective, %s has shape %s", out.Name, tensor.FormatShape(out.Value.Shape()))
+	}
+	seed := tensor.New[T](out.Value.Shape()...)
+	seed.Fill(1)
+	return BackwardFrom(out, seed)
+}
+
+// BackwardFrom is Backward with an explicit upstream gradient for out, of
+// out's shape.
+func BackwardFrom[T tensor.Float](out *Var[T], seed *tensor.Tensor[T]) error {
+	if !tensor.SameShape(seed.Shape(), out.Value.Shape()) {
+		return &tensor.ShapeError{Op: "backward", Tensor: "seed gradient of " + out.Name, Want: tensor.FormatShape(out.Value.Shape()), Got: seed.Shape()}
+	}
+	order := Topo(out)
+	// gradients of intermediate nodes are fresh each call; leaves accumulate
+	for _, v := range order {
+		if !v.IsLeaf() {
+			v.Grad = nil
+		}
+	}
+	accumulate(out, seed)
+	for i := len(order) - 1; i >= 0; i-- {
+		v := order[i]
+		if v.IsLeaf() || v.Grad == nil || !v.RequiresGrad {
+			continue
+		}
+		in := make([]*tensor.Tensor[T], len(v.Inputs))
+		need := make([]bool, len(v.Inputs))
+		any := false
+		for j, u := range v.Inputs {
+			in[j] = u.Value
+			need[j] = u.RequiresGrad
+			any = any || need[j]
+		}
+		if !any {
+			continue
+		}
+		grads := v.Op.Backward(in, v.Value, v.Grad, need)
+		for j, g := range grads {
+			if need[j] && g != nil {
+				accumulate(v.Inputs[j], g)
+			}
+		}
+	}
+	return nil
+}
+
+func accumulate[T tensor.Float](v *Var[T], g *tensor.Tensor[T]) {
+	if !v.RequiresGrad {
+		return
+	}
+	if v.Grad == nil {
+		v.Grad = tensor.New[T](v.Value.Shape()...)
+	}
+	v.Grad.AddInPlace(g)
+}
+
+// ZeroGrad clears the gradients of the given nodes (parameters between
+// optimisation steps).
+func ZeroGrad[T tensor.Float](vars ...*Var[T]) {
+	for _, v := range vars {
+		if v.Grad != nil {
+			v.Grad.Zero()
+		}
+	}
+}

@@ -1,0 +1,116 @@
+package ops
+
+import (
+	"fmt"
+
+	"github.com/backprop-dev/backprop/autograd"
+	"github.com/backprop-dev/backprop/expr"
+	"github.com/backprop-dev/backprop/tensor"
+)
+
+// BiasAddOp adds b to x, broadcasting b over every axis of x it does not
+// cover. b's dimensions line up with x's starting at Axis, so one op serves
+// all three kinds of bias: broadcast over a batch (x (N,F), b (F), Axis 1),
+// per channel (x (N,C,H,W), b (C), Axis 1; or (C,H,W) with Axis 0), and
+// full-shape "untied" (x (C,H,W), b (C,H,W), Axis 0) like the seed's 4×4 b1.
+type BiasAddOp[T tensor.Float] struct {
+	Axis int
+
+	outer, bn, inner int // x viewed as (outer, bn, inner), b as (bn)
+}
+
+// BiasAdd records x + b with b aligned at axis.
+func BiasAdd[T tensor.Float](name string, x, b *autograd.Var[T], axis int) (*autograd.Var[T], error) {
+	return apply(name, &BiasAddOp[T]{Axis: axis}, x, b)
+}
+
+// Name implements autograd.Op.
+func (o *BiasAddOp[T]) Name() string { return "bias_add" }
+
+// Forward implements autograd.Op.
+func (o *BiasAddOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error) {
+	if err := wantInputs("bias_add", in, 2); err != nil {
+		return nil, err
+	}
+	x, b := in[0], in[1]
+	xs, bs := x.Shape(), b.Shape()
+	if o.Axis < 0 || o.Axis+len(bs) > len(xs) || !tensor.SameShape(xs[o.Axis:o.Axis+len(bs)], bs) {
+		want := "a shape matching the input's trailing axes"
+		if o.Axis >= 0 && o.Axis <= len(xs) {
+			end := min(len(xs), o.Axis+max(len(bs), 1))
+			want = tensor.FormatShape(xs[o.Axis:end]) + fmt.Sprintf(" (axes %d.. of the input, whose shape is %s)", o.Axis, tensor.FormatShape(xs))
+		}
+		return nil, &tensor.ShapeError{Op: "bias_add", Tensor: "bias", Want: want, Got: bs}
+	}
+	o.outer = tensor.NumElements(xs[:o.Axis])
+	o.bn = b.Len()
+	o.inner = tensor.NumElements(xs[o.Axis+len(bs):])
+	out := x.Clone()
+	od, bd := out.Data(), b.Data()
+	for p := 0; p < o.outer; p++ {
+		for j := 0; j < o.bn; j++ {
+			row := od[(p*o.bn+j)*o.inner : (p*o.bn+j+1)*o.inner]
+			bv := bd[j]
+			for i := range row {
+				row[i] += bv
+			}
+		}
+	}
+	return out, nil
+}
+
+// Backward implements autograd.Op: dx = g, db = g summed over the
+// broadcast axes.
+func (o *BiasAddOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) []*tensor.Tensor[T] {
+	grads := make([]*tensor.Tensor[T], 2)
+	if need[0] {
+		grads[0] = gout.Clone()
+	}
+	if need[1] {
+		db := tensor.New[T](in[1].Shape()...)
+		dd, g := db.Data(), gout.Data()
+		for p := 0; p < o.outer; p++ {
+			for j := 0; j < o.bn; j++ {
+				var s T
+				for _, v := range g[(p*o.bn+j)*o.inner : (p*o.bn+j+1)*o.inner] {
+					s += v
+				}
+				dd[j] += s
+			}
+		}
+		grads[1] = db
+	}
+	return grads
+}
+
+func (o *BiasAddOp[T]) biasIndex(k int) int { return (k / o.inner) % o.bn }
+
+// Formula implements autograd.Explainer.
+func (o *BiasAddOp[T]) Formula(in []expr.Expr) expr.Expr { return expr.Sum{in[0], in[1]} }
+
+// ForwardElem implements autograd.Explainer.
+func (o *BiasAddOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr {
+	return expr.Sum{in(0, k), in(1, o.biasIndex(k))}
+}
+
+// BackwardFormula implements autograd.Explainer.
+func (o *BiasAddOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
+	if i == 0 || (o.outer == 1 && o.inner == 1) {
+		return gout
+	}
+	return expr.Call{Fn: "sum over broadcast axes", Args: []expr.Expr{gout}}
+}
+
+// BackwardElem implements autograd.Explainer.
+func (o *BiasAddOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr {
+	if i == 0 {
+		return gout(m)
+	}
+	var terms []expr.Expr
+	for p := 0; p < o.outer; p++ {
+		for q := 0; q < o.inner; q++ {
+			terms = append(terms, gout((p*o.bn+m)*o.inner+q))
+		}
+	}
+	return sumOf(terms)
+}

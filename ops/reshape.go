@@ -1,0 +1,142 @@
+package ops
+
+import (
+	"fmt"
+
+	"github.com/backprop-dev/backprop/autograd"
+	"github.com/backprop-dev/backprop/expr"
+	"github.com/backprop-dev/backprop/tensor"
+)
+
+// ReshapeOp gives x a new shape with the same elements. In row-major order
+// (NumPy, PyTorch) elements keep their memory order. In column-major order
+// (MATLAB) the last two axes of both shapes are read and filled column by
+// column while leading axes (batch, channel) stay slowest, so reshaping 8
+// values to (2,2,2) fills each 2×2 channel column-first, as MATLAB's
+// reshape(h0, 2, 2, 2) fills H×W×C.
+type ReshapeOp[T tensor.Float] struct {
+	Shape    []int // target shape; one entry may be -1
+	ColMajor bool
+	Label    string // "reshape" or "flatten", for the trace
+
+	src []int // out position k takes input position src[k]; nil for identity
+	dst []int // inverse of src
+	n   int
+}
+
+// Reshape records x reshaped to shape.
+func Reshape[T tensor.Float](name string, x *autograd.Var[T], colMajor bool, shape ...int) (*autograd.Var[T], error) {
+	return apply(name, &ReshapeOp[T]{Shape: shape, ColMajor: colMajor, Label: "reshape"}, x)
+}
+
+// Flatten records x with axes from startDim on merged into one, as
+// torch.flatten(x, startDim): 0 for a single sample, 1 to keep a batch axis.
+func Flatten[T tensor.Float](name string, x *autograd.Var[T], startDim int, colMajor bool) (*autograd.Var[T], error) {
+	s := x.Value.Shape()
+	if startDim < 0 || startDim > len(s) {
+		return nil, fmt.Errorf("%s: flatten start axis %d is outside the input's %d axes", name, startDim, len(s))
+	}
+	shape := append(append([]int(nil), s[:startDim]...), tensor.NumElements(s[startDim:]))
+	return apply(name, &ReshapeOp[T]{Shape: shape, ColMajor: colMajor, Label: "flatten"}, x)
+}
+
+// colPos is the column-major logical position of idx within shape: leading
+// axes row-major and slowest, the last two axes column-first.
+func colPos(shape, idx []int) int {
+	r := len(shape)
+	if r < 2 {
+		if r == 1 {
+			return idx[0]
+		}
+		return 0
+	}
+	lead := 0
+	for i := 0; i < r-2; i++ {
+		lead = lead*shape[i] + idx[i]
+	}
+	h, w := shape[r-2], shape[r-1]
+	return lead*h*w + idx[r-2] + h*idx[r-1]
+}
+
+// Name implements autograd.Op.
+func (o *ReshapeOp[T]) Name() string { return o.Label }
+
+// Forward implements autograd.Op.
+func (o *ReshapeOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error) {
+	if err := wantInputs(o.Label, in, 1); err != nil {
+		return nil, err
+	}
+	x := in[0]
+	view, err := x.Reshape(o.Shape...)
+	if err != nil {
+		return nil, &tensor.ShapeError{Op: o.Label, Tensor: "input", Want: fmt.Sprintf("%d values to fill %v", tensor.NumElements(o.Shape), o.Shape), Got: x.Shape()}
+	}
+	o.n = x.Len()
+	out := view.Clone()
+	o.src, o.dst = nil, nil
+	if o.ColMajor {
+		inShape, outShape := x.Shape(), out.Shape()
+		byPos := make([]int, o.n) // logical position -> input position
+		for m := 0; m < o.n; m++ {
+			byPos[colPos(inShape, tensor.Index(inShape, m))] = m
+		}
+		o.src = make([]int, o.n)
+		o.dst = make([]int, o.n)
+		xd, od := x.Data(), out.Data()
+		for k := 0; k < o.n; k++ {
+			m := byPos[colPos(outShape, tensor.Index(outShape, k))]
+			o.src[k], o.dst[m] = m, k
+			od[k] = xd[m]
+		}
+	}
+	return out, nil
+}
+
+// Backward implements autograd.Op: the gradient is moved back through the
+// same permutation.
+func (o *ReshapeOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) []*tensor.Tensor[T] {
+	g := tensor.New[T](in[0].Shape()...)
+	if o.src == nil {
+		copy(g.Data(), gout.Data())
+	} else {
+		gd, up := g.Data(), gout.Data()
+		for k, m := range o.src {
+			gd[m] = up[k]
+		}
+	}
+	return []*tensor.Tensor[T]{g}
+}
+
+func (o *ReshapeOp[T]) from(k int) int {
+	if o.src == nil {
+		return k
+	}
+	return o.src[k]
+}
+
+func (o *ReshapeOp[T]) to(m int) int {
+	if o.dst == nil {
+		return m
+	}
+	return o.dst[m]
+}
+
+// Formula implements autograd.Explainer.
+func (o *ReshapeOp[T]) Formula(in []expr.Expr) expr.Expr {
+	return expr.Call{Fn: o.Label, Args: []expr.Expr{in[0]}}
+}
+
+// ForwardElem implements autograd.Explainer.
+func (o *ReshapeOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr {
+	return in(0, o.from(k))
+}
+
+// BackwardFormula implements autograd.Explainer.
+func (o *ReshapeOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
+	return expr.Call{Fn: "reshape back", Args: []expr.Expr{gout}}
+}
+
+// BackwardElem implements autograd.Explainer.
+func (o *ReshapeOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr {
+	return gout(o.to(m))
+}
