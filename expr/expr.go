@@ -375,10 +375,10 @@ func (r Raw) Render(s Style) string {
 }
 func (Raw) prec() int { return precAtom }
 
-// Grad is the partial derivative ∂Of/∂Wrt.
+// Grad is the partial derivative ∂Of/∂Wrt, or of one element of Wrt.
 type Grad struct {
 	Of  string
-	Wrt Expr
+	Wrt Ref
 }
 
 // Render implements Expr.

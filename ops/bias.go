@@ -114,3 +114,7 @@ func (o *BiasAddOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, 
 	}
 	return sumOf(terms)
 }
+
+// PassThrough reports that the gradient for x is the upstream gradient
+// itself, so a trace need not print it as a step of its own.
+func (o *BiasAddOp[T]) PassThrough(i int) bool { return i == 0 }

@@ -1,0 +1,14 @@
+// Package examples ships the example specs inside the binary, so that
+// `backprop solve` with no arguments solves Problem 1 as the problem set
+// gives it, and the same files document the spec format under examples/.
+package examples
+
+import "embed"
+
+// FS holds every *.yaml and *.json spec of this directory.
+//
+//go:embed *.yaml
+var FS embed.FS
+
+// Problem1 is the file name of the seed's GAN problem.
+const Problem1 = "problem1.yaml"

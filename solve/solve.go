@@ -1,0 +1,193 @@
+// Package solve produces the worked solution of a spec: it builds the
+// network on the engine in the chosen precision, runs it forward and
+// backward, and renders the result as a step-by-step trace (text or
+// Markdown with LaTeX) or as JSON numbers.
+package solve
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/backprop-dev/backprop/autograd"
+	"github.com/backprop-dev/backprop/spec"
+	"github.com/backprop-dev/backprop/tensor"
+	"github.com/backprop-dev/backprop/trace"
+)
+
+// Options choose precision, conventions and detail.
+type Options struct {
+	DType       string // "float64" (default) or "float32"
+	Reshape     string // overrides the spec's convention when set
+	Kernel      string // likewise
+	Label       string // likewise
+	MaxElements int    // tensors larger than this show no per-element lines (0: 64)
+	Digits      int    // significant digits in traces (0: 6)
+}
+
+// Named is a named tensor of a solution.
+type Named struct {
+	Name  string
+	Value trace.Matrix
+}
+
+// Solution is a solved spec.
+type Solution struct {
+	Spec      *spec.Spec
+	DType     string
+	Forward   []Named // the reported values in network order
+	Gradients []Named // the gradient of the objective for each parameter
+	Trace     *trace.Trace
+	Header    trace.Header
+	digits    int
+}
+
+// Solve runs the spec.
+func Solve(s *spec.Spec, opt Options) (*Solution, error) {
+	c := &s.Conventions
+	for _, o := range []struct {
+		v   string
+		dst *string
+		ok  []string
+		n   string
+	}{{opt.Reshape, &c.Reshape, []string{"row-major", "column-major"}, "--reshape"}, {opt.Kernel, &c.Kernel, []string{"pytorch", "flipped"}, "--kernel"}, {opt.Label, &c.Label, []string{"y0", "y1"}, "--label"}} {
+		if o.v == "" {
+			continue
+		}
+		valid := false
+		for _, a := range o.ok {
+			valid = valid || a == o.v
+		}
+		if !valid {
+			return nil, fmt.Errorf("%s: want one of %v, got %q", o.n, o.ok, o.v)
+		}
+		*o.dst = o.v
+	}
+	switch opt.DType {
+	case "", "float64":
+		return run[float64](s, opt, "float64")
+	case "float32":
+		return run[float32](s, opt, "float32")
+	}
+	return nil, fmt.Errorf("--dtype: want float64 or float32, got %q", opt.DType)
+}
+
+func run[T tensor.Float](s *spec.Spec, opt Options, dtype string) (*Solution, error) {
+	m, err := spec.Build[T](s)
+	if err != nil {
+		return nil, err
+	}
+	if err := autograd.Backward(m.Objective); err != nil {
+		return nil, err
+	}
+	sol := &Solution{Spec: s, DType: dtype, digits: opt.Digits}
+	for _, v := range m.Outputs {
+		sol.Forward = append(sol.Forward, Named{v.Name, matrix(v.Value)})
+	}
+	for _, p := range m.Params {
+		g := p.Grad
+		if g == nil { // a parameter the objective does not depend on
+			g = tensor.New[T](p.Value.Shape()...)
+		}
+		sol.Gradients = append(sol.Gradients, Named{p.Name, matrix(g)})
+	}
+	objName := "J"
+	tr, err := trace.Build(m.Nodes, trace.Options{MaxElements: opt.MaxElements, Objective: objName})
+	if err != nil {
+		return nil, err
+	}
+	sol.Trace = tr
+	sol.Header = header(s, m.Objective.Name, m.Maximize, dtype)
+	return sol, nil
+}
+
+func matrix[T tensor.Float](t *tensor.Tensor[T]) trace.Matrix {
+	d := make([]float64, t.Len())
+	for i, v := range t.Data() {
+		d[i] = float64(v)
+	}
+	return trace.Matrix{Shape: append([]int(nil), t.Shape()...), Data: d}
+}
+
+// ConventionText describes the conventions in force, one line each.
+func ConventionText(c spec.Conventions) []string {
+	var out []string
+	if c.Reshape == "column-major" {
+		out = append(out, "reshape/flatten order: column-major, as MATLAB (each channel's H×W filled column by column; --reshape row-major for NumPy/PyTorch)")
+	} else {
+		out = append(out, "reshape/flatten order: row-major, as NumPy and PyTorch (--reshape column-major for MATLAB)")
+	}
+	if c.Kernel == "flipped" {
+		out = append(out, "deconv kernel: flipped, the textbook full convolution: the kernel slides over the zero-padded input, i.e. rotated 180° from PyTorch (--kernel pytorch)")
+	} else {
+		out = append(out, "deconv kernel: pytorch, as ConvTranspose2d: each input pixel adds a copy of the kernel, out[c',i·s+a−p, j·s+b−p] += x[c,i,j]·w[c,c',a,b] (--kernel flipped for the 180°-rotated reading)")
+	}
+	if c.Label == "y1" {
+		out = append(out, "label: σ(a) is p(y=1), so p(y=0) = σ(−a) (--label y0 for the problem set's reading)")
+	} else {
+		out = append(out, "label: σ(a) is p(y=0), as the problem set writes (--label y1 for the other class)")
+	}
+	out = append(out, "indices: 1-based, [channel, row, column] for images; vectors are columns")
+	return out
+}
+
+func header(s *spec.Spec, objective string, maximize bool, dtype string) trace.Header {
+	title := s.Title
+	if title == "" {
+		title = "backprop solve " + s.File()
+	}
+	var obj string
+	switch s.Objective.Type {
+	case "log_p":
+		obj = "maximize J = log p(y=0); every gradient is ∂J/∂θ, the direction of steepest ascent"
+	case "bce":
+		obj = fmt.Sprintf("minimize J = −log p(y=%d) (binary cross-entropy); every gradient is ∂J/∂θ", s.Objective.Label)
+	case "sse":
+		obj = "minimize J = L = Σᵢ (xᵢ − x'ᵢ)² (sum of squared reconstruction errors); every gradient is ∂J/∂θ"
+	}
+	_ = maximize
+	conv := append(ConventionText(s.Conventions), "precision: "+dtype)
+	return trace.Header{Title: title, Conventions: conv, Objective: obj + " (J is the node " + objective + ")"}
+}
+
+// WriteText writes the worked solution as plain text.
+func (s *Solution) WriteText(w io.Writer) error { return s.Trace.WriteText(w, s.Header, s.digits) }
+
+// WriteMarkdown writes the worked solution as Markdown with LaTeX.
+func (s *Solution) WriteMarkdown(w io.Writer) error {
+	return s.Trace.WriteMarkdown(w, s.Header, s.digits)
+}
+
+// WriteJSON writes {"forward": {...}, "gradients": {...}} with nested arrays
+// in each tensor's own shape and full float64 precision, keys in network
+// order, plus the conventions and dtype used.
+func (s *Solution) WriteJSON(w io.Writer) error {
+	var b bytes.Buffer
+	b.WriteString("{\n  \"forward\": ")
+	writeObject(&b, s.Forward)
+	b.WriteString(",\n  \"gradients\": ")
+	writeObject(&b, s.Gradients)
+	meta, _ := json.Marshal(map[string]any{"conventions": s.Spec.Conventions, "objective": s.Spec.Objective.Type, "dtype": s.DType})
+	fmt.Fprintf(&b, ",\n  \"meta\": %s\n}\n", meta)
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+func writeObject(b *bytes.Buffer, items []Named) {
+	b.WriteString("{")
+	for i, it := range items {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		k, _ := json.Marshal(it.Name)
+		v, _ := json.Marshal(nested(it.Value))
+		fmt.Fprintf(b, "\n    %s: %s", k, v)
+	}
+	b.WriteString("\n  }")
+}
+
+func nested(m trace.Matrix) any {
+	t := tensor.MustFromSlice(m.Data, m.Shape...)
+	return t.Nested()
+}

@@ -1,0 +1,340 @@
+package spec
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+
+	"github.com/backprop-dev/backprop/autograd"
+	"github.com/backprop-dev/backprop/ops"
+	"github.com/backprop-dev/backprop/tensor"
+)
+
+// Model is a spec built on the engine: every node in creation order, the
+// parameters, the outputs to report and the objective.
+type Model[T tensor.Float] struct {
+	Spec      *Spec
+	Nodes     []*autograd.Var[T] // creation order: each node after its inputs
+	Input     *autograd.Var[T]
+	Params    []*autograd.Var[T]  // in the order params lists them
+	Outputs   []*autograd.Var[T]  // the named values a solution reports, in order
+	Objective *autograd.Var[T]    // the scalar gradients are taken of
+	Maximize  bool                // the objective is maximized (log p) rather than minimized
+	Name      map[string]*autograd.Var[T]
+}
+
+type builder[T tensor.Float] struct {
+	s *Spec
+	m *Model[T]
+}
+
+func (b *builder[T]) add(v *autograd.Var[T], err error) (*autograd.Var[T], error) {
+	if err != nil {
+		return nil, err
+	}
+	b.m.Nodes = append(b.m.Nodes, v)
+	if v.Name != "" {
+		b.m.Name[v.Name] = v
+	}
+	return v, nil
+}
+
+// Build makes the spec's graph in element type T and runs it forward. The
+// objective's gradient is not taken here: call autograd.Backward on
+// Model.Objective.
+func Build[T tensor.Float](s *Spec) (*Model[T], error) {
+	m := &Model[T]{Spec: s, Name: map[string]*autograd.Var[T]{}}
+	b := &builder[T]{s: s, m: m}
+	params := map[string]*autograd.Var[T]{}
+	for _, name := range s.ParamOrder {
+		v := autograd.Leaf(name, tensor.Convert[T](s.Params[name].Tensor), true)
+		params[name] = v
+		m.Params = append(m.Params, v)
+		b.add(v, nil)
+	}
+	x, _ := b.add(autograd.Leaf(s.Input.Name, tensor.Convert[T](s.Input.tensor), false), nil)
+	m.Input = x
+	used := map[string]bool{}
+	for i, l := range s.Layers {
+		field := fmt.Sprintf("layers[%d] (%s %s)", i, l.Type, l.Name)
+		fail := func(err error) error {
+			return &Error{File: s.file, Line: l.line, Field: field, Msg: err.Error()}
+		}
+		w, bias := params[l.Weight], params[l.Bias]
+		used[l.Weight], used[l.Bias] = true, true
+		var err error
+		switch l.Type {
+		case "linear":
+			x, err = b.linear(l, x, w, bias)
+		case "reshape":
+			x, err = b.add(ops.Reshape(l.Name, x, s.Conventions.Reshape == "column-major", l.Shape...))
+		case "flatten":
+			x, err = b.add(ops.Flatten(l.Name, x, 0, s.Conventions.Reshape == "column-major"))
+		case "conv", "deconv":
+			x, err = b.conv(l, x, w, bias)
+		case "activation":
+			x, err = b.activation(l.Name, l, x)
+		case "logistic":
+			x, err = b.logistic(l, x, w, bias)
+		}
+		if err != nil {
+			return nil, fail(err)
+		}
+		if l.Type != "logistic" {
+			m.Outputs = append(m.Outputs, x)
+		}
+	}
+	for _, name := range s.ParamOrder {
+		if !used[name] {
+			return nil, &Error{File: s.file, Line: s.Params[name].Line, Field: "params." + name, Msg: "is not used by any layer"}
+		}
+	}
+	switch s.Objective.Type {
+	case "sse":
+		if !tensor.SameShape(x.Value.Shape(), m.Input.Value.Shape()) {
+			return nil, &Error{File: s.file, Field: "objective", Msg: fmt.Sprintf("sse compares the output %s of shape %s with the input %s of shape %s; they must match",
+				x.Name, tensor.FormatShape(x.Value.Shape()), m.Input.Name, tensor.FormatShape(m.Input.Value.Shape()))}
+		}
+		loss, err := b.add(ops.SquaredError("L", x, m.Input, 1))
+		if err != nil {
+			return nil, err
+		}
+		m.Objective = loss
+		m.Outputs = append(m.Outputs, loss)
+	}
+	return m, nil
+}
+
+// preName is the pre-activation's name: the layer's own choice, else u<n>
+// for an output named h<n>, else u_<name>.
+func preName(l Layer) string {
+	if l.Preactivation != "" {
+		return l.Preactivation
+	}
+	i := len(l.Name)
+	for i > 0 && unicode.IsDigit(rune(l.Name[i-1])) {
+		i--
+	}
+	if i < len(l.Name) {
+		return "u" + l.Name[i:]
+	}
+	return "u_" + strings.TrimRight(l.Name, "'")
+}
+
+// activation applies l's activation to x as node name.
+func (b *builder[T]) activation(name string, l Layer, x *autograd.Var[T]) (*autograd.Var[T], error) {
+	if l.Activation == "leaky_relu" {
+		return b.add(ops.LeakyReLU(name, x, l.Slope))
+	}
+	return b.add(ops.Unary(name, ops.Activation(l.Activation), x))
+}
+
+// finish names the affine result and applies the activation, marking the
+// pre-activation for inline display.
+func (b *builder[T]) finish(l Layer, pre *autograd.Var[T]) (*autograd.Var[T], error) {
+	if l.Activation == "identity" {
+		pre.Name = l.Name
+		b.m.Name[l.Name] = pre
+		return pre, nil
+	}
+	pre.Name = preName(l)
+	pre.Inline = true
+	b.m.Name[pre.Name] = pre
+	return b.activation(l.Name, l, pre)
+}
+
+func (b *builder[T]) linear(l Layer, x, w, bias *autograd.Var[T]) (*autograd.Var[T], error) {
+	if x.Value.Rank() != 1 {
+		return nil, &tensor.ShapeError{Op: "linear", Tensor: "input " + x.Name, Want: "a vector (flatten it first)", Got: x.Value.Shape()}
+	}
+	n := x.Value.Len()
+	ws := w.Value.Shape()
+	want := fmt.Sprintf("[out×%d] (out rows, one column per input element of %s)", n, x.Name)
+	if l.Transpose {
+		want = fmt.Sprintf("[%d×out] (transpose: one row per input element of %s, applied as %sᵀ%s)", n, x.Name, w.Name, x.Name)
+	}
+	if len(ws) != 2 || (!l.Transpose && ws[1] != n) || (l.Transpose && ws[0] != n) {
+		return nil, &tensor.ShapeError{Op: "linear", Tensor: "weight " + w.Name, Want: want, Got: ws}
+	}
+	mm, err := b.add(ops.MatMul("", w, x, l.Transpose, false))
+	if err != nil {
+		return nil, err
+	}
+	mm.Inline = true
+	u := mm
+	if bias != nil {
+		if !tensor.SameShape(bias.Value.Shape(), mm.Value.Shape()) {
+			return nil, &tensor.ShapeError{Op: "linear", Tensor: "bias " + bias.Name, Want: tensor.FormatShape(mm.Value.Shape()), Got: bias.Value.Shape()}
+		}
+		if u, err = b.add(ops.BiasAdd("", mm, bias, 0)); err != nil {
+			return nil, err
+		}
+	}
+	return b.finish(l, u)
+}
+
+func (b *builder[T]) conv(l Layer, x, w, bias *autograd.Var[T]) (*autograd.Var[T], error) {
+	if x.Value.Rank() != 3 {
+		return nil, &tensor.ShapeError{Op: l.Type, Tensor: "input " + x.Name, Want: "channels×height×width (reshape it first)", Got: x.Value.Shape()}
+	}
+	ws := w.Value.Shape()
+	layout := "[out channels×in channels×kh×kw]"
+	if l.Type == "deconv" {
+		layout = "[in channels×out channels×kh×kw] (PyTorch's ConvTranspose2d layout)"
+	}
+	if len(ws) != 4 {
+		return nil, &tensor.ShapeError{Op: l.Type, Tensor: "weight " + w.Name, Want: layout, Got: ws}
+	}
+	cin := ws[1]
+	if l.Type == "deconv" {
+		cin = ws[0]
+	}
+	if cin != x.Value.Dim(0) {
+		return nil, &tensor.ShapeError{Op: l.Type, Tensor: "weight " + w.Name, Want: fmt.Sprintf("%s with %d input channels (the channels of %s)", layout, x.Value.Dim(0), x.Name), Got: ws}
+	}
+	kh, kw := ws[2], ws[3]
+	h, wd := x.Value.Dim(1), x.Value.Dim(2)
+	var oh, ow int
+	if l.Type == "conv" {
+		if kh > h+2*l.Padding.H || kw > wd+2*l.Padding.W {
+			return nil, fmt.Errorf("kernel %d×%d of %s is larger than the padded input %d×%d", kh, kw, w.Name, h+2*l.Padding.H, wd+2*l.Padding.W)
+		}
+		oh, ow = (h+2*l.Padding.H-kh)/l.Stride.H+1, (wd+2*l.Padding.W-kw)/l.Stride.W+1
+	} else {
+		if l.OutputPadding.H >= l.Stride.H || l.OutputPadding.W >= l.Stride.W {
+			if l.OutputPadding.H > 0 || l.OutputPadding.W > 0 {
+				return nil, fmt.Errorf("output_padding [%d, %d] must be smaller than the stride [%d, %d]", l.OutputPadding.H, l.OutputPadding.W, l.Stride.H, l.Stride.W)
+			}
+		}
+		oh = (h-1)*l.Stride.H - 2*l.Padding.H + kh + l.OutputPadding.H
+		ow = (wd-1)*l.Stride.W - 2*l.Padding.W + kw + l.OutputPadding.W
+		if oh <= 0 || ow <= 0 {
+			return nil, fmt.Errorf("output would be %d×%d: padding [%d, %d] is too large for kernel %d×%d", oh, ow, l.Padding.H, l.Padding.W, kh, kw)
+		}
+	}
+	if oh > MaxDim || ow > MaxDim || oh*ow*max(ws[0], ws[1]) > MaxElements {
+		return nil, fmt.Errorf("output of %d×%d is larger than a worked problem allows", oh, ow)
+	}
+	opt := ops.ConvOptions{StrideH: l.Stride.H, StrideW: l.Stride.W, PadH: l.Padding.H, PadW: l.Padding.W, OutPadH: l.OutputPadding.H, OutPadW: l.OutputPadding.W}
+	var y *autograd.Var[T]
+	var err error
+	if l.Type == "conv" {
+		y, err = b.add(ops.Conv2d("", x, w, opt))
+	} else {
+		opt.Flip = b.s.Conventions.Kernel == "flipped"
+		y, err = b.add(ops.ConvTranspose2d("", x, w, opt))
+	}
+	if err != nil {
+		return nil, err
+	}
+	y.Inline = true
+	u := y
+	if bias != nil {
+		cout, bs := y.Value.Dim(0), bias.Value.Shape()
+		mode := l.BiasMode
+		if mode == "" {
+			if len(bs) == 1 && bs[0] == cout {
+				mode = "channel"
+			} else {
+				mode = "pixel"
+			}
+		}
+		axis := 0
+		switch {
+		case mode == "channel" && len(bs) == 1 && bs[0] == cout:
+		case mode == "pixel" && tensor.SameShape(bs, y.Value.Shape()):
+		case mode == "pixel" && cout == 1 && len(bs) == 2 && bs[0] == oh && bs[1] == ow:
+			axis = 1
+		default:
+			want := fmt.Sprintf("[%d] (one per output channel) or %s (one per output element)", cout, tensor.FormatShape(y.Value.Shape()))
+			return nil, &tensor.ShapeError{Op: l.Type, Tensor: "bias " + bias.Name, Want: want, Got: bs}
+		}
+		if u, err = b.add(ops.BiasAdd("", y, bias, axis)); err != nil {
+			return nil, err
+		}
+	}
+	return b.finish(l, u)
+}
+
+// logistic builds a = wᵀx + b, p(y=0) under the label convention, and the
+// objective.
+func (b *builder[T]) logistic(l Layer, x, w, bias *autograd.Var[T]) (*autograd.Var[T], error) {
+	if x.Value.Rank() != 1 {
+		return nil, &tensor.ShapeError{Op: "logistic", Tensor: "input " + x.Name, Want: "a vector (flatten it first)", Got: x.Value.Shape()}
+	}
+	if !tensor.SameShape(w.Value.Shape(), x.Value.Shape()) {
+		return nil, &tensor.ShapeError{Op: "logistic", Tensor: "weight " + w.Name, Want: fmt.Sprintf("%s (one per element of %s)", tensor.FormatShape(x.Value.Shape()), x.Name), Got: w.Value.Shape()}
+	}
+	a, err := b.add(ops.MatMul("", w, x, false, false))
+	if err != nil {
+		return nil, err
+	}
+	a.Inline = true
+	if bias != nil {
+		if bias.Value.Len() != 1 {
+			return nil, &tensor.ShapeError{Op: "logistic", Tensor: "bias " + bias.Name, Want: "a single number", Got: bias.Value.Shape()}
+		}
+		bv := bias
+		if bias.Value.Rank() != 0 {
+			if bv, err = b.add(ops.Reshape("", bias, false)); err != nil {
+				return nil, err
+			}
+		}
+		if a, err = b.add(ops.BiasAdd("", a, bv, 0)); err != nil {
+			return nil, err
+		}
+	}
+	a.Name = l.Preactivation
+	if a.Name == "" {
+		a.Name = "a"
+	}
+	b.m.Name[a.Name] = a
+	// s is the logit of class y=0: a itself, or −a when σ(a) is p(y=1)
+	s := a
+	if b.s.Conventions.Label == "y1" {
+		if s, err = b.add(ops.Scale("-"+a.Name, a, -1)); err != nil {
+			return nil, err
+		}
+		s.Inline = true
+	}
+	p, err := b.add(ops.Sigmoid(l.Name, s))
+	if err != nil {
+		return nil, err
+	}
+	logp, err := b.add(ops.LogSigmoid("log_"+l.Name, s))
+	if err != nil {
+		return nil, err
+	}
+	b.m.Outputs = append(b.m.Outputs, p, logp)
+	switch b.s.Objective.Type {
+	case "log_p":
+		b.m.Objective, b.m.Maximize = logp, true
+	case "bce":
+		// −log p(y=label): −log σ(s) for label 0, −log σ(−s) for label 1
+		if b.s.Objective.Label == 0 {
+			loss, err := b.add(ops.Scale("loss", logp, -1))
+			if err != nil {
+				return nil, err
+			}
+			b.m.Objective = loss
+		} else {
+			neg, err := b.add(ops.Scale("", s, -1))
+			if err != nil {
+				return nil, err
+			}
+			neg.Inline = true
+			lp1, err := b.add(ops.LogSigmoid("log_p1", neg))
+			if err != nil {
+				return nil, err
+			}
+			lp1.Inline = true
+			loss, err := b.add(ops.Scale("loss", lp1, -1))
+			if err != nil {
+				return nil, err
+			}
+			b.m.Objective = loss
+		}
+		b.m.Outputs = append(b.m.Outputs, b.m.Objective)
+	}
+	return p, nil
+}

@@ -1,0 +1,289 @@
+// Package trace turns a recorded graph into a worked solution: every forward
+// step with its formula, the numbers substituted element by element and the
+// resulting tensor; then every backward step with the upstream gradient, the
+// local derivative and the result, down to each parameter's gradient. It is
+// the explanation engine: the text comes from the ops' own Explainer methods
+// walking the very graph that computed the numbers.
+package trace
+
+import (
+	"fmt"
+
+	"github.com/backprop-dev/backprop/autograd"
+	"github.com/backprop-dev/backprop/expr"
+	"github.com/backprop-dev/backprop/tensor"
+)
+
+// Options control how much detail a trace carries.
+type Options struct {
+	// MaxElements is the largest tensor whose elements get a line each;
+	// larger tensors show only their formula and value. 0 means 64.
+	MaxElements int
+	// Objective is the name of the objective in gradients (J in ∂J/∂w0).
+	Objective string
+}
+
+// Line is one element of a step: Target = Symbolic = Numeric (= Collapsed) = Value.
+type Line struct {
+	Target    expr.Expr // e.g. h0[1] or ∂J/∂w0[1,2]
+	Symbolic  expr.Expr // in terms of other elements' names
+	Numeric   expr.Expr // the same with numbers substituted
+	Collapsed bool      // whether Numeric has inlined parts worth collapsing
+	Value     float64
+}
+
+// Step is one forward or backward step of the solution.
+type Step struct {
+	Target  expr.Expr // h0, or ∂J/∂h0
+	Formula expr.Expr // right-hand side in whole-tensor notation
+	Lines   []Line    // per-element lines, empty for large tensors
+	Value   Matrix    // the resulting tensor
+	Note    string    // extra remark, e.g. "sum over the consumers"
+}
+
+// Matrix is a tensor's shape and values in float64.
+type Matrix struct {
+	Shape []int
+	Data  []float64
+}
+
+// Trace is a whole worked solution.
+type Trace struct {
+	Forward  []Step
+	Backward []Step
+}
+
+func matrixOf[T tensor.Float](t *tensor.Tensor[T]) Matrix {
+	d := make([]float64, t.Len())
+	for i, v := range t.Data() {
+		d[i] = float64(v)
+	}
+	return Matrix{Shape: append([]int(nil), t.Shape()...), Data: d}
+}
+
+// passThrough is implemented by ops whose gradient for an input is the
+// upstream gradient unchanged (the x of x + b), so the trace can reuse the
+// consumer's gradient name instead of printing a trivial step.
+type passThrough interface{ PassThrough(i int) bool }
+
+type builder[T tensor.Float] struct {
+	nodes     []*autograd.Var[T]
+	consumers map[*autograd.Var[T]][]*autograd.Var[T]
+	names     map[*autograd.Var[T]]string
+	gradAlias map[*autograd.Var[T]]*autograd.Var[T]
+	opt       Options
+}
+
+// Build explains the graph whose nodes are given in creation order (each
+// after its inputs). Backward must already have run from the objective.
+func Build[T tensor.Float](nodes []*autograd.Var[T], opt Options) (*Trace, error) {
+	if opt.MaxElements == 0 {
+		opt.MaxElements = 64
+	}
+	if opt.Objective == "" {
+		opt.Objective = "J"
+	}
+	b := &builder[T]{nodes: nodes, consumers: map[*autograd.Var[T]][]*autograd.Var[T]{}, names: map[*autograd.Var[T]]string{}, gradAlias: map[*autograd.Var[T]]*autograd.Var[T]{}, opt: opt}
+	for i, v := range nodes {
+		for _, u := range v.Inputs {
+			b.consumers[u] = append(b.consumers[u], v)
+		}
+		name := v.Name
+		if name == "" {
+			name = fmt.Sprintf("t%d", i+1)
+		}
+		b.names[v] = name
+		if !v.IsLeaf() {
+			if _, ok := v.Op.(autograd.Explainer); !ok {
+				return nil, fmt.Errorf("trace: op %s of %s cannot explain itself", v.Op.Name(), name)
+			}
+		}
+	}
+	for _, v := range nodes {
+		if cs := b.consumers[v]; len(cs) == 1 && v.Name == "" && !v.IsLeaf() {
+			c := cs[0]
+			if pt, ok := c.Op.(passThrough); ok {
+				for i, u := range c.Inputs {
+					if u == v && pt.PassThrough(i) {
+						b.gradAlias[v] = c
+					}
+				}
+			}
+		}
+	}
+	t := &Trace{}
+	for _, v := range nodes {
+		if v.IsLeaf() || b.inlined(v) {
+			continue
+		}
+		t.Forward = append(t.Forward, b.forwardStep(v))
+	}
+	done := map[*autograd.Var[T]]bool{}
+	for i := len(nodes) - 1; i >= 0; i-- {
+		v := nodes[i]
+		if v.IsLeaf() {
+			continue
+		}
+		if v.Grad != nil && b.gradAlias[v] == nil && len(b.gradConsumers(v)) > 0 {
+			t.Backward = append(t.Backward, b.backwardStep(v))
+		}
+		for _, u := range v.Inputs {
+			if !u.IsLeaf() || u.Grad == nil || done[u] {
+				continue
+			}
+			// a leaf's step comes once all its consumers are done: v is the
+			// earliest-created consumer when it is the first in nodes order
+			if first := b.consumers[u][0]; first == v {
+				done[u] = true
+				t.Backward = append(t.Backward, b.backwardStep(u))
+			}
+		}
+	}
+	return t, nil
+}
+
+// inlined reports whether v is shown inside its only consumer's line.
+func (b *builder[T]) inlined(v *autograd.Var[T]) bool {
+	return v.Inline && !v.IsLeaf() && len(b.consumers[v]) == 1
+}
+
+func (b *builder[T]) ref(v *autograd.Var[T], m int) expr.Ref {
+	r := expr.Ref{Name: b.names[v]}
+	if m >= 0 && v.Value.Rank() > 0 {
+		r.Index = tensor.Index(v.Value.Shape(), m)
+	}
+	return r
+}
+
+// gradNode is the node whose gradient name stands for v's.
+func (b *builder[T]) gradNode(v *autograd.Var[T]) *autograd.Var[T] {
+	for b.gradAlias[v] != nil {
+		v = b.gradAlias[v]
+	}
+	return v
+}
+
+func (b *builder[T]) gradRef(v *autograd.Var[T], m int) expr.Expr {
+	return expr.Grad{Of: b.opt.Objective, Wrt: b.ref(b.gradNode(v), m)}
+}
+
+// formula is v's forward formula with inlined inputs expanded.
+func (b *builder[T]) formula(v *autograd.Var[T]) expr.Expr {
+	ex := v.Op.(autograd.Explainer)
+	in := make([]expr.Expr, len(v.Inputs))
+	for i, u := range v.Inputs {
+		if b.inlined(u) {
+			in[i] = b.formula(u)
+		} else {
+			in[i] = b.ref(u, -1)
+		}
+	}
+	return ex.Formula(in)
+}
+
+// elem is the expression of v's element k, symbolic or numeric.
+func (b *builder[T]) elem(v *autograd.Var[T], k int, numeric bool) expr.Expr {
+	ex := v.Op.(autograd.Explainer)
+	return ex.ForwardElem(k, func(i, m int) expr.Expr {
+		u := v.Inputs[i]
+		if b.inlined(u) {
+			return expr.Inline{X: b.elem(u, m, numeric), Value: float64(u.Value.Data()[m])}
+		}
+		if numeric {
+			return expr.Num(float64(u.Value.Data()[m]))
+		}
+		return b.ref(u, m)
+	})
+}
+
+func (b *builder[T]) forwardStep(v *autograd.Var[T]) Step {
+	s := Step{Target: b.ref(v, -1), Formula: b.formula(v), Value: matrixOf(v.Value)}
+	if v.Value.Len() <= b.opt.MaxElements {
+		for k, val := range v.Value.Data() {
+			num := b.elem(v, k, true)
+			s.Lines = append(s.Lines, Line{Target: b.ref(v, k), Symbolic: b.elem(v, k, false), Numeric: num, Collapsed: expr.HasInline(num), Value: float64(val)})
+		}
+	}
+	return s
+}
+
+// gradConsumers are the consumers through which v received its gradient.
+func (b *builder[T]) gradConsumers(v *autograd.Var[T]) []*autograd.Var[T] {
+	var cs []*autograd.Var[T]
+	for _, c := range b.consumers[v] {
+		if c.Grad != nil {
+			cs = append(cs, c)
+		}
+	}
+	return cs
+}
+
+func (b *builder[T]) backwardStep(v *autograd.Var[T]) Step {
+	cs := b.gradConsumers(v)
+	var formulas []expr.Expr
+	for _, c := range cs {
+		ex := c.Op.(autograd.Explainer)
+		in := make([]expr.Expr, len(c.Inputs))
+		for i, u := range c.Inputs {
+			in[i] = b.ref(u, -1)
+		}
+		for i, u := range c.Inputs {
+			if u == v {
+				formulas = append(formulas, ex.BackwardFormula(i, in, b.ref(c, -1), b.gradRef(c, -1)))
+			}
+		}
+	}
+	s := Step{Target: b.gradRef(v, -1), Formula: sum(formulas), Value: matrixOf(v.Grad)}
+	if len(formulas) > 1 {
+		s.Note = fmt.Sprintf("%s is used %d times; the contributions add up", b.names[v], len(formulas))
+	}
+	if v.Grad.Len() > b.opt.MaxElements {
+		return s
+	}
+	for m, val := range v.Grad.Data() {
+		var sym, num []expr.Expr
+		for _, c := range cs {
+			ex := c.Op.(autograd.Explainer)
+			for i, u := range c.Inputs {
+				if u != v {
+					continue
+				}
+				for _, numeric := range []bool{false, true} {
+					in := func(j, p int) expr.Expr {
+						if numeric {
+							return expr.Num(float64(c.Inputs[j].Value.Data()[p]))
+						}
+						return b.ref(c.Inputs[j], p)
+					}
+					out := func(k int) expr.Expr {
+						if numeric {
+							return expr.Num(float64(c.Value.Data()[k]))
+						}
+						return b.ref(c, k)
+					}
+					gout := func(k int) expr.Expr {
+						if numeric {
+							return expr.Num(float64(c.Grad.Data()[k]))
+						}
+						return b.gradRef(c, k)
+					}
+					e := ex.BackwardElem(i, m, in, out, gout)
+					if numeric {
+						num = append(num, e)
+					} else {
+						sym = append(sym, e)
+					}
+				}
+			}
+		}
+		s.Lines = append(s.Lines, Line{Target: b.gradRef(v, m), Symbolic: sum(sym), Numeric: sum(num), Value: float64(val)})
+	}
+	return s
+}
+
+func sum(es []expr.Expr) expr.Expr {
+	if len(es) == 1 {
+		return es[0]
+	}
+	return expr.Sum(es)
+}
