@@ -10,5 +10,9 @@ import "embed"
 //go:embed *.yaml
 var FS embed.FS
 
-// Problem1 is the file name of the seed's GAN problem.
-const Problem1 = "problem1.yaml"
+// File names of the seed's problems: the GAN of Problem 1 and a worked
+// example of the auto-encoder of Problem 2.
+const (
+	Problem1    = "problem1.yaml"
+	Autoencoder = "autoencoder.yaml"
+)

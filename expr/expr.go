@@ -133,7 +133,9 @@ func LaTeXName(name string) string {
 			base, sub = name[:j], name[j:]
 		}
 	}
-	if g, ok := greek[base]; ok {
+	if g, ok := greekRunes[base]; ok {
+		base = g
+	} else if g, ok := greek[base]; ok {
 		base = g
 	} else if len(base) > 1 {
 		base = `\mathit{` + strings.ReplaceAll(base, "_", `\_`) + `}`
@@ -144,6 +146,8 @@ func LaTeXName(name string) string {
 	}
 	return out + primes
 }
+
+var greekRunes = map[string]string{"δ": `\delta`, "Δ": `\Delta`, "σ": `\sigma`, "θ": `\theta`, "μ": `\mu`}
 
 // Sum is a sum of terms; a negative number term renders as subtraction.
 type Sum []Expr
@@ -425,6 +429,12 @@ func (e Hadamard) Render(s Style) string {
 	}
 	parts := make([]string, len(e))
 	for i, f := range e {
+		if p, ok := f.(Product); ok && len(p) > 0 {
+			if _, num := p[0].(Num); num { // 2·(x' − x) ⊙ x' needs no parentheses
+				parts[i] = f.Render(s)
+				continue
+			}
+		}
 		parts[i] = paren(f, precProd+1, s)
 	}
 	return strings.Join(parts, sep)

@@ -98,7 +98,31 @@ func (o *BiasAddOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Exp
 	if i == 0 || (o.outer == 1 && o.inner == 1) {
 		return gout
 	}
-	return expr.Call{Fn: "sum over broadcast axes", Args: []expr.Expr{gout}}
+	name, tex := "Σ_batch", `\textstyle\sum_{n}`
+	switch {
+	case o.bn == 1:
+		name, tex = "Σ", `\textstyle\sum`
+	case o.outer == 1:
+		name, tex = "Σ_pixels", `\textstyle\sum_{h,w}`
+	case o.inner > 1:
+		name, tex = "Σ_batch,pixels", `\textstyle\sum_{n,h,w}`
+	}
+	outer, bn, inner := o.outer, o.bn, o.inner
+	return expr.Fn{Name: name, TeX: tex, Args: []expr.Expr{gout}, Eval: func(a []*tensor.Tensor[float64]) (*tensor.Tensor[float64], error) {
+		g := a[0]
+		if g.Len() != outer*bn*inner {
+			return nil, fmt.Errorf("%s: gradient has %d elements, want %d", name, g.Len(), outer*bn*inner)
+		}
+		out := tensor.New[float64](bn)
+		for p := 0; p < outer; p++ {
+			for j := 0; j < bn; j++ {
+				for q := 0; q < inner; q++ {
+					out.Data()[j] += g.Data()[(p*bn+j)*inner+q]
+				}
+			}
+		}
+		return out, nil
+	}}
 }
 
 // BackwardElem implements autograd.Explainer.

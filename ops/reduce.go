@@ -79,10 +79,16 @@ func (o *SumOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr {
 
 // BackwardFormula implements autograd.Explainer.
 func (o *SumOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
+	n := o.n
+	ones := expr.Fn{Name: "𝟏", TeX: `\mathbf{1}`, Eval: func([]*tensor.Tensor[float64]) (*tensor.Tensor[float64], error) {
+		t := tensor.New[float64](n)
+		t.Fill(1)
+		return t, nil
+	}}
 	if o.Mean {
-		return expr.Product{expr.Quot{A: expr.Num(1), B: expr.Num(o.n)}, gout, expr.Raw{Plain: "1", TeX: `\mathbf{1}`}}
+		return expr.Product{expr.Quot{A: gout, B: expr.Num(o.n)}, ones}
 	}
-	return expr.Product{gout, expr.Raw{Plain: "1", TeX: `\mathbf{1}`}}
+	return expr.Product{gout, ones}
 }
 
 // BackwardElem implements autograd.Explainer.

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/backprop-dev/backprop/autograd"
 	"github.com/backprop-dev/backprop/expr"
@@ -22,6 +23,8 @@ type ReshapeOp[T tensor.Float] struct {
 	src []int // out position k takes input position src[k]; nil for identity
 	dst []int // inverse of src
 	n   int
+
+	inShape []int
 }
 
 // Reshape records x reshaped to shape.
@@ -72,6 +75,7 @@ func (o *ReshapeOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error
 		return nil, &tensor.ShapeError{Op: o.Label, Tensor: "input", Want: fmt.Sprintf("%d values to fill %v", tensor.NumElements(o.Shape), o.Shape), Got: x.Shape()}
 	}
 	o.n = x.Len()
+	o.inShape = append([]int(nil), x.Shape()...)
 	out := view.Clone()
 	o.src, o.dst = nil, nil
 	if o.ColMajor {
@@ -133,7 +137,27 @@ func (o *ReshapeOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr
 
 // BackwardFormula implements autograd.Explainer.
 func (o *ReshapeOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
-	return expr.Call{Fn: "reshape back", Args: []expr.Expr{gout}}
+	shape := append([]int(nil), o.inShape...)
+	dst := o.dst
+	note := strings.Trim(strings.ReplaceAll(tensor.FormatShape(shape), "×", "×"), "[]")
+	if o.ColMajor {
+		note += ", column-major"
+	}
+	return expr.Fn{Name: "reshape", Args: []expr.Expr{gout}, Note: "to " + note, Eval: func(a []*tensor.Tensor[float64]) (*tensor.Tensor[float64], error) {
+		g := a[0]
+		if g.Len() != tensor.NumElements(shape) {
+			return nil, fmt.Errorf("reshape: gradient has %d elements, want %d", g.Len(), tensor.NumElements(shape))
+		}
+		out := tensor.New[float64](shape...)
+		for m := range out.Data() {
+			k := m
+			if dst != nil {
+				k = dst[m]
+			}
+			out.Data()[m] = g.Data()[k]
+		}
+		return out, nil
+	}}
 }
 
 // BackwardElem implements autograd.Explainer.

@@ -16,16 +16,59 @@ type Model[T tensor.Float] struct {
 	Spec      *Spec
 	Nodes     []*autograd.Var[T] // creation order: each node after its inputs
 	Input     *autograd.Var[T]
-	Params    []*autograd.Var[T]  // in the order params lists them
-	Outputs   []*autograd.Var[T]  // the named values a solution reports, in order
-	Objective *autograd.Var[T]    // the scalar gradients are taken of
-	Maximize  bool                // the objective is maximized (log p) rather than minimized
+	Params    []*autograd.Var[T] // in the order params lists them
+	Outputs   []*autograd.Var[T] // the named values a solution reports, in order
+	Objective *autograd.Var[T]   // the scalar gradients are taken of
+	Maximize  bool               // the objective is maximized (log p) rather than minimized
 	Name      map[string]*autograd.Var[T]
 }
 
 type builder[T tensor.Float] struct {
-	s *Spec
-	m *Model[T]
+	s     *Spec
+	m     *Model[T]
+	batch int // 0 for one sample; N for the batched form
+}
+
+// name is a node's name: as the spec gives it for one sample; capitalised
+// for the batched form (x → X, u1 → U1), unless that collides.
+func (b *builder[T]) name(n string) string {
+	if b.batch == 0 || n == "" {
+		return n
+	}
+	prefix := ""
+	if strings.HasPrefix(n, "log_") && len(n) > 4 { // log_p → log_P
+		prefix, n = "log_", n[4:]
+	}
+	r := []rune(n)
+	up := prefix + string(unicode.ToUpper(r[0])) + string(r[1:])
+	n = prefix + n
+	if up == n || b.taken(up) {
+		return n + "_N"
+	}
+	return up
+}
+
+func (b *builder[T]) taken(n string) bool {
+	if _, ok := b.s.Params[n]; ok {
+		return true
+	}
+	if n == b.s.Input.Name {
+		return true
+	}
+	for _, l := range b.s.Layers {
+		if l.Name == n || l.Preactivation == n {
+			return true
+		}
+	}
+	return false
+}
+
+// off is the number of leading batch axes (0 or 1).
+func (b *builder[T]) off() int {
+	if b.batch > 0 {
+		return 1
+	}
+	return 0
 }
 
 func (b *builder[T]) add(v *autograd.Var[T], err error) (*autograd.Var[T], error) {
@@ -42,9 +85,23 @@ func (b *builder[T]) add(v *autograd.Var[T], err error) (*autograd.Var[T], error
 // Build makes the spec's graph in element type T and runs it forward. The
 // objective's gradient is not taken here: call autograd.Backward on
 // Model.Objective.
-func Build[T tensor.Float](s *Spec) (*Model[T], error) {
+func Build[T tensor.Float](s *Spec) (*Model[T], error) { return build[T](s, 0) }
+
+// BuildBatched makes the spec's graph for a batch of n samples (the input
+// repeated n times): layer outputs gain a leading batch axis, names are
+// capitalised (X, H, U1), and a per-sample objective is summed over the
+// batch. It is the graph behind the batched matrix form of derived
+// equations.
+func BuildBatched[T tensor.Float](s *Spec, n int) (*Model[T], error) {
+	if n < 1 {
+		return nil, fmt.Errorf("spec: batch size %d, want at least 1", n)
+	}
+	return build[T](s, n)
+}
+
+func build[T tensor.Float](s *Spec, batch int) (*Model[T], error) {
 	m := &Model[T]{Spec: s, Name: map[string]*autograd.Var[T]{}}
-	b := &builder[T]{s: s, m: m}
+	b := &builder[T]{s: s, m: m, batch: batch}
 	params := map[string]*autograd.Var[T]{}
 	for _, name := range s.ParamOrder {
 		v := autograd.Leaf(name, tensor.Convert[T](s.Params[name].Tensor), true)
@@ -52,7 +109,15 @@ func Build[T tensor.Float](s *Spec) (*Model[T], error) {
 		m.Params = append(m.Params, v)
 		b.add(v, nil)
 	}
-	x, _ := b.add(autograd.Leaf(s.Input.Name, tensor.Convert[T](s.Input.tensor), false), nil)
+	in := tensor.Convert[T](s.Input.tensor)
+	if batch > 0 {
+		rep := tensor.New[T](append([]int{batch}, in.Shape()...)...)
+		for i := range batch {
+			copy(rep.Data()[i*in.Len():], in.Data())
+		}
+		in = rep
+	}
+	x, _ := b.add(autograd.Leaf(b.name(s.Input.Name), in, false), nil)
 	m.Input = x
 	used := map[string]bool{}
 	for i, l := range s.Layers {
@@ -67,13 +132,17 @@ func Build[T tensor.Float](s *Spec) (*Model[T], error) {
 		case "linear":
 			x, err = b.linear(l, x, w, bias)
 		case "reshape":
-			x, err = b.add(ops.Reshape(l.Name, x, s.Conventions.Reshape == "column-major", l.Shape...))
+			shape := l.Shape
+			if batch > 0 {
+				shape = append([]int{batch}, shape...)
+			}
+			x, err = b.add(ops.Reshape(b.name(l.Name), x, s.Conventions.Reshape == "column-major", shape...))
 		case "flatten":
-			x, err = b.add(ops.Flatten(l.Name, x, 0, s.Conventions.Reshape == "column-major"))
+			x, err = b.add(ops.Flatten(b.name(l.Name), x, b.off(), s.Conventions.Reshape == "column-major"))
 		case "conv", "deconv":
 			x, err = b.conv(l, x, w, bias)
 		case "activation":
-			x, err = b.activation(l.Name, l, x)
+			x, err = b.activation(b.name(l.Name), l, x)
 		case "logistic":
 			x, err = b.logistic(l, x, w, bias)
 		}
@@ -133,21 +202,21 @@ func (b *builder[T]) activation(name string, l Layer, x *autograd.Var[T]) (*auto
 // pre-activation for inline display.
 func (b *builder[T]) finish(l Layer, pre *autograd.Var[T]) (*autograd.Var[T], error) {
 	if l.Activation == "identity" {
-		pre.Name = l.Name
-		b.m.Name[l.Name] = pre
+		pre.Name = b.name(l.Name)
+		b.m.Name[pre.Name] = pre
 		return pre, nil
 	}
-	pre.Name = preName(l)
+	pre.Name = b.name(preName(l))
 	pre.Inline = true
 	b.m.Name[pre.Name] = pre
-	return b.activation(l.Name, l, pre)
+	return b.activation(b.name(l.Name), l, pre)
 }
 
 func (b *builder[T]) linear(l Layer, x, w, bias *autograd.Var[T]) (*autograd.Var[T], error) {
-	if x.Value.Rank() != 1 {
+	if x.Value.Rank() != 1+b.off() {
 		return nil, &tensor.ShapeError{Op: "linear", Tensor: "input " + x.Name, Want: "a vector (flatten it first)", Got: x.Value.Shape()}
 	}
-	n := x.Value.Len()
+	n := x.Value.Dim(-1)
 	ws := w.Value.Shape()
 	want := fmt.Sprintf("[out×%d] (out rows, one column per input element of %s)", n, x.Name)
 	if l.Transpose {
@@ -156,17 +225,23 @@ func (b *builder[T]) linear(l Layer, x, w, bias *autograd.Var[T]) (*autograd.Var
 	if len(ws) != 2 || (!l.Transpose && ws[1] != n) || (l.Transpose && ws[0] != n) {
 		return nil, &tensor.ShapeError{Op: "linear", Tensor: "weight " + w.Name, Want: want, Got: ws}
 	}
-	mm, err := b.add(ops.MatMul("", w, x, l.Transpose, false))
+	var mm *autograd.Var[T]
+	var err error
+	if b.batch > 0 { // rows are samples: X wᵀ for an out×in weight, X w for in×out
+		mm, err = b.add(ops.MatMul("", x, w, false, !l.Transpose))
+	} else {
+		mm, err = b.add(ops.MatMul("", w, x, l.Transpose, false))
+	}
 	if err != nil {
 		return nil, err
 	}
 	mm.Inline = true
 	u := mm
 	if bias != nil {
-		if !tensor.SameShape(bias.Value.Shape(), mm.Value.Shape()) {
-			return nil, &tensor.ShapeError{Op: "linear", Tensor: "bias " + bias.Name, Want: tensor.FormatShape(mm.Value.Shape()), Got: bias.Value.Shape()}
+		if !tensor.SameShape(bias.Value.Shape(), mm.Value.Shape()[b.off():]) {
+			return nil, &tensor.ShapeError{Op: "linear", Tensor: "bias " + bias.Name, Want: tensor.FormatShape(mm.Value.Shape()[b.off():]), Got: bias.Value.Shape()}
 		}
-		if u, err = b.add(ops.BiasAdd("", mm, bias, 0)); err != nil {
+		if u, err = b.add(ops.BiasAdd("", mm, bias, b.off())); err != nil {
 			return nil, err
 		}
 	}
@@ -174,9 +249,10 @@ func (b *builder[T]) linear(l Layer, x, w, bias *autograd.Var[T]) (*autograd.Var
 }
 
 func (b *builder[T]) conv(l Layer, x, w, bias *autograd.Var[T]) (*autograd.Var[T], error) {
-	if x.Value.Rank() != 3 {
+	if x.Value.Rank() != 3+b.off() {
 		return nil, &tensor.ShapeError{Op: l.Type, Tensor: "input " + x.Name, Want: "channels×height×width (reshape it first)", Got: x.Value.Shape()}
 	}
+	o := b.off()
 	ws := w.Value.Shape()
 	layout := "[out channels×in channels×kh×kw]"
 	if l.Type == "deconv" {
@@ -189,11 +265,11 @@ func (b *builder[T]) conv(l Layer, x, w, bias *autograd.Var[T]) (*autograd.Var[T
 	if l.Type == "deconv" {
 		cin = ws[0]
 	}
-	if cin != x.Value.Dim(0) {
-		return nil, &tensor.ShapeError{Op: l.Type, Tensor: "weight " + w.Name, Want: fmt.Sprintf("%s with %d input channels (the channels of %s)", layout, x.Value.Dim(0), x.Name), Got: ws}
+	if cin != x.Value.Dim(o) {
+		return nil, &tensor.ShapeError{Op: l.Type, Tensor: "weight " + w.Name, Want: fmt.Sprintf("%s with %d input channels (the channels of %s)", layout, x.Value.Dim(o), x.Name), Got: ws}
 	}
 	kh, kw := ws[2], ws[3]
-	h, wd := x.Value.Dim(1), x.Value.Dim(2)
+	h, wd := x.Value.Dim(o+1), x.Value.Dim(o+2)
 	var oh, ow int
 	if l.Type == "conv" {
 		if kh > h+2*l.Padding.H || kw > wd+2*l.Padding.W {
@@ -230,7 +306,8 @@ func (b *builder[T]) conv(l Layer, x, w, bias *autograd.Var[T]) (*autograd.Var[T
 	y.Inline = true
 	u := y
 	if bias != nil {
-		cout, bs := y.Value.Dim(0), bias.Value.Shape()
+		cout, bs := y.Value.Dim(o), bias.Value.Shape()
+		ys := y.Value.Shape()[o:]
 		mode := l.BiasMode
 		if mode == "" {
 			if len(bs) == 1 && bs[0] == cout {
@@ -239,14 +316,14 @@ func (b *builder[T]) conv(l Layer, x, w, bias *autograd.Var[T]) (*autograd.Var[T
 				mode = "pixel"
 			}
 		}
-		axis := 0
+		axis := o
 		switch {
 		case mode == "channel" && len(bs) == 1 && bs[0] == cout:
-		case mode == "pixel" && tensor.SameShape(bs, y.Value.Shape()):
+		case mode == "pixel" && tensor.SameShape(bs, ys):
 		case mode == "pixel" && cout == 1 && len(bs) == 2 && bs[0] == oh && bs[1] == ow:
-			axis = 1
+			axis = o + 1
 		default:
-			want := fmt.Sprintf("[%d] (one per output channel) or %s (one per output element)", cout, tensor.FormatShape(y.Value.Shape()))
+			want := fmt.Sprintf("[%d] (one per output channel) or %s (one per output element)", cout, tensor.FormatShape(ys))
 			return nil, &tensor.ShapeError{Op: l.Type, Tensor: "bias " + bias.Name, Want: want, Got: bs}
 		}
 		if u, err = b.add(ops.BiasAdd("", y, bias, axis)); err != nil {
@@ -259,13 +336,19 @@ func (b *builder[T]) conv(l Layer, x, w, bias *autograd.Var[T]) (*autograd.Var[T
 // logistic builds a = wᵀx + b, p(y=0) under the label convention, and the
 // objective.
 func (b *builder[T]) logistic(l Layer, x, w, bias *autograd.Var[T]) (*autograd.Var[T], error) {
-	if x.Value.Rank() != 1 {
+	if x.Value.Rank() != 1+b.off() {
 		return nil, &tensor.ShapeError{Op: "logistic", Tensor: "input " + x.Name, Want: "a vector (flatten it first)", Got: x.Value.Shape()}
 	}
-	if !tensor.SameShape(w.Value.Shape(), x.Value.Shape()) {
-		return nil, &tensor.ShapeError{Op: "logistic", Tensor: "weight " + w.Name, Want: fmt.Sprintf("%s (one per element of %s)", tensor.FormatShape(x.Value.Shape()), x.Name), Got: w.Value.Shape()}
+	if !tensor.SameShape(w.Value.Shape(), x.Value.Shape()[b.off():]) {
+		return nil, &tensor.ShapeError{Op: "logistic", Tensor: "weight " + w.Name, Want: fmt.Sprintf("%s (one per element of %s)", tensor.FormatShape(x.Value.Shape()[b.off():]), x.Name), Got: w.Value.Shape()}
 	}
-	a, err := b.add(ops.MatMul("", w, x, false, false))
+	var a *autograd.Var[T]
+	var err error
+	if b.batch > 0 {
+		a, err = b.add(ops.MatMul("", x, w, false, false))
+	} else {
+		a, err = b.add(ops.MatMul("", w, x, false, false))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -288,6 +371,7 @@ func (b *builder[T]) logistic(l Layer, x, w, bias *autograd.Var[T]) (*autograd.V
 	if a.Name == "" {
 		a.Name = "a"
 	}
+	a.Name = b.name(a.Name)
 	b.m.Name[a.Name] = a
 	// s is the logit of class y=0: a itself, or −a when σ(a) is p(y=1)
 	s := a
@@ -297,11 +381,11 @@ func (b *builder[T]) logistic(l Layer, x, w, bias *autograd.Var[T]) (*autograd.V
 		}
 		s.Inline = true
 	}
-	p, err := b.add(ops.Sigmoid(l.Name, s))
+	p, err := b.add(ops.Sigmoid(b.name(l.Name), s))
 	if err != nil {
 		return nil, err
 	}
-	logp, err := b.add(ops.LogSigmoid("log_"+l.Name, s))
+	logp, err := b.add(ops.LogSigmoid(b.name("log_"+l.Name), s))
 	if err != nil {
 		return nil, err
 	}
@@ -309,6 +393,11 @@ func (b *builder[T]) logistic(l Layer, x, w, bias *autograd.Var[T]) (*autograd.V
 	switch b.s.Objective.Type {
 	case "log_p":
 		b.m.Objective, b.m.Maximize = logp, true
+		if b.batch > 0 { // J = Σₙ log p(yₙ=0)
+			if b.m.Objective, err = b.add(ops.Sum("J", logp)); err != nil {
+				return nil, err
+			}
+		}
 	case "bce":
 		// −log p(y=label): −log σ(s) for label 0, −log σ(−s) for label 1
 		if b.s.Objective.Label == 0 {
@@ -333,6 +422,13 @@ func (b *builder[T]) logistic(l Layer, x, w, bias *autograd.Var[T]) (*autograd.V
 				return nil, err
 			}
 			b.m.Objective = loss
+		}
+		if b.batch > 0 {
+			b.m.Objective.Name = ""
+			b.m.Objective.Inline = true
+			if b.m.Objective, err = b.add(ops.Sum("loss", b.m.Objective)); err != nil {
+				return nil, err
+			}
 		}
 		b.m.Outputs = append(b.m.Outputs, b.m.Objective)
 	}

@@ -7,7 +7,7 @@ package spec
 
 import (
 	"bytes"
-	"errors"
+
 	"fmt"
 	"math"
 	"os"
@@ -468,4 +468,17 @@ func (s *Spec) File() string { return s.file }
 // InputTensor is the input's value.
 func (s *Spec) InputTensor() *tensor.Tensor[float64] { return s.Input.tensor }
 
-var errTooBig = errors.New("too big")
+// WithValues returns a copy of s whose input and parameter values are
+// replaced by f(name, old) (same shapes expected), for checks on random
+// values. The layers, conventions and objective are shared.
+func (s *Spec) WithValues(f func(name string, old *tensor.Tensor[float64]) *tensor.Tensor[float64]) *Spec {
+	c := *s
+	c.Params = map[string]*Param{}
+	for _, name := range s.ParamOrder {
+		p := *s.Params[name]
+		p.Tensor = f(name, p.Tensor)
+		c.Params[name] = &p
+	}
+	c.Input.tensor = f(s.Input.Name, s.Input.tensor)
+	return &c
+}

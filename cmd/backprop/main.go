@@ -19,7 +19,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(solveCmd())
+	root.AddCommand(solveCmd(), deriveCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "backprop:", err)
 		var ue usageError

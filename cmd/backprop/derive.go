@@ -1,0 +1,160 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/backprop-dev/backprop/derive"
+	"github.com/backprop-dev/backprop/examples"
+)
+
+func deriveCmd() *cobra.Command {
+	var specPath, format, form string
+	var check bool
+	var seed uint64
+	cmd := &cobra.Command{
+		Use:   "derive [autoencoder|gan] [--spec FILE]",
+		Short: "Gradient equations of a network, derived from its graph",
+		Long: `derive walks a network's graph backwards and writes the chain of gradient
+equations with the network's own names, per sample and in batched matrix form
+over N samples. "autoencoder" is Problem 2 of the problem set, "gan" is Problem 1;
+--spec takes any network in the spec format.
+
+--check evaluates the derived equations numerically on random inputs and
+weights and compares them with autodiff and with finite differences; it exits
+non-zero when any relative difference exceeds 1e-6.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			builtin := examples.Problem1
+			if len(args) == 1 {
+				switch args[0] {
+				case "autoencoder", "ae":
+					builtin = examples.Autoencoder
+				case "gan":
+				default:
+					return usageError{fmt.Errorf("derive: unknown network %q: want autoencoder or gan, or --spec FILE", args[0])}
+				}
+				if specPath != "" {
+					return usageError{fmt.Errorf("derive: give a network name or --spec, not both")}
+				}
+			} else if specPath == "" {
+				return usageError{fmt.Errorf("derive: name a network (autoencoder or gan) or give --spec FILE")}
+			}
+			s, err := loadSpec(specPath, builtin)
+			if err != nil {
+				return err
+			}
+			var batches []int
+			switch form {
+			case "both":
+				batches = []int{0, 3}
+			case "sample":
+				batches = []int{0}
+			case "batched":
+				batches = []int{3}
+			default:
+				return usageError{fmt.Errorf("--form: want sample, batched or both, got %q", form)}
+			}
+			if check {
+				return runCheck(s.Title, func(batch int) ([]derive.CheckResult, error) {
+					return derive.Check(s, batch, rand.New(rand.NewPCG(seed, uint64(batch))))
+				}, batches)
+			}
+			w := bufio.NewWriter(os.Stdout)
+			defer w.Flush()
+			title := s.Title
+			if title == "" {
+				title = s.File()
+			}
+			var docs []map[string]any
+			for i, n := range batches {
+				d, _, err := derive.Spec(s, n)
+				if err != nil {
+					return err
+				}
+				switch format {
+				case "text":
+					if i == 0 {
+						fmt.Fprintf(w, "Gradient equations of %s\n(derived by walking the graph backwards; ⊙ is the element-wise product, 1[·] the indicator)\n\n", title)
+					} else {
+						fmt.Fprintln(w)
+					}
+					err = d.WriteText(w)
+				case "markdown", "md":
+					if i == 0 {
+						fmt.Fprintf(w, "# Gradient equations: %s\n\nDerived by `backprop derive`, which walks the network's graph backwards and asks each op for its symbolic backward rule. $\\odot$ is the element-wise product, $\\mathbb{1}[\\cdot]$ the indicator, vectors are columns.\n\n", title)
+					}
+					if n == 0 {
+						fmt.Fprintf(w, "## Per sample\n\n")
+					} else {
+						fmt.Fprintf(w, "## Batched over N samples\n\nThe rows of each matrix are the N samples.\n\n")
+					}
+					err = d.WriteMarkdown(w)
+				case "json":
+					docs = append(docs, d.JSON())
+				default:
+					return usageError{fmt.Errorf("--format: want text, markdown or json, got %q", format)}
+				}
+				if err != nil {
+					return err
+				}
+			}
+			if format == "json" {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				return enc.Encode(map[string]any{"title": title, "forms": docs})
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&specPath, "spec", "", "network spec file (JSON or YAML)")
+	f.StringVar(&format, "format", "text", "output: text, markdown or json")
+	f.StringVar(&form, "form", "both", "sample, batched or both")
+	f.BoolVar(&check, "check", false, "evaluate the equations on random values against autodiff and finite differences")
+	f.Uint64Var(&seed, "seed", 1, "random seed for --check")
+	return cmd
+}
+
+// runCheck prints the largest relative difference per gradient and fails
+// above 1e-6.
+func runCheck(title string, check func(batch int) ([]derive.CheckResult, error), batches []int) error {
+	const tol = 1e-6
+	worst := 0.0
+	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Checking the derived equations of %s on random inputs and weights (float64)\n", title)
+	fmt.Fprintf(tw, "relative difference = max |derived − reference| / max |reference|, per gradient\n\n")
+	for _, n := range batches {
+		res, err := check(n)
+		if err != nil {
+			return err
+		}
+		form := "per sample"
+		if n > 0 {
+			form = fmt.Sprintf("batched, N = %d", n)
+		}
+		fmt.Fprintf(tw, "%s:\n\tgradient\tvs autodiff\tvs finite differences\t\n", form)
+		for _, r := range res {
+			fd := "—"
+			if r.VsFiniteDiff >= 0 {
+				fd = fmt.Sprintf("%.2e", r.VsFiniteDiff)
+				worst = max(worst, r.VsFiniteDiff)
+			}
+			worst = max(worst, r.VsAutodiff)
+			fmt.Fprintf(tw, "\t%s\t%.2e\t%s\t\n", r.Name, r.VsAutodiff, fd)
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
+	if worst > tol {
+		return fmt.Errorf("check failed: largest relative difference %.3g exceeds %g", worst, tol)
+	}
+	fmt.Printf("OK: largest relative difference %.3g (tolerance %g)\n", worst, tol)
+	return nil
+}

@@ -1,0 +1,164 @@
+package derive
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/backprop-dev/backprop/autograd"
+	"github.com/backprop-dev/backprop/expr"
+	"github.com/backprop-dev/backprop/spec"
+	"github.com/backprop-dev/backprop/tensor"
+)
+
+// Spec derives the equations of a spec, per sample or batched over n
+// samples (n > 0), at the spec's own values.
+func Spec(s *spec.Spec, n int) (*Derivation, *spec.Model[float64], error) {
+	var m *spec.Model[float64]
+	var err error
+	if n > 0 {
+		m, err = spec.BuildBatched[float64](s, n)
+	} else {
+		m, err = spec.Build[float64](s)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := autograd.Backward(m.Objective); err != nil {
+		return nil, nil, err
+	}
+	d, err := Graph(m.Nodes, m.Objective, n > 0)
+	return d, m, err
+}
+
+// CheckResult is the agreement of one derived gradient with autodiff and
+// with finite differences: the largest element-wise difference divided by
+// the largest magnitude of the autodiff gradient.
+type CheckResult struct {
+	Name         string
+	VsAutodiff   float64
+	VsFiniteDiff float64
+	Param        bool
+}
+
+// Evaluate computes every backward equation of d numerically from the
+// values in m's graph, in order, and returns the values by node name.
+func Evaluate(d *Derivation) (map[string]*tensor.Tensor[float64], error) {
+	vals := map[string]*tensor.Tensor[float64]{}
+	env := func(e expr.Expr) (*tensor.Tensor[float64], bool) {
+		if v, ok := vals[expr.String(e)]; ok {
+			return v, true
+		}
+		if r, ok := e.(expr.Ref); ok {
+			if v, ok := d.nodes[r.Name]; ok {
+				return v.Value, true
+			}
+		}
+		return nil, false
+	}
+	out := map[string]*tensor.Tensor[float64]{}
+	for _, eq := range d.Backward {
+		forms := []expr.Expr{eq.Chain}
+		if eq.Expanded != nil {
+			forms = append(forms, eq.Expanded)
+		}
+		var first *tensor.Tensor[float64]
+		for _, f := range forms {
+			v, err := expr.EvalTensor(f, env)
+			if err != nil {
+				return nil, fmt.Errorf("evaluating %s = %s: %w", expr.String(eq.LHS), expr.String(f), err)
+			}
+			if v.Len() != tensor.NumElements(eq.Shape) {
+				return nil, fmt.Errorf("%s = %s has %d elements, want %s", expr.String(eq.LHS), expr.String(f), v.Len(), tensor.FormatShape(eq.Shape))
+			}
+			v, _ = v.Reshape(eq.Shape...)
+			if first == nil {
+				first = v
+			} else if e := relDiff(v, first); e > 1e-9 {
+				return nil, fmt.Errorf("%s: the expanded form differs from the chain form by %.3g", expr.String(eq.LHS), e)
+			}
+		}
+		vals[expr.String(eq.LHS)] = first
+		if eq.Alias != nil {
+			vals[expr.String(eq.Alias)] = first
+		}
+		out[eq.Node] = first
+	}
+	return out, nil
+}
+
+func relDiff(a, b *tensor.Tensor[float64]) float64 {
+	scale, diff := 0.0, 0.0
+	for i, v := range b.Data() {
+		scale = math.Max(scale, math.Abs(v))
+		diff = math.Max(diff, math.Abs(a.Data()[i]-v))
+	}
+	if scale == 0 {
+		return diff
+	}
+	return diff / scale
+}
+
+// Check derives the equations of s with random inputs and weights (drawn
+// from rng), evaluates them numerically, and compares every gradient with
+// autodiff and every parameter gradient also with central finite
+// differences of the objective.
+func Check(s *spec.Spec, batch int, rng *rand.Rand) ([]CheckResult, error) {
+	rs := s.WithValues(func(name string, old *tensor.Tensor[float64]) *tensor.Tensor[float64] {
+		t := tensor.New[float64](old.Shape()...)
+		for i := range t.Data() {
+			t.Data()[i] = rng.NormFloat64() * 0.5
+		}
+		return t
+	})
+	d, m, err := Spec(rs, batch)
+	if err != nil {
+		return nil, err
+	}
+	vals, err := Evaluate(d)
+	if err != nil {
+		return nil, err
+	}
+	objective := func(sp *spec.Spec) (float64, error) {
+		var mm *spec.Model[float64]
+		var err error
+		if batch > 0 {
+			mm, err = spec.BuildBatched[float64](sp, batch)
+		} else {
+			mm, err = spec.Build[float64](sp)
+		}
+		if err != nil {
+			return 0, err
+		}
+		return mm.Objective.Value.Data()[0], nil
+	}
+	var res []CheckResult
+	for _, eq := range d.Backward {
+		node := d.nodes[eq.Node]
+		r := CheckResult{Name: expr.String(eq.LHS), VsAutodiff: relDiff(vals[eq.Node], node.Grad), VsFiniteDiff: -1, Param: eq.Param}
+		if eq.Param {
+			const h = 1e-6
+			fd := tensor.New[float64](node.Value.Shape()...)
+			p := rs.Params[eq.Node].Tensor
+			for i := range p.Data() {
+				orig := p.Data()[i]
+				p.Data()[i] = orig + h
+				fp, err := objective(rs)
+				if err != nil {
+					return nil, err
+				}
+				p.Data()[i] = orig - h
+				fm, err := objective(rs)
+				if err != nil {
+					return nil, err
+				}
+				p.Data()[i] = orig
+				fd.Data()[i] = (fp - fm) / (2 * h)
+			}
+			r.VsFiniteDiff = relDiff(vals[eq.Node], fd)
+		}
+		res = append(res, r)
+	}
+	_ = m
+	return res, nil
+}

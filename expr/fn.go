@@ -1,0 +1,174 @@
+package expr
+
+import (
+	"strings"
+
+	"github.com/backprop-dev/backprop/tensor"
+)
+
+// Fn is a named whole-tensor function of an op's own (conv, deconv,
+// reshape back, sum over the batch) that knows how to evaluate itself, so
+// a derived gradient equation can be checked numerically even where its
+// notation is a function name rather than algebra.
+type Fn struct {
+	Name    string // plain-text name, e.g. "deconv"
+	TeX     string // LaTeX operator; empty means \operatorname{Name}
+	Args    []Expr
+	Note    string // settings shown after a semicolon, e.g. "stride 2, pad 1"
+	NoteTeX string
+	// Eval computes the function of its evaluated arguments; nil makes the
+	// expression display-only.
+	Eval func(args []*tensor.Tensor[float64]) (*tensor.Tensor[float64], error)
+}
+
+// Render implements Expr.
+func (f Fn) Render(s Style) string {
+	if len(f.Args) == 0 && f.Note == "" {
+		if s.LaTeX && f.TeX != "" {
+			return f.TeX
+		}
+		return f.Name
+	}
+	args := make([]string, len(f.Args))
+	for i, a := range f.Args {
+		args[i] = a.Render(s)
+	}
+	list := strings.Join(args, ", ")
+	if s.LaTeX {
+		op := f.TeX
+		if op == "" {
+			op = `\operatorname{` + f.Name + `}`
+		}
+		if f.Note != "" {
+			note := f.NoteTeX
+			if note == "" {
+				note = `\text{` + f.Note + `}`
+			}
+			list += `;\ ` + note
+		}
+		return op + `\left(` + list + `\right)`
+	}
+	if f.Note != "" {
+		list += "; " + f.Note
+	}
+	return f.Name + "(" + list + ")"
+}
+func (Fn) prec() int { return precAtom }
+
+// Map rebuilds e bottom-up, replacing every node n by f(n) after its
+// children have been mapped.
+func Map(e Expr, f func(Expr) Expr) Expr {
+	mapAll := func(es []Expr) []Expr {
+		out := make([]Expr, len(es))
+		for i, x := range es {
+			out[i] = Map(x, f)
+		}
+		return out
+	}
+	switch x := e.(type) {
+	case Sum:
+		return f(Sum(mapAll(x)))
+	case Product:
+		return f(Product(mapAll(x)))
+	case MatProd:
+		return f(MatProd(mapAll(x)))
+	case Hadamard:
+		return f(Hadamard(mapAll(x)))
+	case Neg:
+		return f(Neg{X: Map(x.X, f)})
+	case Diff:
+		return f(Diff{A: Map(x.A, f), B: Map(x.B, f)})
+	case Quot:
+		return f(Quot{A: Map(x.A, f), B: Map(x.B, f)})
+	case Call:
+		return f(Call{Fn: x.Fn, Args: mapAll(x.Args)})
+	case Fn:
+		y := x
+		y.Args = mapAll(x.Args)
+		return f(y)
+	case Cond:
+		return f(Cond{X: Map(x.X, f), Op: x.Op, Y: Map(x.Y, f)})
+	case Indicator:
+		return f(Indicator{C: Map(x.C, f)})
+	case Transpose:
+		return f(Transpose{X: Map(x.X, f)})
+	case Inline:
+		return f(Inline{X: Map(x.X, f), Value: x.Value})
+	}
+	return f(e)
+}
+
+// Simplify flattens nested sums and products of the same kind, drops
+// factors of 1, and turns the transpose of a transpose back into its
+// argument, so that substituted formulas read as a textbook writes them.
+func Simplify(e Expr) Expr {
+	return Map(e, func(n Expr) Expr {
+		switch x := n.(type) {
+		case Product:
+			var out Product
+			for _, t := range x {
+				if inner, ok := t.(Product); ok {
+					out = append(out, inner...)
+				} else if num, ok := t.(Num); ok && num == 1 {
+					continue
+				} else {
+					out = append(out, t)
+				}
+			}
+			return collapse(out, len(out), func() Expr { return out })
+		case Hadamard:
+			var out Hadamard
+			for _, t := range x {
+				if inner, ok := t.(Hadamard); ok {
+					out = append(out, inner...)
+				} else if num, ok := t.(Num); ok && num == 1 {
+					continue
+				} else {
+					out = append(out, t)
+				}
+			}
+			return collapse(out, len(out), func() Expr { return out })
+		case MatProd:
+			var out MatProd
+			for _, t := range x {
+				if inner, ok := t.(MatProd); ok {
+					out = append(out, inner...)
+				} else if num, ok := t.(Num); ok && num == 1 {
+					continue
+				} else {
+					out = append(out, t)
+				}
+			}
+			return collapse(out, len(out), func() Expr { return out })
+		case Sum:
+			var out Sum
+			for _, t := range x {
+				if inner, ok := t.(Sum); ok {
+					out = append(out, inner...)
+				} else {
+					out = append(out, t)
+				}
+			}
+			return collapse(out, len(out), func() Expr { return out })
+		case Transpose:
+			if inner, ok := x.X.(Transpose); ok {
+				return inner.X
+			}
+		case Neg:
+			if inner, ok := x.X.(Neg); ok {
+				return inner.X
+			}
+		}
+		return n
+	})
+}
+
+func collapse[E ~[]Expr](list E, n int, whole func() Expr) Expr {
+	switch n {
+	case 0:
+		return Num(1)
+	case 1:
+		return list[0]
+	}
+	return whole()
+}
