@@ -105,9 +105,8 @@ func (r Ref) Render(s Style) string {
 		}
 		parts[i] = strconv.Itoa(x)
 	}
-	if s.LaTeX {
-		return name + `_{[` + strings.Join(parts, ",") + `]}`
-	}
+	// brackets on the baseline: a subscripted name (h_{0}) cannot take a
+	// second subscript in LaTeX
 	return name + "[" + strings.Join(parts, ",") + "]"
 }
 func (Ref) prec() int { return precAtom }

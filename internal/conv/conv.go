@@ -1,0 +1,483 @@
+// Package conv holds the raw-slice kernels behind the 2-D convolution ops:
+// im2col, col2im and the three products of a convolution layer (forward,
+// gradient with respect to the input, gradient with respect to the weight),
+// all expressed as matrix products through blas.Gemm.
+//
+// Every function describes one cross-correlation in PyTorch's sense
+// (torch.nn.functional.conv2d): an image of C channels and size H×W, zero
+// padded by PH rows and PW columns on each side, is scanned by a KH×KW
+// kernel with stride SH×SW, giving an OH×OW output per output channel:
+//
+//	y[n,o,i,j] = Σ_c Σ_a Σ_b w[o,c,a,b] · x[n,c, i·SH+a−PH, j·SW+b−PW]
+//
+// Out-of-range input positions read as zero. A transposed convolution is the
+// same linear map read backwards, so its forward pass is BackwardInput and
+// its input gradient is Forward; the ops package shares these kernels
+// between both layers (TransposedBackward fuses the transposed layer's two
+// gradients, Backward the plain layer's).
+//
+// The package knows nothing of tensors or autograd: callers pass dimensions
+// and row-major slices for inputs and outputs. The column workspace may be
+// passed in; otherwise one is taken from a pool and recycled, so repeated
+// training steps do not allocate it anew. Images of a batch are unfolded in
+// groups side by side so that each group is a single, wide matrix product,
+// and the memory passes around the products are split across GOMAXPROCS
+// goroutines when they are large.
+package conv
+
+import (
+	"runtime"
+	"sync"
+
+	"github.com/backprop-dev/backprop/internal/blas"
+)
+
+// Float is the element type of the kernels (float32 or float64).
+type Float interface {
+	~float32 | ~float64
+}
+
+// Geom is the geometry of one cross-correlation, per image of the batch.
+// The image (the correlation's input) has C channels of H×W; the kernel is
+// KH×KW; strides and paddings are per axis; OH×OW is the output size, which
+// the caller computes (for a plain convolution (H+2·PH−KH)/SH+1, floored) so
+// that a transposed convolution can choose an image size that the formula
+// would map to the same output.
+type Geom struct {
+	C, H, W int // image channels, height and width
+	KH, KW  int // kernel height and width
+	SH, SW  int // strides (at least 1)
+	PH, PW  int // zero padding on each side
+	OH, OW  int // output height and width
+}
+
+// OutSize returns the output extent of a correlation along one axis: the
+// number of kernel placements that fit in an input of size n padded by p on
+// both sides with stride s, (n+2p−k)/s + 1 floored. It is ≤ 0 when the
+// kernel does not fit at all.
+func OutSize(n, k, s, p int) int {
+	span := n + 2*p - k
+	if span < 0 {
+		return 0
+	}
+	return span/s + 1
+}
+
+// ColRows is the number of rows of the column matrix, C·KH·KW: one row per
+// (channel, kernel row, kernel column), the contraction length of the
+// matrix product.
+func (g Geom) ColRows() int { return g.C * g.KH * g.KW }
+
+// ColCols is the number of columns of the column matrix, OH·OW: one column
+// per output position.
+func (g Geom) ColCols() int { return g.OH * g.OW }
+
+// ColLen is the length of the column matrix of one image.
+func (g Geom) ColLen() int { return g.ColRows() * g.ColCols() }
+
+// ImageLen is the number of elements of one image, C·H·W.
+func (g Geom) ImageLen() int { return g.C * g.H * g.W }
+
+// validRange returns the output positions [lo, hi) along one axis whose
+// input position o·s + k − p lies inside [0, n); outside that range the
+// kernel tap reads padding.
+func validRange(n, out, s, k, p int) (lo, hi int) {
+	// o·s + k − p ≥ 0  ⇔  o ≥ ceil((p−k)/s)
+	if d := p - k; d > 0 {
+		lo = (d + s - 1) / s
+	}
+	// o·s + k − p ≤ n−1  ⇔  o ≤ floor((n−1+p−k)/s)
+	if d := n - 1 + p - k; d < 0 {
+		hi = 0
+	} else {
+		hi = d/s + 1
+	}
+	lo = min(lo, out)
+	hi = min(hi, out)
+	if hi < lo {
+		hi = lo
+	}
+	return lo, hi
+}
+
+// Im2col unfolds one image (C×H×W, row-major) into the column matrix col
+// (ColRows × ColCols, row-major): col[(c·KH+a)·KW+b, i·OW+j] is the input
+// value the kernel tap (a, b) of channel c sees at output position (i, j),
+// or 0 where that falls in the padding. A correlation then becomes the
+// matrix product W·col with W viewed as Cout × (C·KH·KW). Every element of
+// col is written.
+func Im2col[T Float](g Geom, img, col []T) { im2col(g, img, col, g.OH*g.OW) }
+
+// im2col is Im2col into a column block of a wider matrix whose rows are ld
+// elements apart, so that several images can sit side by side.
+func im2col[T Float](g Geom, img, col []T, ld int) {
+	ncol := g.OH * g.OW
+	row := 0
+	for c := 0; c < g.C; c++ {
+		plane := img[c*g.H*g.W : (c+1)*g.H*g.W]
+		for a := 0; a < g.KH; a++ {
+			ilo, ihi := validRange(g.H, g.OH, g.SH, a, g.PH)
+			for b := 0; b < g.KW; b++ {
+				jlo, jhi := validRange(g.W, g.OW, g.SW, b, g.PW)
+				dst := col[row*ld : row*ld+ncol]
+				row++
+				clear(dst[:ilo*g.OW])
+				clear(dst[ihi*g.OW:])
+				for i := ilo; i < ihi; i++ {
+					drow := dst[i*g.OW : (i+1)*g.OW]
+					clear(drow[:jlo])
+					clear(drow[jhi:])
+					if jlo >= jhi {
+						continue
+					}
+					src := plane[(i*g.SH+a-g.PH)*g.W:]
+					x0 := jlo*g.SW + b - g.PW
+					if g.SW == 1 {
+						copy(drow[jlo:jhi], src[x0:x0+jhi-jlo])
+						continue
+					}
+					for j, x := jlo, x0; j < jhi; j, x = j+1, x+g.SW {
+						drow[j] = src[x]
+					}
+				}
+			}
+		}
+	}
+}
+
+// Col2im folds a column matrix back onto an image, the adjoint of Im2col:
+// every entry col[(c·KH+a)·KW+b, i·OW+j] is added to the image position it
+// was read from, and entries that came from padding are dropped. It
+// accumulates into img, so zero img first for a plain fold.
+func Col2im[T Float](g Geom, col, img []T) { col2im(g, col, img, g.OH*g.OW) }
+
+// col2im is Col2im from a column block of a wider matrix with row stride ld.
+func col2im[T Float](g Geom, col, img []T, ld int) {
+	ncol := g.OH * g.OW
+	row := 0
+	for c := 0; c < g.C; c++ {
+		plane := img[c*g.H*g.W : (c+1)*g.H*g.W]
+		for a := 0; a < g.KH; a++ {
+			ilo, ihi := validRange(g.H, g.OH, g.SH, a, g.PH)
+			for b := 0; b < g.KW; b++ {
+				jlo, jhi := validRange(g.W, g.OW, g.SW, b, g.PW)
+				src := col[row*ld : row*ld+ncol]
+				row++
+				if jlo >= jhi {
+					continue
+				}
+				for i := ilo; i < ihi; i++ {
+					srow := src[i*g.OW+jlo : i*g.OW+jhi]
+					dst := plane[(i*g.SH+a-g.PH)*g.W:]
+					x := jlo*g.SW + b - g.PW
+					if g.SW == 1 {
+						dst = dst[x : x+len(srow)]
+						for j, v := range srow {
+							dst[j] += v
+						}
+						continue
+					}
+					for _, v := range srow {
+						dst[x] += v
+						x += g.SW
+					}
+				}
+			}
+		}
+	}
+}
+
+// maxColElems bounds the column matrix of one group of images (4 MiB of
+// float32): large enough that the matrix products of small feature maps
+// (7×7 has only 49 output positions per image) are wide enough to run at
+// full speed, small enough to stay a modest, cache-friendly buffer.
+const maxColElems = 1 << 20
+
+// group returns how many images of a batch of n to unfold into one column
+// matrix: as many as fit the budget, spread evenly over the groups.
+func (g Geom) group(n int) int {
+	if n <= 1 {
+		return 1
+	}
+	b := max(1, min(n, maxColElems/max(1, g.ColLen())))
+	groups := (n + b - 1) / b
+	return (n + groups - 1) / groups
+}
+
+// WorkLen is the workspace length the batch functions need for n images
+// and cout channels on the correlation's output side: the column matrix of
+// one group of images and, when a group holds more than one image, a
+// cout × (group·OH·OW) matrix for regrouping the output side.
+func (g Geom) WorkLen(n, cout int) int {
+	b := g.group(n)
+	if b == 1 {
+		return g.ColLen()
+	}
+	return b * (g.ColLen() + cout*g.ColCols())
+}
+
+// Workspaces are recycled between calls: a training step runs the same
+// layers again and again, and a fresh multi-megabyte buffer would be
+// zeroed (and often faulted in) every time.
+var pool32, pool64 sync.Pool
+
+func poolFor[T Float]() *sync.Pool {
+	var z T
+	switch any(z).(type) {
+	case float32:
+		return &pool32
+	case float64:
+		return &pool64
+	}
+	return nil // named float types get fresh buffers
+}
+
+// plan is one batch call's grouping and workspace.
+type plan[T Float] struct {
+	g        Geom
+	n, cout  int
+	k, m     int  // column rows and columns of one image
+	in, out  int  // elements of one image and of one output-side image
+	bmax     int  // images per group
+	col, tmp []T  // column matrix and cout × (group·m) regrouping matrix
+	pooled   *[]T // workspace taken from pool, if any
+	pool     *sync.Pool
+}
+
+// newPlan splits ws (or a pooled buffer if ws is shorter than WorkLen).
+func newPlan[T Float](g Geom, n, cout int, ws []T) *plan[T] {
+	p := &plan[T]{g: g, n: n, cout: cout, k: g.ColRows(), m: g.ColCols(), in: g.ImageLen(), bmax: g.group(n)}
+	p.out = cout * p.m
+	need := g.WorkLen(n, cout)
+	if len(ws) < need {
+		pl := poolFor[T]()
+		if pl != nil {
+			if v, ok := pl.Get().(*[]T); ok && cap(*v) >= need {
+				p.pooled = v
+			}
+		}
+		if p.pooled == nil {
+			buf := make([]T, need)
+			p.pooled = &buf
+		}
+		p.pool = pl
+		ws = (*p.pooled)[:need]
+	}
+	p.col = ws[:p.bmax*p.k*p.m]
+	p.tmp = ws[len(p.col):need]
+	return p
+}
+
+// release returns a pooled workspace.
+func (p *plan[T]) release() {
+	if p.pooled != nil && p.pool != nil {
+		p.pool.Put(p.pooled)
+	}
+}
+
+// minParallel is the number of elements a memory pass (unfolding, folding,
+// regrouping) must touch before it is split across goroutines; below it
+// the start-up cost outweighs the gain.
+const minParallel = 1 << 16
+
+// forImages runs f over the images [0, bn), split into one contiguous
+// range per available CPU when the pass touches at least minParallel
+// elements (elems per image). The matrix products parallelise inside
+// blas.Gemm; this spreads the passes between them the same way.
+func forImages(bn, elems int, f func(b0, b1 int)) {
+	workers := min(bn, runtime.GOMAXPROCS(0), bn*elems/minParallel)
+	if workers <= 1 {
+		f(0, bn)
+		return
+	}
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		wg.Go(func() { f(w*bn/workers, (w+1)*bn/workers) })
+	}
+	f(0, bn/workers)
+	wg.Wait()
+}
+
+// unfold writes im2col of images n0 … n0+bn−1 of x side by side into the
+// column matrix, whose row stride is bn·m.
+func (p *plan[T]) unfold(x []T, n0, bn int) []T {
+	ld := bn * p.m
+	forImages(bn, p.k*p.m, func(b0, b1 int) {
+		for b := b0; b < b1; b++ {
+			im2col(p.g, x[(n0+b)*p.in:(n0+b+1)*p.in], p.col[b*p.m:], ld)
+		}
+	})
+	return p.col[:p.k*ld]
+}
+
+// fold overwrites images n0 … n0+bn−1 of dx with col2im of their blocks.
+func (p *plan[T]) fold(dx []T, n0, bn int) {
+	forImages(bn, p.k*p.m, func(b0, b1 int) {
+		for b := b0; b < b1; b++ {
+			img := dx[(n0+b)*p.in : (n0+b+1)*p.in]
+			clear(img)
+			col2im(p.g, p.col[b*p.m:], img, bn*p.m)
+		}
+	})
+}
+
+// gather returns output-side images n0 … n0+bn−1 of y as one
+// cout × (bn·m) matrix: y itself for a single image, else a copy in tmp.
+func (p *plan[T]) gather(y []T, n0, bn int) []T {
+	src := y[n0*p.out : (n0+bn)*p.out]
+	if bn == 1 {
+		return src
+	}
+	m := p.m
+	dst := p.tmp[:p.cout*bn*m]
+	forImages(bn, p.out, func(b0, b1 int) {
+		for b := b0; b < b1; b++ {
+			for o := 0; o < p.cout; o++ {
+				copy(dst[o*bn*m+b*m:o*bn*m+(b+1)*m], src[(b*p.cout+o)*m:(b*p.cout+o+1)*m])
+			}
+		}
+	})
+	return dst
+}
+
+// target returns where a product for output-side images n0 … n0+bn−1 of y
+// should be written: straight into y for one image, else into tmp, to be
+// passed to scatter.
+func (p *plan[T]) target(y []T, n0, bn int) []T {
+	if bn == 1 {
+		return y[n0*p.out : (n0+1)*p.out]
+	}
+	return p.tmp[:p.cout*bn*p.m]
+}
+
+// scatter copies a cout × (bn·m) matrix from tmp to images n0 … of y (a
+// no-op for a single image, which target already placed).
+func (p *plan[T]) scatter(y []T, n0, bn int) {
+	if bn == 1 {
+		return
+	}
+	m := p.m
+	src, dst := p.tmp, y[n0*p.out:(n0+bn)*p.out]
+	forImages(bn, p.out, func(b0, b1 int) {
+		for b := b0; b < b1; b++ {
+			for o := 0; o < p.cout; o++ {
+				copy(dst[(b*p.cout+o)*m:(b*p.cout+o+1)*m], src[o*bn*m+b*m:o*bn*m+(b+1)*m])
+			}
+		}
+	})
+}
+
+// groups calls f for each group of images [n0, n0+bn).
+func (p *plan[T]) groups(f func(n0, bn int)) {
+	for n0 := 0; n0 < p.n; n0 += p.bmax {
+		f(n0, min(p.bmax, p.n-n0))
+	}
+}
+
+// Forward computes the correlation of a batch of n images x (n × C×H×W)
+// with the weight w (cout × C × KH × KW) into y (n × cout × OH×OW),
+// overwriting y: y_n = W · im2col(x_n). Images are processed in groups
+// whose columns sit side by side, so that each group is one matrix product.
+// ws is the workspace (WorkLen elements); if it is shorter, a recycled one
+// is used.
+func Forward[T Float](g Geom, n, cout int, x, w, y, ws []T) {
+	p := newPlan(g, n, cout, ws)
+	defer p.release()
+	p.groups(func(n0, bn int) {
+		col, ld := p.unfold(x, n0, bn), bn*p.m
+		blas.Gemm(false, false, cout, ld, p.k, 1, w, p.k, col, ld, 0, p.target(y, n0, bn), ld)
+		p.scatter(y, n0, bn)
+	})
+}
+
+// BackwardInput computes the gradient with respect to the images, dx
+// (n × C×H×W, overwritten), from the gradient dy (n × cout × OH×OW) and the
+// weight w (cout × C × KH × KW): dx_n = col2im(Wᵀ · dy_n). Read the other
+// way round it is the forward pass of a transposed convolution of dy with
+// w. ws is the workspace, as for Forward.
+func BackwardInput[T Float](g Geom, n, cout int, w, dy, dx, ws []T) {
+	p := newPlan(g, n, cout, ws)
+	defer p.release()
+	p.groups(func(n0, bn int) {
+		ld := bn * p.m
+		blas.Gemm(true, false, p.k, ld, cout, 1, w, p.k, p.gather(dy, n0, bn), ld, 0, p.col, ld)
+		p.fold(dx, n0, bn)
+	})
+}
+
+// BackwardWeight computes the gradient with respect to the weight, dw
+// (cout × C × KH × KW, overwritten), from the images x (n × C×H×W) and the
+// gradient dy (n × cout × OH×OW): dW = Σ_n dy_n · im2col(x_n)ᵀ, the
+// correlation of each input with the matching output gradient summed over
+// the batch. ws is the workspace, as for Forward.
+func BackwardWeight[T Float](g Geom, n, cout int, x, dy, dw, ws []T) {
+	Backward(g, n, cout, x, nil, dy, nil, dw, ws)
+}
+
+// Backward computes both gradients of Forward in one pass over the batch,
+// unfolding each group of images and regrouping dy only once: dx as
+// BackwardInput (skipped if dx is nil; w is then unused) and dw as
+// BackwardWeight (skipped if dw is nil).
+func Backward[T Float](g Geom, n, cout int, x, w, dy, dx, dw, ws []T) {
+	if dw != nil {
+		dw = dw[:cout*g.ColRows()]
+		clear(dw)
+	}
+	p := newPlan(g, n, cout, ws)
+	defer p.release()
+	p.groups(func(n0, bn int) {
+		ld := bn * p.m
+		d := p.gather(dy, n0, bn)
+		if dw != nil {
+			blas.Gemm(false, true, cout, p.k, ld, 1, d, ld, p.unfold(x, n0, bn), ld, 1, dw, p.k)
+		}
+		if dx != nil {
+			blas.Gemm(true, false, p.k, ld, cout, 1, w, p.k, d, ld, 0, p.col, ld)
+			p.fold(dx, n0, bn)
+		}
+	})
+}
+
+// TransposedBackward computes both gradients of a transposed convolution,
+// the layer whose forward pass is BackwardInput(g, n, cin, w, x, y): from
+// the output gradient dy (n × C×H×W, the correlation's image side) it
+// computes dx = Forward(dy, w) (n × cin × OH×OW, skipped if dx is nil) and
+// dw = Σ_n x_n · im2col(dy_n)ᵀ (cin × C × KH × KW, skipped if dw is nil),
+// unfolding dy and regrouping x once per group of images.
+func TransposedBackward[T Float](g Geom, n, cin int, x, w, dy, dx, dw, ws []T) {
+	if dw != nil {
+		dw = dw[:cin*g.ColRows()]
+		clear(dw)
+	}
+	p := newPlan(g, n, cin, ws)
+	defer p.release()
+	p.groups(func(n0, bn int) {
+		ld := bn * p.m
+		col := p.unfold(dy, n0, bn)
+		if dw != nil {
+			blas.Gemm(false, true, cin, p.k, ld, 1, p.gather(x, n0, bn), ld, col, ld, 1, dw, p.k)
+		}
+		if dx != nil {
+			blas.Gemm(false, false, cin, ld, p.k, 1, w, p.k, col, ld, 0, p.target(dx, n0, bn), ld)
+			p.scatter(dx, n0, bn)
+		}
+	})
+}
+
+// Rot180 writes into dst the kernels of w rotated by 180° in their two
+// spatial dimensions: dst[q,a,b] = w[q,kh−1−a,kw−1−b] for each of the
+// len(w)/(kh·kw) kernels q. It turns a correlation into a true
+// convolution and back (the rotation is its own inverse). dst and w must
+// not overlap.
+func Rot180[T Float](kh, kw int, w, dst []T) {
+	kk := kh * kw
+	if kk == 0 {
+		return
+	}
+	for q := 0; q+kk <= len(w); q += kk {
+		src, d := w[q:q+kk], dst[q:q+kk]
+		for i, v := range src {
+			d[kk-1-i] = v
+		}
+	}
+}
