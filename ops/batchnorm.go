@@ -1,0 +1,369 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/backprop-dev/backprop/autograd"
+	"github.com/backprop-dev/backprop/expr"
+	"github.com/backprop-dev/backprop/tensor"
+)
+
+// BatchNormOptions are the settings of a batch normalization step, with
+// torch.nn.functional.batch_norm's meaning.
+type BatchNormOptions[T tensor.Float] struct {
+	// Training selects the batch statistics (mean and biased variance over
+	// every axis but the channel axis) for the normalization, as a
+	// BatchNorm layer does in training mode. Otherwise RunningMean and
+	// RunningVar are used.
+	Training bool
+	// Eps is added to the variance before the square root, keeping the
+	// division finite for a constant channel (PyTorch's default is 1e-5).
+	Eps float64
+	// RunningMean and RunningVar (shape (C)) are the statistics of
+	// evaluation mode. They are constants for the graph: no gradient flows
+	// to them. They are not read (and may be nil) in training mode, and the
+	// op never writes them; updating them is the layer's business.
+	RunningMean, RunningVar *tensor.Tensor[T]
+}
+
+// BatchNormOp normalizes every channel of x, (N, C) as BatchNorm1d sees it,
+// (N, C, L), or (N, C, H, W) as BatchNorm2d does, and applies a per-channel
+// affine map:
+//
+//	y[n,c,…] = (x[n,c,…] − μ_c) / √(σ²_c + ε) · γ_c + β_c
+//
+// The inputs are x, the weight γ (C) and the bias β (C). In training mode
+// μ and σ² are the mean and the biased variance (divided by M, the number of
+// values per channel, N·H·W) of the batch itself, so the gradient reaches x
+// through them as well; in evaluation mode they are the running statistics
+// given in the options. The statistics used are exposed (Mean, Variance,
+// UnbiasedVariance, Count) so that a layer can update its running estimates
+// after the forward pass, as torch.nn.BatchNorm2d does. Statistics are
+// accumulated in float64 for either element type.
+type BatchNormOp[T tensor.Float] struct {
+	BatchNormOptions[T]
+
+	outer, c, inner int       // x viewed as (N, C, inner)
+	m               int       // values per channel: N·inner
+	mean, variance  []float64 // statistics used for the normalization
+	std             []float64 // √(σ² + ε)
+	invStd          []float64 // 1/√(σ² + ε)
+}
+
+// BatchNorm records the batch normalization of x with weight γ and bias β
+// as node name; see BatchNormOp. The op (y.Op.(*BatchNormOp[T])) reports
+// the statistics it used.
+func BatchNorm[T tensor.Float](name string, x, weight, bias *autograd.Var[T], opt BatchNormOptions[T]) (*autograd.Var[T], error) {
+	return apply(name, &BatchNormOp[T]{BatchNormOptions: opt}, x, weight, bias)
+}
+
+// Name implements autograd.Op.
+func (o *BatchNormOp[T]) Name() string { return "batch_norm" }
+
+// Mean returns the per-channel mean used by the last Forward: the batch
+// mean in training mode, the running mean in evaluation mode. The slice
+// belongs to the op.
+func (o *BatchNormOp[T]) Mean() []float64 { return o.mean }
+
+// Variance returns the per-channel variance used by the last Forward: the
+// biased batch variance (divided by Count) in training mode, the running
+// variance in evaluation mode. The slice belongs to the op.
+func (o *BatchNormOp[T]) Variance() []float64 { return o.variance }
+
+// UnbiasedVariance returns the batch variance with Bessel's correction
+// (divided by Count−1), which PyTorch folds into running_var. It is only
+// meaningful in training mode, where Count is at least 2.
+func (o *BatchNormOp[T]) UnbiasedVariance() []float64 {
+	u := make([]float64, len(o.variance))
+	for c, v := range o.variance {
+		u[c] = v * float64(o.m) / float64(o.m-1)
+	}
+	return u
+}
+
+// Count returns M, the number of values per channel the statistics were
+// taken over (N·H·W), or would have been in evaluation mode.
+func (o *BatchNormOp[T]) Count() int { return o.m }
+
+// Forward implements autograd.Op.
+func (o *BatchNormOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error) {
+	if err := wantInputs("batch_norm", in, 3); err != nil {
+		return nil, err
+	}
+	x, w, b := in[0], in[1], in[2]
+	xs := x.Shape()
+	if len(xs) < 2 {
+		return nil, &tensor.ShapeError{Op: "batch_norm", Tensor: "input", Want: "(N, C), (N, C, L) or (N, C, H, W)", Got: xs}
+	}
+	c := xs[1]
+	for _, p := range []struct {
+		name string
+		t    *tensor.Tensor[T]
+	}{{"weight", w}, {"bias", b}} {
+		if !tensor.SameShape(p.t.Shape(), []int{c}) {
+			return nil, &tensor.ShapeError{Op: "batch_norm", Tensor: p.name, Want: fmt.Sprintf("[%d] (one value per channel of the input, whose shape is %s)", c, tensor.FormatShape(xs)), Got: p.t.Shape()}
+		}
+	}
+	if o.Eps < 0 || math.IsNaN(o.Eps) {
+		return nil, fmt.Errorf("batch_norm: eps must not be negative, got %g", o.Eps)
+	}
+	o.outer, o.c, o.inner = xs[0], c, tensor.NumElements(xs[2:])
+	o.m = o.outer * o.inner
+	o.mean = make([]float64, c)
+	o.variance = make([]float64, c)
+	xd := x.Data()
+	if o.Training {
+		if o.m < 2 {
+			return nil, fmt.Errorf("batch_norm: training mode needs more than one value per channel to take a variance, input has shape %s", tensor.FormatShape(xs))
+		}
+		// two passes per channel: the mean, then the mean squared deviation
+		for n := 0; n < o.outer; n++ {
+			for ch := 0; ch < c; ch++ {
+				s := 0.0
+				for _, v := range o.row(xd, n, ch) {
+					s += float64(v)
+				}
+				o.mean[ch] += s
+			}
+		}
+		for ch := range o.mean {
+			o.mean[ch] /= float64(o.m)
+		}
+		for n := 0; n < o.outer; n++ {
+			for ch := 0; ch < c; ch++ {
+				mu, s := o.mean[ch], 0.0
+				for _, v := range o.row(xd, n, ch) {
+					d := float64(v) - mu
+					s += d * d
+				}
+				o.variance[ch] += s
+			}
+		}
+		for ch := range o.variance {
+			o.variance[ch] /= float64(o.m)
+		}
+	} else {
+		for _, p := range []struct {
+			name string
+			t    *tensor.Tensor[T]
+		}{{"running mean", o.RunningMean}, {"running variance", o.RunningVar}} {
+			if p.t == nil {
+				return nil, fmt.Errorf("batch_norm: evaluation mode needs the %s, which is nil", p.name)
+			}
+			if !tensor.SameShape(p.t.Shape(), []int{c}) {
+				return nil, &tensor.ShapeError{Op: "batch_norm", Tensor: p.name, Want: fmt.Sprintf("[%d] (one value per channel)", c), Got: p.t.Shape()}
+			}
+		}
+		for ch := range c {
+			o.mean[ch] = float64(o.RunningMean.Data()[ch])
+			o.variance[ch] = float64(o.RunningVar.Data()[ch])
+		}
+	}
+	o.std = make([]float64, c)
+	o.invStd = make([]float64, c)
+	for ch, v := range o.variance {
+		o.std[ch] = math.Sqrt(v + o.Eps)
+		o.invStd[ch] = 1 / o.std[ch]
+	}
+	out := tensor.New[T](xs...)
+	od, wd, bd := out.Data(), w.Data(), b.Data()
+	for n := 0; n < o.outer; n++ {
+		for ch := 0; ch < c; ch++ {
+			mu, is, g, be := o.mean[ch], o.invStd[ch], float64(wd[ch]), float64(bd[ch])
+			dst := o.row(od, n, ch)
+			for i, v := range o.row(xd, n, ch) {
+				dst[i] = T((float64(v)-mu)*is*g + be)
+			}
+		}
+	}
+	return out, nil
+}
+
+// row is the slice of d holding sample n, channel ch.
+func (o *BatchNormOp[T]) row(d []T, n, ch int) []T {
+	off := (n*o.c + ch) * o.inner
+	return d[off : off+o.inner]
+}
+
+// Backward implements autograd.Op. With x̂ = (x − μ)/√(σ²+ε), g the
+// upstream gradient and sums over the M values of a channel:
+//
+//	dβ = Σ g,   dγ = Σ g·x̂,
+//	dx = γ/√(σ²+ε) · (g − Σg/M − x̂·Σ(g·x̂)/M)   (training)
+//	dx = γ/√(σ²+ε) · g                          (evaluation)
+//
+// The training form is the full derivative through μ and σ², which
+// depend on every value of the channel.
+func (o *BatchNormOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) []*tensor.Tensor[T] {
+	xd, wd, g := in[0].Data(), in[1].Data(), gout.Data()
+	sumG := make([]float64, o.c)
+	sumGX := make([]float64, o.c)
+	for n := 0; n < o.outer; n++ {
+		for ch := 0; ch < o.c; ch++ {
+			mu, is := o.mean[ch], o.invStd[ch]
+			gr := o.row(g, n, ch)
+			sg, sgx := 0.0, 0.0
+			for i, v := range o.row(xd, n, ch) {
+				gv := float64(gr[i])
+				sg += gv
+				sgx += gv * (float64(v) - mu) * is
+			}
+			sumG[ch] += sg
+			sumGX[ch] += sgx
+		}
+	}
+	grads := make([]*tensor.Tensor[T], 3)
+	if need[0] {
+		dx := tensor.New[T](in[0].Shape()...)
+		dd := dx.Data()
+		m := float64(o.m)
+		for n := 0; n < o.outer; n++ {
+			for ch := 0; ch < o.c; ch++ {
+				mu, is := o.mean[ch], o.invStd[ch]
+				scale := float64(wd[ch]) * is
+				gr, dst := o.row(g, n, ch), o.row(dd, n, ch)
+				if !o.Training {
+					for i, gv := range gr {
+						dst[i] = T(scale * float64(gv))
+					}
+					continue
+				}
+				mg, mgx := sumG[ch]/m, sumGX[ch]/m
+				for i, v := range o.row(xd, n, ch) {
+					xh := (float64(v) - mu) * is
+					dst[i] = T(scale * (float64(gr[i]) - mg - xh*mgx))
+				}
+			}
+		}
+		grads[0] = dx
+	}
+	if need[1] {
+		dw := tensor.New[T](o.c)
+		for ch, v := range sumGX {
+			dw.Data()[ch] = T(v)
+		}
+		grads[1] = dw
+	}
+	if need[2] {
+		db := tensor.New[T](o.c)
+		for ch, v := range sumG {
+			db.Data()[ch] = T(v)
+		}
+		grads[2] = db
+	}
+	return grads
+}
+
+// channel is the channel of row-major position k of x.
+func (o *BatchNormOp[T]) channel(k int) int { return (k / o.inner) % o.c }
+
+// stdExpr is √(σ²_c + ε) with the statistics as numbers, carrying its value
+// so that it evaluates and can collapse to a number.
+func (o *BatchNormOp[T]) stdExpr(c int) expr.Expr {
+	plain, tex := expr.Style{}, expr.Style{LaTeX: true}
+	v, e := expr.Num(o.variance[c]), expr.Num(o.Eps)
+	return expr.Inline{
+		X: expr.Raw{
+			Plain: "√(" + v.Render(plain) + " + " + e.Render(plain) + ")",
+			TeX:   `\sqrt{` + v.Render(tex) + " + " + e.Render(tex) + "}",
+		},
+		Value: o.std[c],
+	}
+}
+
+// xhat is the normalized value (x_k − μ_c)/√(σ²_c + ε) of position k.
+func (o *BatchNormOp[T]) xhat(k int, in func(i, m int) expr.Expr) expr.Expr {
+	c := o.channel(k)
+	return expr.Quot{A: expr.Diff{A: in(0, k), B: expr.Num(o.mean[c])}, B: o.stdExpr(c)}
+}
+
+// channelPositions lists the row-major positions of channel c.
+func (o *BatchNormOp[T]) channelPositions(c int) []int {
+	ks := make([]int, 0, o.m)
+	for n := 0; n < o.outer; n++ {
+		for i := 0; i < o.inner; i++ {
+			ks = append(ks, (n*o.c+c)*o.inner+i)
+		}
+	}
+	return ks
+}
+
+// statNames are μ and σ² in plain text and LaTeX, "batch" or "running".
+func (o *BatchNormOp[T]) statNames() (mu, std expr.Expr) {
+	if o.Training {
+		return expr.Raw{Plain: "μ_B", TeX: `\mu_B`}, expr.Raw{Plain: "√(σ²_B + ε)", TeX: `\sqrt{\sigma_B^2 + \varepsilon}`}
+	}
+	return expr.Raw{Plain: "running_mean", TeX: `\mu_{\text{run}}`},
+		expr.Raw{Plain: "√(running_var + ε)", TeX: `\sqrt{\sigma_{\text{run}}^2 + \varepsilon}`}
+}
+
+// Formula implements autograd.Explainer: (x − μ)/√(σ² + ε) ⊙ γ + β per
+// channel.
+func (o *BatchNormOp[T]) Formula(in []expr.Expr) expr.Expr {
+	mu, std := o.statNames()
+	return expr.Sum{expr.Product{expr.Quot{A: expr.Diff{A: in[0], B: mu}, B: std}, in[1]}, in[2]}
+}
+
+// ForwardElem implements autograd.Explainer:
+// (x_k − μ_c)/√(σ²_c + ε)·γ_c + β_c with the statistics as numbers.
+func (o *BatchNormOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr {
+	c := o.channel(k)
+	return expr.Sum{expr.Product{o.xhat(k, in), in(1, c)}, in(2, c)}
+}
+
+// BackwardFormula implements autograd.Explainer with the closed forms of
+// Backward, x̂ standing for the normalized input and sums running over the
+// batch and spatial axes of each channel.
+func (o *BatchNormOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
+	plain, tex := expr.Style{}, expr.Style{LaTeX: true}
+	g, gt := gout.Render(plain), gout.Render(tex)
+	switch i {
+	case 1:
+		return expr.Raw{Plain: "Σ " + g + " ⊙ x̂", TeX: `\sum ` + gt + ` \odot \hat{x}`}
+	case 2:
+		return expr.Raw{Plain: "Σ " + g, TeX: `\sum ` + gt}
+	}
+	_, std := o.statNames()
+	scale := expr.Quot{A: in[1], B: std}
+	if !o.Training {
+		return expr.Product{scale, gout}
+	}
+	return expr.Product{scale, expr.Raw{
+		Plain: fmt.Sprintf("(%s - Σ%s/%d - x̂ ⊙ Σ(%s ⊙ x̂)/%d)", g, g, o.m, g, o.m),
+		TeX:   fmt.Sprintf(`\left(%s - \frac{1}{%d}\sum %s - \hat{x} \odot \frac{1}{%d}\sum %s \odot \hat{x}\right)`, gt, o.m, gt, o.m, gt),
+	}}
+}
+
+// BackwardElem implements autograd.Explainer: for x in training mode
+// γ_c/√(σ²_c+ε)·(g_m − Σ_k g_k/M − x̂_m·Σ_k g_k·x̂_k/M) over the positions k
+// of the channel, in evaluation mode γ_c/√(σ²_c+ε)·g_m; for γ Σ_k g_k·x̂_k;
+// for β Σ_k g_k.
+func (o *BatchNormOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr {
+	c := m
+	if i == 0 {
+		c = o.channel(m)
+	}
+	ks := o.channelPositions(c)
+	gs := make([]expr.Expr, len(ks))
+	gx := make([]expr.Expr, len(ks))
+	for j, k := range ks {
+		gs[j] = gout(k)
+		gx[j] = expr.Product{gout(k), o.xhat(k, in)}
+	}
+	switch i {
+	case 1:
+		return sumOf(gx)
+	case 2:
+		return sumOf(gs)
+	}
+	scale := expr.Quot{A: in(1, c), B: o.stdExpr(c)}
+	if !o.Training {
+		return expr.Product{scale, gout(m)}
+	}
+	mm := expr.Num(o.m)
+	return expr.Product{scale, expr.Diff{
+		A: expr.Diff{A: gout(m), B: expr.Quot{A: sumOf(gs), B: mm}},
+		B: expr.Product{o.xhat(m, in), expr.Quot{A: sumOf(gx), B: mm}},
+	}}
+}
