@@ -19,7 +19,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(solveCmd(), deriveCmd())
+	root.AddCommand(solveCmd(), deriveCmd(), trainCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "backprop:", err)
 		var ue usageError
