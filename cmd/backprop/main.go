@@ -19,7 +19,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(solveCmd(), deriveCmd(), trainCmd())
+	root.AddCommand(solveCmd(), deriveCmd(), trainCmd(), reconstructCmd(), sampleCmd(), evalCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "backprop:", err)
 		var ue usageError
