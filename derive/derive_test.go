@@ -142,3 +142,28 @@ func TestCheckCatchesAWrongRule(t *testing.T) {
 		t.Fatal("a wrong equation evaluated to the right gradient")
 	}
 }
+
+// TestDocsAreTheCommandsOutput keeps docs/autoencoder.md exactly what
+// `backprop derive autoencoder --format markdown` writes.
+func TestDocsAreTheCommandsOutput(t *testing.T) {
+	s := load(t, "autoencoder.yaml")
+	var forms []*Derivation
+	for _, n := range []int{0, 3} {
+		d, _, err := Spec(s, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		forms = append(forms, d)
+	}
+	var b bytes.Buffer
+	if err := WriteDocument(&b, s.Title, "markdown", forms); err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile("../docs/autoencoder.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.String() != string(want) {
+		t.Fatal("docs/autoencoder.md is stale: regenerate with backprop derive autoencoder --format markdown > docs/autoencoder.md")
+	}
+}

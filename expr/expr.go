@@ -115,6 +115,9 @@ func (Ref) prec() int { return precAtom }
 // number becomes a subscript, known Greek letter names become symbols.
 func LaTeXName(name string) string {
 	greek := map[string]string{"delta": `\delta`, "sigma": `\sigma`, "theta": `\theta`, "alpha": `\alpha`, "beta": `\beta`, "gamma": `\gamma`, "mu": `\mu`, "lambda": `\lambda`}
+	if rest, ok := strings.CutPrefix(name, "log_"); ok && rest != "" { // log_p → \log p
+		return `\log ` + LaTeXName(rest)
+	}
 	primes := ""
 	for strings.HasSuffix(name, "'") {
 		primes += "'"
@@ -169,7 +172,15 @@ func (e Sum) Render(s Style) string {
 				b.WriteString(paren(ng.X, precProd, s))
 				continue
 			}
-			b.WriteString(" + ")
+			r := paren(t, precSum, s)
+			if strings.HasPrefix(r, "-") { // a + (−0.4·0.2) reads a − 0.4·0.2
+				b.WriteString(" - ")
+				b.WriteString(r[1:])
+			} else {
+				b.WriteString(" + ")
+				b.WriteString(r)
+			}
+			continue
 		}
 		b.WriteString(paren(t, precSum, s))
 	}
@@ -193,7 +204,7 @@ func (e Product) Render(s Style) string {
 	}
 	parts := make([]string, len(e))
 	for i, f := range e {
-		min := precProd + 1
+		min := precAtom // 0.2·(−0.3): a later factor is bracketed unless atomic
 		if i == 0 {
 			min = precProd
 		}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -66,51 +65,26 @@ non-zero when any relative difference exceeds 1e-6.`,
 					return derive.Check(s, batch, rand.New(rand.NewPCG(seed, uint64(batch))))
 				}, batches)
 			}
-			w := bufio.NewWriter(os.Stdout)
-			defer w.Flush()
-			title := s.Title
-			if title == "" {
-				title = s.File()
-			}
-			var docs []map[string]any
-			for i, n := range batches {
+			var forms []*derive.Derivation
+			for _, n := range batches {
 				d, _, err := derive.Spec(s, n)
 				if err != nil {
 					return err
 				}
-				switch format {
-				case "text":
-					if i == 0 {
-						fmt.Fprintf(w, "Gradient equations of %s\n(derived by walking the graph backwards; ⊙ is the element-wise product, 1[·] the indicator)\n\n", title)
-					} else {
-						fmt.Fprintln(w)
-					}
-					err = d.WriteText(w)
-				case "markdown", "md":
-					if i == 0 {
-						fmt.Fprintf(w, "# Gradient equations: %s\n\nDerived by `backprop derive`, which walks the network's graph backwards and asks each op for its symbolic backward rule. $\\odot$ is the element-wise product, $\\mathbb{1}[\\cdot]$ the indicator, vectors are columns.\n\n", title)
-					}
-					if n == 0 {
-						fmt.Fprintf(w, "## Per sample\n\n")
-					} else {
-						fmt.Fprintf(w, "## Batched over N samples\n\nThe rows of each matrix are the N samples.\n\n")
-					}
-					err = d.WriteMarkdown(w)
-				case "json":
-					docs = append(docs, d.JSON())
-				default:
-					return usageError{fmt.Errorf("--format: want text, markdown or json, got %q", format)}
-				}
-				if err != nil {
-					return err
-				}
+				forms = append(forms, d)
 			}
-			if format == "json" {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{"title": title, "forms": docs})
+			title := s.Title
+			if title == "" {
+				title = s.File()
 			}
-			return nil
+			if format != "text" && format != "markdown" && format != "md" && format != "json" {
+				return usageError{fmt.Errorf("--format: want text, markdown or json, got %q", format)}
+			}
+			w := bufio.NewWriter(os.Stdout)
+			if err := derive.WriteDocument(w, title, format, forms); err != nil {
+				return err
+			}
+			return w.Flush()
 		},
 	}
 	f := cmd.Flags()
