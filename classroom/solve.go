@@ -1,0 +1,476 @@
+package classroom
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/backprop-dev/backprop/autograd"
+	"github.com/backprop-dev/backprop/derive"
+	"github.com/backprop-dev/backprop/expr"
+	"github.com/backprop-dev/backprop/solve"
+	"github.com/backprop-dev/backprop/spec"
+	"github.com/backprop-dev/backprop/tensor"
+	"github.com/backprop-dev/backprop/trace"
+)
+
+// SolveRequest is the body of POST /api/solve: which problem, the values
+// the user edited (any input or parameter, by name; the others keep the
+// spec's values) and the conventions switched on the page (empty: the
+// spec's own).
+type SolveRequest struct {
+	// Problem is a Problem.ID; empty means the first problem.
+	Problem string `json:"problem"`
+	// Values maps an input or parameter name to its new value: a number, a
+	// flat list in row-major order, or nested lists in the tensor's shape.
+	Values map[string]json.RawMessage `json:"values"`
+	// Conventions overrides the spec's reshape order, kernel orientation
+	// and label reading; empty fields keep the spec's.
+	Conventions spec.Conventions `json:"conventions"`
+}
+
+// Result is the answer to POST /api/solve: the network as a graph with
+// every node's value, gradient and worked formulas, plus the whole worked
+// solution and the derived equations as Markdown with LaTeX.
+type Result struct {
+	Problem     string           `json:"problem"`
+	Title       string           `json:"title"`
+	Conventions spec.Conventions `json:"conventions"`
+	// Relevant says which conventions change anything in this network.
+	Relevant struct {
+		Reshape bool `json:"reshape"`
+		Kernel  bool `json:"kernel"`
+		Label   bool `json:"label"`
+	} `json:"relevant"`
+	Header    []string `json:"header"`    // the conventions in force, in words
+	Objective string   `json:"objective"` // what J is and whether it is maximized
+	Nodes     []Node   `json:"nodes"`
+	Edges     []Edge   `json:"edges"`
+	// Solution is exactly `backprop solve --format json` for these values.
+	Solution json.RawMessage `json:"solution"`
+	// Worked is exactly `backprop solve --format markdown`.
+	Worked string `json:"worked"`
+	// Derivation is the gradient equations per sample and batched, as
+	// `backprop derive --format markdown` writes them; DerivationError says
+	// why there are none.
+	Derivation      string `json:"derivation,omitempty"`
+	DerivationError string `json:"derivationError,omitempty"`
+}
+
+// Node is a named node of the network's graph: the input, a parameter, a
+// pre-activation, a layer output, p or log p. Unnamed intermediate results
+// (the w0·z of w0·z + b0) are folded into the named node that consumes them.
+type Node struct {
+	Name  string    `json:"name"`
+	TeX   string    `json:"tex"`  // the name in LaTeX (w_{0})
+	Kind  string    `json:"kind"` // input, param, value or objective
+	Shape []int     `json:"shape"`
+	Value []float64 `json:"value"` // row-major
+	// Grad is ∂J/∂node, row-major; nil when J does not depend on it.
+	Grad     []float64 `json:"grad"`
+	Editable bool      `json:"editable"` // inputs and parameters
+	// Col and Lane place the node: Col is its depth in the graph
+	// (parameters share their consumer's column), Lane its order within the
+	// column.
+	Col  int `json:"col"`
+	Lane int `json:"lane"`
+	// Forward and Backward are the node's steps of the worked solution.
+	Forward  *StepText `json:"forward,omitempty"`
+	Backward *StepText `json:"backward,omitempty"`
+	// Consumers name the nodes whose gradients flow back into this one
+	// (the upstream gradients of its backward step).
+	Consumers []string `json:"consumers,omitempty"`
+	// InlineIn names the step of `backprop solve` that shows this node's
+	// formula inline (u0 inside h0 = ReLU(w0·z + b0)).
+	InlineIn string `json:"inlineIn,omitempty"`
+}
+
+// Edge is a data dependency between two named nodes.
+type Edge struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// apiError is an error with the HTTP status it deserves.
+type apiError struct {
+	Status int
+	Msg    string
+}
+
+func (e *apiError) Error() string { return e.Msg }
+
+func badRequest(format string, a ...any) *apiError {
+	return &apiError{http.StatusBadRequest, fmt.Sprintf(format, a...)}
+}
+
+func unprocessable(format string, a ...any) *apiError {
+	return &apiError{http.StatusUnprocessableEntity, fmt.Sprintf(format, a...)}
+}
+
+// flatten reads a JSON number or (nested) list of numbers.
+func flatten(v any, depth int) (data []float64, shape []int, err error) {
+	switch x := v.(type) {
+	case float64:
+		return []float64{x}, nil, nil
+	case []any:
+		if depth > 8 {
+			return nil, nil, fmt.Errorf("more than 8 dimensions")
+		}
+		if len(x) == 0 {
+			return nil, nil, fmt.Errorf("empty list")
+		}
+		var inner []int
+		for i, e := range x {
+			d, s, err := flatten(e, depth+1)
+			if err != nil {
+				return nil, nil, err
+			}
+			if i == 0 {
+				inner = s
+			} else if !tensor.SameShape(inner, s) {
+				return nil, nil, fmt.Errorf("ragged list")
+			}
+			data = append(data, d...)
+		}
+		return data, append([]int{len(x)}, inner...), nil
+	case nil:
+		return nil, nil, fmt.Errorf("null where a number was expected")
+	default:
+		return nil, nil, fmt.Errorf("%T where a number was expected", v)
+	}
+}
+
+// parseValue reads an edited value for a tensor of the given shape.
+func parseValue(name string, raw json.RawMessage, old *tensor.Tensor[float64]) (*tensor.Tensor[float64], *apiError) {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, badRequest("values.%s: %v", name, err)
+	}
+	data, shape, err := flatten(v, 0)
+	if err != nil {
+		return nil, unprocessable("values.%s: %v", name, err)
+	}
+	n := old.Len()
+	ok := tensor.SameShape(shape, old.Shape()) || (len(shape) == 1 && shape[0] == n) || (len(shape) == 0 && n == 1)
+	if !ok {
+		return nil, unprocessable("values.%s: shape %s, want %s (or a flat list of %d numbers)", name, tensor.FormatShape(shape), tensor.FormatShape(old.Shape()), n)
+	}
+	return tensor.MustFromSlice(data, old.Shape()...), nil
+}
+
+// withEdits applies a request's values and conventions to a copy of s.
+func withEdits(s *spec.Spec, req SolveRequest) (*spec.Spec, *apiError) {
+	edited := map[string]*tensor.Tensor[float64]{}
+	names := make([]string, 0, len(req.Values))
+	for name := range req.Values {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		var old *tensor.Tensor[float64]
+		if name == s.Input.Name {
+			old = s.InputTensor()
+		} else if p := s.Params[name]; p != nil {
+			old = p.Tensor
+		} else {
+			return nil, unprocessable("values.%s: no input or parameter of that name (the network has %s and %s)", name, s.Input.Name, strings.Join(s.ParamOrder, ", "))
+		}
+		t, err := parseValue(name, req.Values[name], old)
+		if err != nil {
+			return nil, err
+		}
+		edited[name] = t
+	}
+	c := s.WithValues(func(name string, old *tensor.Tensor[float64]) *tensor.Tensor[float64] {
+		if t, ok := edited[name]; ok {
+			return t
+		}
+		return old
+	})
+	for _, o := range []struct {
+		v, field string
+		dst      *string
+		ok       []string
+	}{
+		{req.Conventions.Reshape, "reshape", &c.Conventions.Reshape, []string{"row-major", "column-major"}},
+		{req.Conventions.Kernel, "kernel", &c.Conventions.Kernel, []string{"pytorch", "flipped"}},
+		{req.Conventions.Label, "label", &c.Conventions.Label, []string{"y0", "y1"}},
+	} {
+		if o.v == "" {
+			continue
+		}
+		valid := false
+		for _, a := range o.ok {
+			valid = valid || a == o.v
+		}
+		if !valid {
+			return nil, unprocessable("conventions.%s: want one of %s, got %q", o.field, strings.Join(o.ok, ", "), o.v)
+		}
+		*o.dst = o.v
+	}
+	return c, nil
+}
+
+// solveSpec computes everything the page shows for a spec.
+func solveSpec(id string, s *spec.Spec, digits int) (*Result, *apiError) {
+	sol, err := solve.Solve(s, solve.Options{Digits: digits})
+	if err != nil {
+		return nil, unprocessable("%v", err)
+	}
+	m, err := spec.Build[float64](s)
+	if err != nil {
+		return nil, unprocessable("%v", err)
+	}
+	if err := autograd.Backward(m.Objective); err != nil {
+		return nil, unprocessable("%v", err)
+	}
+	for _, v := range m.Nodes {
+		for _, t := range []*tensor.Tensor[float64]{v.Value, v.Grad} {
+			if t == nil {
+				continue
+			}
+			if err := tensor.CheckFinite(v.Name, t); err != nil {
+				return nil, unprocessable("the numbers overflow: %v; try smaller values", err)
+			}
+		}
+	}
+	topt := trace.Options{Objective: "J"}
+	coarse, err := trace.Build(m.Nodes, topt)
+	if err != nil {
+		return nil, unprocessable("%v", err)
+	}
+	// A second trace with every named node as a step of its own gives the
+	// pre-activations (u0 = w0·z + b0) the forward step the solution shows
+	// inline inside h0 = ReLU(w0·z + b0).
+	var restore []*autograd.Var[float64]
+	for _, v := range m.Nodes {
+		if v.Inline && v.Name != "" {
+			v.Inline = false
+			restore = append(restore, v)
+		}
+	}
+	fine, err := trace.Build(m.Nodes, topt)
+	for _, v := range restore {
+		v.Inline = true
+	}
+	if err != nil {
+		return nil, unprocessable("%v", err)
+	}
+
+	r := &Result{Problem: id, Title: sol.Header.Title, Conventions: s.Conventions, Header: sol.Header.Conventions, Objective: sol.Header.Objective}
+	for _, l := range s.Layers {
+		switch l.Type {
+		case "reshape", "flatten":
+			r.Relevant.Reshape = true
+		case "deconv":
+			r.Relevant.Kernel = true
+		case "logistic":
+			r.Relevant.Label = true
+		}
+	}
+	r.Nodes, r.Edges = graphOf(m)
+
+	fwd := map[string]trace.Step{}
+	for _, st := range fine.Forward {
+		fwd[expr.String(st.Target)] = st
+	}
+	for _, st := range coarse.Forward {
+		fwd[expr.String(st.Target)] = st
+	}
+	bwd := map[string]trace.Step{}
+	for _, st := range coarse.Backward {
+		if g, ok := st.Target.(expr.Grad); ok {
+			bwd[g.Wrt.Name] = st
+		}
+	}
+	inlineIn := map[string]string{}
+	for _, st := range coarse.Forward {
+		inlineIn[expr.String(st.Target)] = ""
+	}
+	for _, v := range m.Nodes {
+		if v.Name == "" || v.IsLeaf() {
+			continue
+		}
+		if _, own := inlineIn[v.Name]; own {
+			continue
+		}
+		// the named node's formula appears in the step of the first
+		// consumer that has a step of its own
+		for c := consumersOf(m.Nodes, v); len(c) > 0; c = consumersOf(m.Nodes, c[0]) {
+			if _, own := inlineIn[c[0].Name]; own && c[0].Name != "" {
+				inlineIn[v.Name] = c[0].Name
+				break
+			}
+		}
+	}
+	for i := range r.Nodes {
+		n := &r.Nodes[i]
+		if st, ok := fwd[n.Name]; ok {
+			t := renderStep(st, digits)
+			n.Forward = &t
+		}
+		if st, ok := bwd[n.Name]; ok {
+			t := renderStep(st, digits)
+			n.Backward = &t
+		}
+		n.InlineIn = inlineIn[n.Name]
+	}
+
+	var js, md bytes.Buffer
+	if err := sol.WriteJSON(&js); err != nil {
+		return nil, unprocessable("%v", err)
+	}
+	r.Solution = json.RawMessage(js.Bytes())
+	if err := sol.WriteMarkdown(&md); err != nil {
+		return nil, unprocessable("%v", err)
+	}
+	r.Worked = md.String()
+	r.Derivation, err = derivation(s)
+	if err != nil {
+		r.DerivationError = err.Error()
+	}
+	return r, nil
+}
+
+// derivation is the Markdown of `backprop derive --format markdown`: the
+// gradient equations per sample and batched over N samples.
+func derivation(s *spec.Spec) (string, error) {
+	var b bytes.Buffer
+	for _, n := range []int{0, 3} {
+		d, _, err := derive.Spec(s, n)
+		if err != nil {
+			return "", err
+		}
+		if n == 0 {
+			b.WriteString("## Per sample\n\n")
+		} else {
+			b.WriteString("## Batched over N samples\n\nThe rows of each matrix are the N samples.\n\n")
+		}
+		if err := d.WriteMarkdown(&b); err != nil {
+			return "", err
+		}
+	}
+	return b.String(), nil
+}
+
+func consumersOf(nodes []*autograd.Var[float64], v *autograd.Var[float64]) []*autograd.Var[float64] {
+	var out []*autograd.Var[float64]
+	for _, c := range nodes {
+		for _, u := range c.Inputs {
+			if u == v {
+				out = append(out, c)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// graphOf folds the model's graph onto its named nodes and places them in
+// columns: the input in column 0, every other node one column right of its
+// deepest non-parameter source, parameters in the column of their first
+// consumer.
+func graphOf(m *spec.Model[float64]) ([]Node, []Edge) {
+	isParam := map[*autograd.Var[float64]]bool{}
+	for _, p := range m.Params {
+		isParam[p] = true
+	}
+	// sources of v among named nodes, looking through unnamed ones
+	var sources func(v *autograd.Var[float64], seen map[*autograd.Var[float64]]bool) []*autograd.Var[float64]
+	sources = func(v *autograd.Var[float64], seen map[*autograd.Var[float64]]bool) []*autograd.Var[float64] {
+		var out []*autograd.Var[float64]
+		for _, u := range v.Inputs {
+			if seen[u] {
+				continue
+			}
+			seen[u] = true
+			if u.Name != "" {
+				out = append(out, u)
+			} else {
+				out = append(out, sources(u, seen)...)
+			}
+		}
+		return out
+	}
+	var named []*autograd.Var[float64]
+	ids := map[*autograd.Var[float64]]string{}
+	used := map[string]int{}
+	for _, v := range m.Nodes {
+		if v.Name == "" {
+			continue
+		}
+		id := v.Name
+		if k := used[id]; k > 0 {
+			id = fmt.Sprintf("%s#%d", v.Name, k+1)
+		}
+		used[v.Name]++
+		ids[v] = id
+		named = append(named, v)
+	}
+	col := map[*autograd.Var[float64]]int{}
+	srcs := map[*autograd.Var[float64]][]*autograd.Var[float64]{}
+	var edges []Edge
+	for _, v := range named {
+		if v.IsLeaf() {
+			continue
+		}
+		s := sources(v, map[*autograd.Var[float64]]bool{})
+		srcs[v] = s
+		c := 1
+		for _, u := range s {
+			edges = append(edges, Edge{From: ids[u], To: ids[v]})
+			if !isParam[u] {
+				c = max(c, col[u]+1)
+			}
+		}
+		col[v] = c
+	}
+	consumers := map[*autograd.Var[float64]][]*autograd.Var[float64]{}
+	for _, v := range named {
+		for _, u := range srcs[v] {
+			consumers[u] = append(consumers[u], v)
+		}
+	}
+	for _, p := range m.Params {
+		if cs := consumers[p]; len(cs) > 0 {
+			col[p] = col[cs[0]]
+		}
+	}
+	lanes := map[[2]int]int{} // (column, param?) → next lane
+	var nodes []Node
+	for _, v := range named {
+		kind := "value"
+		switch {
+		case isParam[v]:
+			kind = "param"
+		case v == m.Input:
+			kind = "input"
+		case v == m.Objective:
+			kind = "objective"
+		}
+		band := 0
+		if isParam[v] {
+			band = 1
+		}
+		key := [2]int{col[v], band}
+		n := Node{
+			Name: ids[v], TeX: expr.LaTeXName(v.Name), Kind: kind,
+			Shape: append([]int{}, v.Value.Shape()...), Value: append([]float64{}, v.Value.Data()...),
+			Editable: v.IsLeaf(), Col: col[v], Lane: lanes[key],
+		}
+		lanes[key]++
+		if v.Grad != nil {
+			n.Grad = append([]float64{}, v.Grad.Data()...)
+		}
+		for _, c := range consumers[v] {
+			if c.Grad != nil {
+				n.Consumers = append(n.Consumers, ids[c])
+			}
+		}
+		nodes = append(nodes, n)
+	}
+	return nodes, edges
+}

@@ -1,0 +1,675 @@
+// backprop classroom: draws a network as a graph, lets the user edit inputs
+// and weights in place, and shows each node's worked forward and backward
+// step. All numbers and formulas come from POST /api/solve, which runs the
+// same Go code as `backprop solve`; this script only lays out and renders.
+"use strict";
+(function () {
+  const $ = (sel, root) => (root || document).querySelector(sel);
+  const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
+  const el = (tag, cls, text) => {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  };
+  const MAX_SHOWN = 256; // largest tensor drawn element by element in the graph
+  const FOLD = 8; // longer vectors are drawn as several columns of this many
+
+  const tabs = {}; // id → tab state
+  let order = [];
+  let current = null;
+  let solves = 0;
+
+  // ---- numbers and math -------------------------------------------------
+
+  function fmt(v) {
+    if (v === 0) return "0";
+    const a = Math.abs(v);
+    if (a >= 1e-3 && a < 1e5) return String(Number(v.toPrecision(4)));
+    return v.toExponential(3).replace(/\.?0+e/, "e");
+  }
+
+  function tex(target, latex, display) {
+    try {
+      katex.render(latex, target, { displayMode: !!display, throwOnError: false, strict: false, output: "htmlAndMathml" });
+    } catch (e) {
+      target.textContent = latex;
+    }
+    return target;
+  }
+
+  function texNum(v) {
+    const s = fmt(v);
+    const i = s.indexOf("e");
+    if (i < 0) return s;
+    return s.slice(0, i) + "\\times 10^{" + Number(s.slice(i + 1)) + "}";
+  }
+
+  // texMatrix writes a tensor as LaTeX: vectors as columns, images as one
+  // matrix per leading index.
+  function texMatrix(shape, data) {
+    if (shape.length === 0) return texNum(data[0]);
+    let rows, cols;
+    if (shape.length === 1) { rows = shape[0]; cols = 1; } else { rows = shape[shape.length - 2]; cols = shape[shape.length - 1]; }
+    const blocks = data.length / (rows * cols);
+    const out = [];
+    for (let b = 0; b < blocks; b++) {
+      const rs = [];
+      for (let i = 0; i < rows; i++) {
+        const cs = [];
+        for (let j = 0; j < cols; j++) cs.push(texNum(data[(b * rows + i) * cols + j]));
+        rs.push(cs.join(" & "));
+      }
+      out.push("\\begin{bmatrix}" + rs.join("\\\\ ") + "\\end{bmatrix}");
+    }
+    return out.length === 1 ? out[0] : "\\left[\\," + out.join(",\\;") + "\\,\\right]";
+  }
+
+  // ---- tiny Markdown renderer for the trace and derive output ------------
+
+  function inline(text, parent) {
+    const parts = text.split(/(\$[^$]+\$)/);
+    for (const p of parts) {
+      if (p.length > 2 && p[0] === "$" && p[p.length - 1] === "$") {
+        parent.appendChild(tex(el("span"), p.slice(1, -1), false));
+        continue;
+      }
+      const toks = p.split(/(\*\*[^*]+\*\*|\*[^*]+\*|`[^`]+`)/);
+      for (const t of toks) {
+        if (!t) continue;
+        if (t.startsWith("**") && t.endsWith("**") && t.length > 4) parent.appendChild(el("strong", "", t.slice(2, -2)));
+        else if (t.startsWith("`") && t.endsWith("`") && t.length > 2) parent.appendChild(el("code", "", t.slice(1, -1)));
+        else if (t.startsWith("*") && t.endsWith("*") && t.length > 2) parent.appendChild(el("em", "", t.slice(1, -1)));
+        else parent.appendChild(document.createTextNode(t));
+      }
+    }
+    return parent;
+  }
+
+  function renderMarkdown(md, root) {
+    const lines = md.split("\n");
+    let i = 0;
+    while (i < lines.length) {
+      const l = lines[i];
+      if (l.trim() === "$$") {
+        const body = [];
+        i++;
+        while (i < lines.length && lines[i].trim() !== "$$") body.push(lines[i++]);
+        i++;
+        root.appendChild(tex(el("div", "eq"), body.join("\n"), true));
+        continue;
+      }
+      const h = /^(#{1,6}) (.*)$/.exec(l);
+      if (h) {
+        root.appendChild(inline(h[2], el("h" + Math.min(6, h[1].length + 2))));
+        i++;
+        continue;
+      }
+      if (l.startsWith("- ")) {
+        const ul = el("ul");
+        while (i < lines.length && lines[i].startsWith("- ")) ul.appendChild(inline(lines[i++].slice(2), el("li")));
+        root.appendChild(ul);
+        continue;
+      }
+      if (l.trim() === "") { i++; continue; }
+      const para = [];
+      while (i < lines.length && lines[i].trim() !== "" && lines[i].trim() !== "$$" && !/^#{1,6} /.test(lines[i]) && !lines[i].startsWith("- ")) para.push(lines[i++]);
+      root.appendChild(inline(para.join(" "), el("p")));
+    }
+    return root;
+  }
+
+  // ---- talking to the server ----------------------------------------------
+
+  function setStatus(msg, isError) {
+    const s = $("#status");
+    s.textContent = msg || "";
+    s.className = isError ? "error" : "";
+  }
+
+  async function solve(tab, values, conventions) {
+    const seq = ++tab.seq;
+    document.body.dataset.state = "busy";
+    setStatus("computing…");
+    let res, body;
+    try {
+      res = await fetch("/api/solve", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ problem: tab.id, values: values, conventions: conventions }),
+      });
+      body = await res.json();
+    } catch (e) {
+      body = { error: "cannot reach the server (" + e.message + "); the last good numbers are kept" };
+      res = { ok: false };
+    }
+    if (seq !== tab.seq) return false; // a newer request superseded this one
+    document.body.dataset.state = "ready";
+    if (!res.ok) {
+      setStatus(body.error || "the server refused the request", true);
+      tab.pending = null;
+      return false;
+    }
+    const first = !tab.result;
+    const previous = tab.result;
+    tab.result = body;
+    tab.values = {};
+    for (const n of body.nodes) if (n.editable) tab.values[n.name] = n.value.slice();
+    if (first) tab.original = JSON.parse(JSON.stringify(tab.values));
+    tab.conventions = Object.assign({}, body.conventions);
+    tab.pending = null;
+    solves++;
+    document.body.dataset.solves = String(solves);
+    setStatus("");
+    if (tab === current) render(tab, previous);
+    return true;
+  }
+
+  // ---- tabs ------------------------------------------------------------------
+
+  async function init() {
+    let list;
+    try {
+      const r = await fetch("/api/problems");
+      list = await r.json();
+    } catch (e) {
+      setStatus("cannot reach the server: " + e.message, true);
+      return;
+    }
+    const nav = $("#tabs");
+    for (const p of list) {
+      tabs[p.id] = { id: p.id, label: p.label, title: p.title, seq: 0, view: "value", selected: null, result: null, values: {}, pending: null };
+      order.push(p.id);
+      const b = el("button", "tab", p.label);
+      b.type = "button";
+      b.setAttribute("role", "tab");
+      b.dataset.id = p.id;
+      b.addEventListener("click", () => show(p.id));
+      nav.appendChild(b);
+    }
+    $$("input[name=view]").forEach((r) => r.addEventListener("change", () => {
+      current.view = r.value;
+      render(current);
+    }));
+    for (const c of ["reshape", "kernel", "label"]) {
+      $$("input[name=" + c + "]").forEach((r) => r.addEventListener("change", () => {
+        const conv = Object.assign({}, current.conventions);
+        conv[c] = r.value;
+        solve(current, current.values, conv).then((ok) => { if (!ok) syncToolbar(current); });
+      }));
+    }
+    $("#reset").addEventListener("click", () => {
+      if (current && current.original) solve(current, current.original, {});
+    });
+    window.addEventListener("resize", () => { if (current && current.result) layout(current); });
+    document.addEventListener("keydown", (ev) => {
+      if (ev.key === "Escape" && current && current.selected && !ev.target.closest("input")) select(current, null);
+    });
+    const want = location.hash.slice(1);
+    show(tabs[want] ? want : order[0]);
+  }
+
+  function show(id) {
+    current = tabs[id];
+    $$(".tab").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.id === id)));
+    if (location.hash.slice(1) !== id) history.replaceState(null, "", "#" + id);
+    if (current.result) render(current);
+    else {
+      $("#graph").textContent = "";
+      $("#below").textContent = "";
+      solve(current, {}, {});
+    }
+  }
+
+  function syncToolbar(tab) {
+    const r = tab.result;
+    $("#view-" + tab.view).checked = true;
+    for (const c of ["reshape", "kernel", "label"]) {
+      $$("input[name=" + c + "]").forEach((i) => { i.checked = i.value === r.conventions[c]; });
+      const fs = $("#conv-" + c);
+      fs.disabled = !r.relevant[c];
+      fs.title = r.relevant[c] ? fs.title.replace(/ \(not used.*\)$/, "") : fs.title.replace(/ \(not used.*\)$/, "") + " (not used by this network)";
+    }
+  }
+
+  // ---- the graph -------------------------------------------------------------
+
+  function nodeByName(tab, name) {
+    return tab.result.nodes.find((n) => n.name === name);
+  }
+
+  // drawTensor draws a tensor as small matrices whose cells carry their flat
+  // index (data-i) and full-precision value (data-v).
+  function drawTensor(shape, data, editedMask) {
+    const n = data.length;
+    if (n > MAX_SHOWN) {
+      let lo = Infinity, hi = -Infinity;
+      for (const v of data) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+      return el("div", "big", n + " values, from " + fmt(lo) + " to " + fmt(hi) + " (open the node)");
+    }
+    let rows, cols, fold = 0;
+    if (shape.length === 0) { rows = 1; cols = 1; }
+    else if (shape.length === 1) {
+      // a vector is a column; a long one is folded into columns of 8
+      if (shape[0] <= FOLD) { rows = shape[0]; cols = 1; } else { fold = FOLD; rows = FOLD; cols = Math.ceil(shape[0] / FOLD); }
+    } else { rows = shape[shape.length - 2]; cols = shape[shape.length - 1]; }
+    const blocks = shape.length > 2 ? shape.slice(0, -2).reduce((a, b) => a * b, 1) : 1;
+    const wrap = el("div", "blocks");
+    for (let b = 0; b < blocks; b++) {
+      const blk = el("div", "blk");
+      if (blocks > 1) {
+        const lead = shape.slice(0, -2);
+        const idx = [];
+        let r = b;
+        for (let d = lead.length - 1; d >= 0; d--) { idx.unshift(r % lead[d] + 1); r = Math.floor(r / lead[d]); }
+        blk.appendChild(el("div", "bl", "[" + idx.join(",") + ",:,:]"));
+      }
+      if (fold) {
+        const parts = [];
+        for (let j = 0; j < cols; j++) parts.push((j * fold + 1) + "–" + Math.min(n, (j + 1) * fold));
+        blk.appendChild(el("div", "bl", "elements " + parts.join(" | ")));
+      }
+      const t = el("table", "mat" + (fold ? " fold" : ""));
+      for (let i = 0; i < rows; i++) {
+        const tr = el("tr");
+        for (let j = 0; j < cols; j++) {
+          const k = fold ? j * fold + i : (b * rows + i) * cols + j;
+          const td = el("td");
+          if (k < n) {
+            const c = el("span", "cell", fmt(data[k]));
+            c.dataset.i = String(k);
+            c.dataset.v = String(data[k]);
+            if (editedMask && editedMask[k]) c.classList.add("edited");
+            td.appendChild(c);
+          }
+          tr.appendChild(td);
+        }
+        t.appendChild(tr);
+      }
+      blk.appendChild(t);
+      wrap.appendChild(blk);
+    }
+    return wrap;
+  }
+
+  function render(tab, previous) {
+    syncToolbar(tab);
+    const g = $("#graph");
+    g.textContent = "";
+    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("class", "edges");
+    g.appendChild(svg);
+    const view = tab.view;
+    for (const n of tab.result.nodes) {
+      const d = el("div", "node " + n.kind + (n.editable ? " editable" : "") + " show-" + view);
+      d.dataset.name = n.name;
+      d.tabIndex = 0;
+      if (tab.selected === n.name) d.classList.add("selected");
+      const head = el("div", "nh");
+      const nm = el("span", "nm");
+      tex(nm, view === "grad" ? "\\partial J/\\partial " + n.tex : n.tex, false);
+      head.appendChild(nm);
+      head.appendChild(el("span", "shape", n.shape.length ? n.shape.join("×") : "scalar"));
+      d.appendChild(head);
+      if (n.kind !== "value") d.appendChild(el("div", "tag", n.kind === "objective" ? "objective J" : n.kind));
+      if (view === "grad" && !n.grad) {
+        d.appendChild(el("div", "nograd", n.kind === "objective" ? "∂J/∂J = 1" : "no gradient"));
+      } else {
+        let mask = null;
+        if (view === "value" && n.editable && tab.original && tab.original[n.name]) {
+          const o = tab.original[n.name];
+          mask = n.value.map((v, i) => v !== o[i]);
+        }
+        d.appendChild(drawTensor(n.shape, view === "grad" ? n.grad : n.value, mask));
+      }
+      if (n.editable && view === "value") {
+        $$(".cell", d).forEach((c) => { c.tabIndex = 0; c.setAttribute("role", "button"); c.setAttribute("aria-label", n.name + " element " + (Number(c.dataset.i) + 1) + ": " + c.dataset.v + ", press Enter to change"); });
+      }
+      d.addEventListener("click", (ev) => onNodeClick(tab, n, d, ev));
+      d.addEventListener("keydown", (ev) => {
+        if (ev.key !== "Enter") return;
+        if (ev.target === d) select(tab, n.name);
+        else if (ev.target.classList.contains("cell") && n.editable && tab.view === "value") {
+          ev.preventDefault();
+          startEdit(tab, n, ev.target);
+        }
+      });
+      g.appendChild(d);
+    }
+    if (previous && previous.problem === tab.result.problem) flashChanges(tab, previous);
+    layout(tab);
+    renderBelow(tab);
+    renderPanel(tab);
+    if (tab.editNext) {
+      const en = tab.editNext;
+      tab.editNext = null;
+      const n = nodeByName(tab, en.name);
+      const c = $('.node[data-name="' + CSS.escape(en.name) + '"] .cell[data-i="' + en.i + '"]');
+      if (n && c && tab.view === "value") startEdit(tab, n, c);
+    }
+  }
+
+  function flashChanges(tab, previous) {
+    const key = tab.view === "grad" ? "grad" : "value";
+    for (const n of tab.result.nodes) {
+      const p = previous.nodes.find((q) => q.name === n.name);
+      if (!p || !p[key] || !n[key]) continue;
+      $$('.node[data-name="' + CSS.escape(n.name) + '"] .cell').forEach((c) => {
+        const i = Number(c.dataset.i);
+        if (p[key][i] !== n[key][i]) c.classList.add("changed");
+      });
+    }
+  }
+
+  // layout places the measured nodes: data nodes in columns left to right
+  // (stacked when they share a column), and above them a band with each
+  // node's parameters side by side, centred over it where there is room.
+  function layout(tab) {
+    const g = $("#graph");
+    const nodes = tab.result.nodes;
+    const box = {};
+    for (const n of nodes) {
+      const d = $('.node[data-name="' + CSS.escape(n.name) + '"]', g);
+      box[n.name] = { d: d, w: d.offsetWidth, h: d.offsetHeight, n: n };
+    }
+    const ncol = Math.max(...nodes.map((n) => n.col)) + 1;
+    const HG = 44, VG = 46, PG = 12, GG = 28, DG = 22;
+    const params = nodes.filter((n) => n.kind === "param");
+    const band = Math.max(0, ...params.map((n) => box[n.name].h));
+    const top = band > 0 ? band + VG : 0;
+    let x = 0, H = top, W = 0;
+    const center = [];
+    for (let c = 0; c < ncol; c++) {
+      const ds = nodes.filter((n) => n.col === c && n.kind !== "param").sort((a, b) => a.lane - b.lane);
+      const w = Math.max(0, ...ds.map((n) => box[n.name].w));
+      let y = top;
+      for (const n of ds) {
+        const b = box[n.name];
+        b.x = x + (w - b.w) / 2; b.y = y;
+        y += b.h + DG;
+      }
+      center.push(x + w / 2);
+      H = Math.max(H, y - DG);
+      if (w > 0) x += w + HG;
+    }
+    W = x - HG;
+    // parameter groups: centred over their column, pushed right to avoid
+    // the group before
+    let end = -Infinity;
+    for (let c = 0; c < ncol; c++) {
+      const ps = params.filter((n) => n.col === c).sort((a, b) => a.lane - b.lane);
+      if (ps.length === 0) continue;
+      const gw = ps.reduce((a, n) => a + box[n.name].w, 0) + PG * (ps.length - 1);
+      let px = Math.max(0, center[c] - gw / 2, end + GG);
+      for (const n of ps) {
+        const b = box[n.name];
+        b.x = px; b.y = band - b.h;
+        px += b.w + PG;
+      }
+      end = px - PG;
+      W = Math.max(W, end);
+    }
+    for (const name in box) {
+      const b = box[name];
+      b.d.style.left = b.x + "px";
+      b.d.style.top = b.y + "px";
+    }
+    const long = tab.result.edges.some((e) => box[e.from] && box[e.to] && box[e.from].n.kind !== "param" && box[e.to].n.col - box[e.from].n.col > 1);
+    g.style.width = W + "px";
+    g.style.height = (long ? H + 40 : H) + "px";
+    const svg = $("svg.edges", g);
+    svg.setAttribute("width", W);
+    svg.setAttribute("height", H);
+    svg.textContent = "";
+    const ns = "http://www.w3.org/2000/svg";
+    const defs = document.createElementNS(ns, "defs");
+    for (const [id, color] of [["arrow", "#9aa5bd"], ["arrowhot", "#e8590c"]]) {
+      const m = document.createElementNS(ns, "marker");
+      m.setAttribute("id", id); m.setAttribute("viewBox", "0 0 10 10"); m.setAttribute("refX", "9"); m.setAttribute("refY", "5");
+      m.setAttribute("markerWidth", "7"); m.setAttribute("markerHeight", "7"); m.setAttribute("orient", "auto-start-reverse");
+      const p = document.createElementNS(ns, "path");
+      p.setAttribute("d", "M 0 0 L 10 5 L 0 10 z"); p.setAttribute("fill", color);
+      m.appendChild(p); defs.appendChild(m);
+    }
+    svg.appendChild(defs);
+    for (const e of tab.result.edges) {
+      const a = box[e.from], b = box[e.to];
+      if (!a || !b) continue;
+      let d;
+      if (a.n.kind === "param") {
+        const x1 = a.x + a.w / 2, y1 = a.y + a.h;
+        const x2 = Math.min(Math.max(x1, b.x + 12), b.x + b.w - 12), y2 = b.y;
+        d = "M" + x1 + "," + y1 + " C" + x1 + "," + (y1 + VG / 2) + " " + x2 + "," + (y2 - VG / 2) + " " + x2 + "," + y2;
+      } else if (b.n.col - a.n.col > 1) {
+        // a long edge (x to the loss L) goes around below the other nodes
+        const x1 = a.x + a.w / 2, y1 = a.y + a.h;
+        const x2 = b.x + b.w / 2, y2 = b.y + b.h;
+        const low = H + 34;
+        d = "M" + x1 + "," + y1 + " C" + x1 + "," + low + " " + x2 + "," + low + " " + x2 + "," + y2;
+      } else {
+        const x1 = a.x + a.w, y1 = a.y + Math.min(a.h / 2, 40);
+        const x2 = b.x, y2 = b.y + Math.min(b.h / 2, 40);
+        const dx = Math.max(20, (x2 - x1) / 2);
+        d = "M" + x1 + "," + y1 + " C" + (x1 + dx) + "," + y1 + " " + (x2 - dx) + "," + y2 + " " + x2 + "," + y2;
+      }
+      const p = document.createElementNS(ns, "path");
+      p.setAttribute("d", d);
+      const hot = tab.selected && (e.from === tab.selected || e.to === tab.selected);
+      if (hot) p.setAttribute("class", "hot");
+      p.setAttribute("marker-end", hot ? "url(#arrowhot)" : "url(#arrow)");
+      p.dataset.from = e.from; p.dataset.to = e.to;
+      svg.appendChild(p);
+    }
+  }
+
+  // ---- selecting and editing --------------------------------------------
+
+  function onNodeClick(tab, n, d, ev) {
+    const cell = ev.target.closest(".cell");
+    if (cell && n.editable && tab.view === "value" && !cell.querySelector("input")) {
+      startEdit(tab, n, cell);
+      ev.stopPropagation();
+      return;
+    }
+    if (ev.target.closest("input")) return;
+    select(tab, n.name);
+  }
+
+  function select(tab, name) {
+    tab.selected = name;
+    $$(".node").forEach((d) => d.classList.toggle("selected", d.dataset.name === name));
+    $$("svg.edges path").forEach((p) => {
+      const hot = p.dataset.from === name || p.dataset.to === name;
+      p.classList.toggle("hot", hot);
+      p.setAttribute("marker-end", hot ? "url(#arrowhot)" : "url(#arrow)");
+    });
+    renderPanel(tab);
+  }
+
+  function clearError() {
+    $$(".cell-error").forEach((e) => e.remove());
+  }
+
+  function showError(input, msg) {
+    clearError();
+    input.classList.add("invalid");
+    input.setAttribute("aria-invalid", "true");
+    const tip = el("div", "cell-error", msg);
+    const g = $("#graph");
+    const r = input.getBoundingClientRect(), gr = g.getBoundingClientRect();
+    tip.style.left = (r.left - gr.left) + "px";
+    tip.style.top = (r.bottom - gr.top + 3) + "px";
+    g.appendChild(tip);
+  }
+
+  function startEdit(tab, n, cell) {
+    const i = Number(cell.dataset.i);
+    const old = Number(cell.dataset.v);
+    const input = el("input");
+    input.type = "text";
+    input.inputMode = "decimal";
+    input.value = String(old);
+    input.setAttribute("aria-label", n.name + " element " + (i + 1));
+    cell.textContent = "";
+    cell.appendChild(input);
+    input.focus();
+    input.select();
+    let done = false;
+    const cancel = () => {
+      done = true;
+      clearError();
+      cell.textContent = fmt(old);
+    };
+    const commit = (next) => {
+      const text = input.value.trim();
+      const v = text === "" ? NaN : Number(text);
+      if (!Number.isFinite(v)) {
+        showError(input, "“" + text + "” is not a number; the last good values are kept");
+        input.focus();
+        return false;
+      }
+      done = true;
+      clearError();
+      cell.textContent = fmt(v);
+      if (v !== old) {
+        const base = tab.pending || tab.values;
+        const values = {};
+        for (const k in base) values[k] = base[k].slice();
+        values[n.name][i] = v;
+        tab.pending = values;
+        solve(tab, values, tab.conventions).then((ok) => { if (!ok && tab === current) render(tab); });
+      }
+      if (next) {
+        const cells = $$('.node[data-name="' + CSS.escape(n.name) + '"] .cell');
+        const c = cells[(i + next + cells.length) % cells.length];
+        // the graph is redrawn when the answer arrives; edit the new cell then
+        if (v === old && c) startEdit(tab, n, c);
+        else tab.editNext = { name: n.name, i: Number(c.dataset.i) };
+      }
+      return true;
+    };
+    input.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter") { ev.preventDefault(); commit(0); }
+      else if (ev.key === "Escape") { ev.preventDefault(); cancel(); }
+      else if (ev.key === "Tab") { ev.preventDefault(); commit(ev.shiftKey ? -1 : 1); }
+    });
+    input.addEventListener("input", () => { input.classList.remove("invalid"); clearError(); });
+    input.addEventListener("blur", () => { if (!done) commit(0); });
+  }
+
+  // ---- the node panel -------------------------------------------------------
+
+  function stepSection(panel, title, step, cls) {
+    const sec = el("section", cls);
+    sec.appendChild(el("h3", "", title));
+    sec.appendChild(tex(el("div", "eq head"), step.head, true));
+    if (step.note) sec.appendChild(el("p", "sub", step.note + "."));
+    return sec;
+  }
+
+  function lines(sec, step) {
+    (step.lines || []).forEach((l, k) => {
+      const d = el("div", "line");
+      d.dataset.text = (step.linesText || [])[k] || "";
+      d.title = d.dataset.text;
+      tex(d, l, false);
+      sec.appendChild(d);
+    });
+  }
+
+  function renderPanel(tab) {
+    const panel = $("#panel");
+    panel.textContent = "";
+    const n = tab.selected && nodeByName(tab, tab.selected);
+    panel.hidden = !n;
+    if (!n) return;
+    const close = el("button", "close", "×");
+    close.type = "button";
+    close.title = "close (Esc)";
+    close.addEventListener("click", () => select(tab, null));
+    panel.appendChild(close);
+    const h = el("h2");
+    tex(h, n.tex, false);
+    h.appendChild(document.createTextNode("  "));
+    h.appendChild(el("span", "sub", (n.kind === "value" ? "" : n.kind + ", ") + (n.shape.length ? "shape " + n.shape.join("×") : "scalar")));
+    panel.appendChild(h);
+
+    // forward
+    if (n.forward) {
+      const sec = stepSection(panel, "Forward: formula, numbers substituted, result", n.forward, "fwd");
+      if (n.inlineIn) sec.appendChild(el("p", "sub", "backprop solve shows this step inside the step of " + n.inlineIn + "."));
+      lines(sec, n.forward);
+      sec.appendChild(tex(el("div", "eq result"), n.forward.result, true));
+      panel.appendChild(sec);
+    } else {
+      const sec = el("section", "fwd");
+      sec.appendChild(el("h3", "", "Value"));
+      sec.appendChild(el("p", "sub", n.kind === "input" ? "An input of the network. Click a number in the graph to change it." : "A parameter. Click a number in the graph to change it."));
+      sec.appendChild(tex(el("div", "eq result"), n.tex + " = " + texMatrix(n.shape, n.value), true));
+      panel.appendChild(sec);
+    }
+
+    // backward
+    if (n.backward) {
+      const sec = stepSection(panel, "Backward: upstream gradient × local derivative", n.backward, "bwd");
+      for (const c of n.consumers || []) {
+        const cn = nodeByName(tab, c);
+        if (!cn) continue;
+        const label = el("p", "sub", "upstream gradient from " + c + ":");
+        sec.appendChild(label);
+        const up = cn.backward ? cn.backward.result : "\\frac{\\partial J}{\\partial " + cn.tex + "} = " + (cn.kind === "objective" ? "1" : texMatrix(cn.shape, cn.grad || []));
+        sec.appendChild(tex(el("div", "eq upstream"), up, true));
+      }
+      sec.appendChild(el("p", "sub", "element by element: upstream · local derivative = result"));
+      lines(sec, n.backward);
+      sec.appendChild(el("p", "sub", "result:"));
+      sec.appendChild(tex(el("div", "eq result"), n.backward.result, true));
+      panel.appendChild(sec);
+    } else {
+      const sec = el("section", "bwd");
+      sec.appendChild(el("h3", "", "Backward"));
+      let why = "J does not depend on " + n.name + ", so it has no gradient.";
+      if (n.kind === "objective") why = "This node is the objective J itself: ∂J/∂J = 1 starts the backward pass.";
+      else if (n.kind === "input") why = n.name + " is data, not a parameter: no gradient is taken with respect to it.";
+      sec.appendChild(el("p", "sub", why));
+      panel.appendChild(sec);
+    }
+  }
+
+  // ---- below the graph --------------------------------------------------------
+
+  function renderBelow(tab) {
+    const below = $("#below");
+    const r = tab.result;
+    const openState = {};
+    $$("details", below).forEach((d) => { openState[d.dataset.key] = d.open; });
+    below.textContent = "";
+    const mk = (key, title, open, fill) => {
+      const d = el("details");
+      d.dataset.key = key;
+      d.open = key in openState ? openState[key] : open;
+      d.appendChild(el("summary", "", title));
+      const body = el("div", "md");
+      d.appendChild(body);
+      let filled = false;
+      const fillOnce = () => { if (!filled && d.open) { filled = true; fill(body); } };
+      d.addEventListener("toggle", fillOnce);
+      below.appendChild(d);
+      fillOnce();
+    };
+    mk("conv", "Objective and conventions", true, (b) => {
+      b.appendChild(el("p", "", r.objective));
+      const ul = el("ul");
+      for (const c of r.header) ul.appendChild(el("li", "", c));
+      b.appendChild(ul);
+    });
+    const isAE = tab.id === "autoencoder";
+    mk("derive", "Derived gradient equations (backprop derive)", isAE, (b) => {
+      if (r.derivation) renderMarkdown(r.derivation, b);
+      else b.appendChild(el("p", "muted", "No derivation: " + (r.derivationError || "unavailable")));
+    });
+    mk("worked", "Worked solution with these numbers (backprop solve)", isAE, (b) => renderMarkdown(r.worked, b));
+  }
+
+  init();
+})();

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/backprop-dev/backprop/variant"
+)
+
+// variantCmd is `backprop variant`: randomized versions of the problems
+// with student sheets and answer keys.
+func variantCmd() *cobra.Command {
+	var o variant.Options
+	var out string
+	var noPDF bool
+	cmd := &cobra.Command{
+		Use:   "variant --seed N --count K --out DIR [--problem gan|autoencoder|both]",
+		Short: "Randomized versions of the problems, with student sheets and answer keys",
+		Long: `variant writes K randomized versions of Problem 1 (the tiny GAN) and/or
+Problem 2 (the auto-encoder, with small numbers) into DIR. Weights are drawn at
+--precision decimals (1, like the problem set); --vary-sizes also draws the sizes
+(z length, channels, kernel size; input and hidden sizes). The same options
+always give byte-identical files.
+
+Each variant gets a folder with
+  sheet.md               the student sheet: the network, its numbers, the tasks
+  sheet.pdf              the same as PDF, when pandoc and a LaTeX engine are on PATH
+  answers-template.json  the shape of the answers, every number null
+  key/spec.yaml          the network in the spec format
+  key/key.json           the answer key for backprop grade
+  key/solution.md        the worked solution`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return usageError{fmt.Errorf("variant: --out DIR is required")}
+			}
+			if !cmd.Flags().Changed("seed") {
+				return usageError{fmt.Errorf("variant: --seed N is required, so that the same sheets can be made again")}
+			}
+			if err := o.Check(); err != nil {
+				return usageError{fmt.Errorf("variant: %w", err)}
+			}
+			vs, err := variant.Generate(o)
+			if err != nil {
+				return err
+			}
+			if _, err := variant.Write(out, o, vs); err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "wrote %d variant(s) to %s (index: %s)\n", len(vs), out, filepath.Join(out, "README.md"))
+			for _, v := range vs {
+				fmt.Fprintf(w, "  %s: sheet.md, answers-template.json, key/{spec.yaml,key.json,solution.md}\n", filepath.Join(out, v.Name))
+			}
+			pandoc, engine := variant.PDFTools()
+			switch {
+			case noPDF:
+				fmt.Fprintln(w, "PDF: skipped (--no-pdf)")
+			case pandoc == "" || engine == "":
+				fmt.Fprintln(w, "PDF: skipped, pandoc and a LaTeX engine (xelatex, lualatex or pdflatex) are not both on PATH; the Markdown sheets are complete")
+			default:
+				// a broken TeX installation costs the PDFs, not the sheets
+				made := 0
+				for _, v := range vs {
+					md := filepath.Join(out, v.Name, "sheet.md")
+					if err := variant.PDF(cmd.Context(), pandoc, engine, md, filepath.Join(out, v.Name, "sheet.pdf")); err != nil {
+						fmt.Fprintf(cmd.ErrOrStderr(), "PDF: failed for %s, the Markdown sheet is complete: %v\n", v.Name, err)
+						continue
+					}
+					made++
+				}
+				fmt.Fprintf(w, "PDF: wrote sheet.pdf for %d of %d variant(s) (pandoc with %s)\n", made, len(vs), filepath.Base(engine))
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.Uint64Var(&o.Seed, "seed", 0, "random seed (required); the same seed gives the same variants")
+	f.IntVar(&o.Count, "count", 1, "number of variants per problem")
+	f.StringVar(&out, "out", "", "output directory (required)")
+	f.StringVar(&o.Problem, "problem", "gan", "gan (Problem 1), autoencoder (Problem 2) or both")
+	f.IntVar(&o.Precision, "precision", 1, "decimals of every drawn number (1 to 4)")
+	f.BoolVar(&o.VarySizes, "vary-sizes", false, "also draw the sizes (z length, channels, kernel size; input and hidden sizes)")
+	f.BoolVar(&o.Signed, "signed", false, "draw the GAN's weights with both signs, so some ReLUs are off")
+	f.BoolVar(&noPDF, "no-pdf", false, "do not make PDFs even when pandoc is available")
+	return cmd
+}

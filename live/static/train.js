@@ -1,0 +1,98 @@
+// Training view: polls /api/train/status once a second and draws it.
+"use strict";
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const colors = ["#4a6cf7", "#e8590c", "#2b8a3e", "#ae3ec9", "#1098ad", "#c92a2a"];
+  let gridVersion = -1;
+
+  function duration(s) {
+    if (!(s > 0)) return "–";
+    s = Math.round(s);
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+    return (h ? h + "h " : "") + (h || m ? m + "m " : "") + sec + "s";
+  }
+
+  function chart(svg, legend, series) {
+    while (svg.firstChild) svg.removeChild(svg.firstChild);
+    legend.textContent = "";
+    const all = series.flatMap((s) => s.points);
+    if (all.length === 0) return;
+    const W = Math.max(200, svg.clientWidth || 600), H = 220, pad = 34;
+    svg.setAttribute("viewBox", "0 0 " + W + " " + H);
+    let x0 = Math.min(...all.map((p) => p.step)), x1 = Math.max(...all.map((p) => p.step));
+    let y0 = Math.min(...all.map((p) => p.value)), y1 = Math.max(...all.map((p) => p.value));
+    if (x1 === x0) x1 = x0 + 1;
+    if (y1 === y0) { y0 -= 0.5; y1 += 0.5; }
+    const ns = "http://www.w3.org/2000/svg";
+    const sx = (x) => pad + (W - 2 * pad) * (x - x0) / (x1 - x0);
+    const sy = (y) => H - pad - (H - 2 * pad) * (y - y0) / (y1 - y0);
+    for (const [y, label] of [[y0, y0], [y1, y1]]) {
+      const t = document.createElementNS(ns, "text");
+      t.setAttribute("x", 2); t.setAttribute("y", sy(y) + 4);
+      t.setAttribute("font-size", "10"); t.setAttribute("fill", "#5b6478");
+      t.textContent = Number(label).toPrecision(3);
+      svg.appendChild(t);
+    }
+    for (const [x, anchor] of [[x0, "start"], [x1, "end"]]) {
+      const t = document.createElementNS(ns, "text");
+      t.setAttribute("x", sx(x)); t.setAttribute("y", H - 8); t.setAttribute("text-anchor", anchor);
+      t.setAttribute("font-size", "10"); t.setAttribute("fill", "#5b6478");
+      t.textContent = "step " + x;
+      svg.appendChild(t);
+    }
+    series.forEach((s, i) => {
+      const c = s.color || colors[i % colors.length];
+      const pl = document.createElementNS(ns, "polyline");
+      pl.setAttribute("points", s.points.map((p) => sx(p.step).toFixed(1) + "," + sy(p.value).toFixed(1)).join(" "));
+      pl.setAttribute("fill", "none"); pl.setAttribute("stroke", c);
+      pl.setAttribute("stroke-width", "1.8");
+      svg.appendChild(pl);
+      const span = document.createElement("span");
+      const sw = document.createElement("i"); sw.style.background = c;
+      span.appendChild(sw);
+      const last = s.points[s.points.length - 1];
+      span.appendChild(document.createTextNode(s.name + (last ? " = " + Number(last.value).toPrecision(4) : "")));
+      legend.appendChild(span);
+    });
+  }
+
+  function show(st) {
+    const started = st.started && !st.started.startsWith("0001-");
+    $("empty").hidden = started;
+    $("title").textContent = started ? "Training: " + (st.kind || "job") + (st.done ? (st.error ? " (failed)" : " (finished)") : "") : "Training";
+    $("bar").style.width = (st.progress || 0).toFixed(1) + "%";
+    $("progress").textContent = started ? (st.progress || 0).toFixed(1) + " %" : "–";
+    $("epoch").textContent = st.epochs ? st.epoch + " / " + st.epochs : (st.epoch || "–");
+    $("step").textContent = st.totalSteps ? st.step + " / " + st.totalSteps : (st.step || "–");
+    $("elapsed").textContent = duration(st.elapsedSeconds);
+    $("eta").textContent = st.done ? "done" : duration(st.etaSeconds);
+    $("started").textContent = started ? new Date(st.started).toLocaleString() : "–";
+    $("message").textContent = st.error ? st.error : (st.message || "–");
+    $("message").className = st.error ? "err" : "";
+    const losses = Object.keys(st.losses || {}).sort().map((k) => ({ name: k, points: st.losses[k] }));
+    chart($("losses"), $("lossLegend"), losses);
+    const hasD = (st.dReal || []).length > 0;
+    $("dcard").hidden = !hasD;
+    if (hasD) chart($("dscores"), $("dLegend"), [{ name: "D(x)", points: st.dReal }, { name: "D(G(z))", points: st.dFake }]);
+    if (st.gridVersion !== gridVersion) {
+      gridVersion = st.gridVersion;
+      if (gridVersion > 0) {
+        $("grid").src = "/api/train/grid.png?v=" + gridVersion;
+        $("grid").hidden = false; $("nogrid").hidden = true;
+      }
+    }
+  }
+
+  async function poll() {
+    try {
+      const r = await fetch("/api/train/status", { cache: "no-store" });
+      if (!r.ok) throw new Error(r.status + " " + r.statusText);
+      show(await r.json());
+      $("conn").textContent = "";
+    } catch (e) {
+      $("conn").textContent = "server unreachable, retrying…";
+    }
+    setTimeout(poll, 1000);
+  }
+  poll();
+})();

@@ -1,0 +1,126 @@
+package variant
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/backprop-dev/backprop/internal/atomicfile"
+)
+
+// File is one output file, its path relative to the output directory.
+type File struct {
+	Path string
+	Data []byte
+}
+
+// Files lists a variant's files. What a student gets is at the top of its
+// directory; the key/ folder is for the teacher.
+func (v Variant) Files() []File {
+	return []File{
+		{filepath.Join(v.Name, "sheet.md"), v.Sheet},
+		{filepath.Join(v.Name, "answers-template.json"), v.Template},
+		{filepath.Join(v.Name, "key", "spec.yaml"), v.Spec},
+		{filepath.Join(v.Name, "key", "key.json"), v.Key},
+		{filepath.Join(v.Name, "key", "solution.md"), v.Solution},
+	}
+}
+
+// Index is the README.md of an output directory: what was generated and
+// which files to hand out.
+func Index(o Options, vs []Variant) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Problem variants, seed %d\n\n", o.Seed)
+	args := fmt.Sprintf("--seed %d --count %d --problem %s --precision %d", o.Seed, o.Count, o.Problem, o.Precision)
+	if o.VarySizes {
+		args += " --vary-sizes"
+	}
+	if o.Signed {
+		args += " --signed"
+	}
+	fmt.Fprintf(&b, "Made by `backprop variant %s`; the same command makes the same files.\n\n", args)
+	b.WriteString("Hand out each variant's `sheet.md` (or `sheet.pdf`) and `answers-template.json`. Keep its `key/` folder: ")
+	b.WriteString("`key/spec.yaml` is the network (`backprop solve --spec key/spec.yaml` shows the solution), `key/solution.md` the worked solution, ")
+	b.WriteString("and `key/key.json` what `backprop grade --key key/key.json --answers ANSWERS.json` checks a student's numbers against.\n\n")
+	b.WriteString("| variant | problem | sheet | key |\n| --- | --- | --- | --- |\n")
+	for _, v := range vs {
+		fmt.Fprintf(&b, "| %s | %s | [sheet.md](%s/sheet.md) | [key.json](%s/key/key.json), [solution.md](%s/key/solution.md) |\n", v.Name, v.Problem, v.Name, v.Name, v.Name)
+	}
+	return []byte(b.String())
+}
+
+// Write writes the variants and the index under dir, creating folders as
+// needed; each file is replaced atomically.
+func Write(dir string, o Options, vs []Variant) ([]string, error) {
+	files := []File{{"README.md", Index(o, vs)}}
+	for _, v := range vs {
+		files = append(files, v.Files()...)
+	}
+	var written []string
+	for _, f := range files {
+		path := filepath.Join(dir, f.Path)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return written, err
+		}
+		data := f.Data
+		if err := atomicfile.WriteFile(path, func(w io.Writer) error {
+			_, err := w.Write(data)
+			return err
+		}); err != nil {
+			return written, err
+		}
+		written = append(written, path)
+	}
+	return written, nil
+}
+
+// PDFTools finds pandoc and a LaTeX engine on PATH (pdflatex, xelatex or
+// lualatex, in that order: the sheets are plain ASCII with LaTeX math, which
+// pdflatex handles with the fewest fonts installed); either is empty when
+// missing.
+func PDFTools() (pandoc, engine string) {
+	pandoc, _ = exec.LookPath("pandoc")
+	for _, e := range []string{"pdflatex", "xelatex", "lualatex"} {
+		if p, err := exec.LookPath(e); err == nil {
+			return pandoc, p
+		}
+	}
+	return pandoc, ""
+}
+
+// PDF turns a sheet into a PDF with pandoc and the given LaTeX engine.
+// SOURCE_DATE_EPOCH is fixed and, with pdflatex, the trailer ID left out,
+// so that the same sheet gives the same PDF bytes.
+func PDF(ctx context.Context, pandoc, engine, md, pdf string) error {
+	var err error
+	if md, err = filepath.Abs(md); err != nil {
+		return err
+	}
+	if pdf, err = filepath.Abs(pdf); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	args := []string{md, "--from", "markdown", "--pdf-engine", engine, "-V", "geometry:margin=2cm", "-o", pdf}
+	if filepath.Base(engine) == "pdflatex" {
+		// no trailer ID (it hashes the temporary file name): same bytes every run
+		args = append(args, "-V", `header-includes=\pdftrailerid{}`)
+	}
+	cmd := exec.CommandContext(ctx, pandoc, args...)
+	cmd.Dir = filepath.Dir(md)
+	cmd.Env = append(os.Environ(), "SOURCE_DATE_EPOCH=0", "FORCE_SOURCE_DATE=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		msg := strings.TrimSpace(string(out))
+		if len(msg) > 600 {
+			msg = msg[len(msg)-600:]
+		}
+		return fmt.Errorf("pandoc %s: %v\n%s", filepath.Base(md), err, msg)
+	}
+	return nil
+}
