@@ -1,0 +1,391 @@
+package eval
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/backprop-dev/backprop/autograd"
+	"github.com/backprop-dev/backprop/data"
+	"github.com/backprop-dev/backprop/nn"
+	"github.com/backprop-dev/backprop/optim"
+	"github.com/backprop-dev/backprop/safetensors"
+	"github.com/backprop-dev/backprop/tensor"
+)
+
+// Classes is the number of classes of MNIST and Fashion-MNIST.
+const Classes = 10
+
+// FeatureDim is the size of the classifier's penultimate layer, the
+// features of the Fréchet distance.
+const FeatureDim = 128
+
+// classifierFormat tags cached classifiers; changing the architecture or
+// the recipe must change it, so that stale caches are retrained.
+const classifierFormat = "backprop-eval-classifier/v1"
+
+// Classifier is the small CNN that scores samples: Conv2d(1→32, 4, 2, 1) →
+// ReLU → Conv2d(32→64, 4, 2, 1) → ReLU → Flatten → Linear(3136→128) →
+// ReLU → Linear(128→10). Its input is a (N, 1, 28, 28) batch in [0, 1]
+// (scaled to [−1, 1] inside Forward), its output class logits; the
+// 128 ReLU outputs before the last layer are the features.
+type Classifier struct {
+	Net *nn.Sequential[float32]
+	// TestAccuracy is the accuracy on the real test split, measured after
+	// training.
+	TestAccuracy float64
+}
+
+// featureLayers is the number of leading layers of Net that produce the
+// features.
+const featureLayers = 7
+
+// NewClassifier builds the classifier with PyTorch's default
+// initialization from rng (nil: zeros, before loading weights).
+func NewClassifier(rng *rand.Rand) *Classifier {
+	return &Classifier{Net: nn.NewSequential[float32](
+		nn.NewConv2d[float32](1, 32, 4, 2, 1, true, rng),
+		nn.NewReLU[float32](),
+		nn.NewConv2d[float32](32, 64, 4, 2, 1, true, rng),
+		nn.NewReLU[float32](),
+		nn.NewFlatten[float32](),
+		nn.NewLinear[float32](64*7*7, FeatureDim, true, rng),
+		nn.NewReLU[float32](),
+		nn.NewLinear[float32](FeatureDim, Classes, true, rng),
+	)}
+}
+
+// forward runs x ([0, 1] images) through the network and returns the
+// features (after layer featureLayers−1) and the logits.
+func (c *Classifier) forward(x *tensor.Tensor[float32]) (feat, logits *autograd.Var[float32], err error) {
+	s := x.Shape()
+	if len(s) != 4 || s[1] != 1 || s[2] != 28 || s[3] != 28 {
+		return nil, nil, &tensor.ShapeError{Op: "eval.Classifier", Tensor: "images", Want: "(N, 1, 28, 28)", Got: s}
+	}
+	scaled := tensor.New[float32](s...)
+	for i, v := range x.Data() {
+		scaled.Data()[i] = 2*v - 1
+	}
+	h := autograd.Leaf("x", scaled, false)
+	for i := range c.Net.Len() {
+		if h, err = c.Net.At(i).Forward(h); err != nil {
+			return nil, nil, fmt.Errorf("eval: classifier layer %d: %w", i, err)
+		}
+		if i == featureLayers-1 {
+			feat = h
+		}
+	}
+	return feat, h, nil
+}
+
+// Outputs are the classifier's view of a set of images.
+type Outputs struct {
+	Probs    [][]float64 // softmax class probabilities, one row per image
+	Features [][]float64 // penultimate-layer activations, one row per image
+}
+
+// Apply runs the classifier in evaluation mode over images (N, 1, 28, 28)
+// in [0, 1], 500 at a time.
+func (c *Classifier) Apply(images *tensor.Tensor[float32]) (*Outputs, error) {
+	c.Net.SetTraining(false)
+	n := images.Dim(0)
+	per := images.Len() / max(n, 1)
+	out := &Outputs{Probs: make([][]float64, 0, n), Features: make([][]float64, 0, n)}
+	const chunk = 500
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
+		x, err := tensor.FromSlice(images.Data()[lo*per:hi*per], append([]int{hi - lo}, images.Shape()[1:]...)...)
+		if err != nil {
+			return nil, err
+		}
+		feat, logits, err := c.forward(x)
+		if err != nil {
+			return nil, err
+		}
+		f, l := feat.Value.Data(), logits.Value.Data()
+		for i := range hi - lo {
+			row := make([]float64, FeatureDim)
+			for j := range row {
+				row[j] = float64(f[i*FeatureDim+j])
+			}
+			out.Features = append(out.Features, row)
+			out.Probs = append(out.Probs, softmax(l[i*Classes:(i+1)*Classes]))
+		}
+	}
+	return out, nil
+}
+
+// softmax is the softmax of one row of logits, in float64.
+func softmax(l []float32) []float64 {
+	m := math.Inf(-1)
+	for _, v := range l {
+		m = max(m, float64(v))
+	}
+	p := make([]float64, len(l))
+	s := 0.0
+	for i, v := range l {
+		p[i] = math.Exp(float64(v) - m)
+		s += p[i]
+	}
+	for i := range p {
+		p[i] /= s
+	}
+	return p
+}
+
+// Accuracy is the fraction of rows of probs whose most probable class is
+// the label.
+func Accuracy(probs [][]float64, labels []uint8) float64 {
+	if len(probs) == 0 {
+		return 0
+	}
+	right := 0
+	for i, p := range probs {
+		best := 0
+		for y, v := range p {
+			if v > p[best] {
+				best = y
+			}
+		}
+		if best == int(labels[i]) {
+			right++
+		}
+	}
+	return float64(right) / float64(len(probs))
+}
+
+// TrainOptions set how the classifier is trained.
+type TrainOptions struct {
+	Epochs int    // passes over the training split (2)
+	Batch  int    // mini-batch size (64)
+	Seed   uint64 // initialization and shuffles (1)
+	// Progress, if set, is called after every step with the step number,
+	// the total and the loss.
+	Progress func(step, total int, loss float64)
+}
+
+// TrainClassifier trains a classifier on the labelled train split with
+// Adam (lr 1e-3) and softmax cross-entropy, then measures its accuracy on
+// test.
+func TrainClassifier(train, test *data.Dataset, opt TrainOptions) (*Classifier, error) {
+	if opt.Epochs == 0 {
+		opt.Epochs = 2
+	}
+	if opt.Batch == 0 {
+		opt.Batch = 64
+	}
+	if opt.Seed == 0 {
+		opt.Seed = 1
+	}
+	rng := rand.New(rand.NewPCG(opt.Seed, 1))
+	c := NewClassifier(rng)
+	adam, err := optim.NewAdam(c.Net.Parameters(), optim.DefaultAdamOptions())
+	if err != nil {
+		return nil, err
+	}
+	shuffle := rand.New(rand.NewPCG(opt.Seed, 2))
+	steps := opt.Epochs * ((train.Len() + opt.Batch - 1) / opt.Batch)
+	step := 0
+	for range opt.Epochs {
+		batches, err := train.Batches(shuffle, opt.Batch)
+		if err != nil {
+			return nil, err
+		}
+		for _, idx := range batches {
+			x, labels, err := train.Batch(idx)
+			if err != nil {
+				return nil, err
+			}
+			c.Net.SetTraining(true)
+			adam.ZeroGrad()
+			_, logits, err := c.forward(x)
+			if err != nil {
+				return nil, err
+			}
+			loss, err := autograd.Apply("cross_entropy", &CrossEntropyOp{Labels: labels}, logits)
+			if err != nil {
+				return nil, err
+			}
+			if err := autograd.Backward(loss); err != nil {
+				return nil, err
+			}
+			l := float64(loss.Value.Data()[0])
+			if math.IsNaN(l) || math.IsInf(l, 0) {
+				return nil, fmt.Errorf("eval: classifier loss became %v at step %d", l, step+1)
+			}
+			if err := adam.Step(); err != nil {
+				return nil, err
+			}
+			step++
+			if opt.Progress != nil {
+				opt.Progress(step, steps, l)
+			}
+		}
+	}
+	out, err := c.Apply(test.Images)
+	if err != nil {
+		return nil, err
+	}
+	c.TestAccuracy = Accuracy(out.Probs, test.Labels)
+	return c, nil
+}
+
+// CrossEntropyOp is the mean softmax cross-entropy of logits (N, K)
+// against integer labels, −mean_i log softmax(a_i)[y_i], computed with the
+// log-sum-exp shift so that it neither overflows nor underflows. Its
+// gradient is (softmax(a_i) − onehot(y_i))/N.
+type CrossEntropyOp struct {
+	Labels []uint8 // one class index per row
+	probs  []float64
+}
+
+// Name implements autograd.Op.
+func (o *CrossEntropyOp) Name() string { return "cross_entropy" }
+
+// Forward implements autograd.Op.
+func (o *CrossEntropyOp) Forward(in []*tensor.Tensor[float32]) (*tensor.Tensor[float32], error) {
+	if len(in) != 1 {
+		return nil, fmt.Errorf("cross_entropy: %d inputs, want 1 (the logits)", len(in))
+	}
+	s := in[0].Shape()
+	if len(s) != 2 || s[0] != len(o.Labels) || s[0] == 0 {
+		return nil, &tensor.ShapeError{Op: "cross_entropy", Tensor: "logits", Want: fmt.Sprintf("(%d, K): one row per label", len(o.Labels)), Got: s}
+	}
+	n, k := s[0], s[1]
+	o.probs = make([]float64, n*k)
+	total := 0.0
+	for i := range n {
+		y := int(o.Labels[i])
+		if y >= k {
+			return nil, fmt.Errorf("cross_entropy: label %d of row %d is not below the %d classes", y, i, k)
+		}
+		p := softmax(in[0].Data()[i*k : (i+1)*k])
+		copy(o.probs[i*k:], p)
+		total -= math.Log(max(p[y], math.SmallestNonzeroFloat64))
+	}
+	return tensor.Scalar(float32(total / float64(n))), nil
+}
+
+// Backward implements autograd.Op.
+func (o *CrossEntropyOp) Backward(in []*tensor.Tensor[float32], out, gout *tensor.Tensor[float32], need []bool) []*tensor.Tensor[float32] {
+	s := in[0].Shape()
+	n, k := s[0], s[1]
+	g := float64(gout.Data()[0]) / float64(n)
+	d := tensor.New[float32](n, k)
+	for i := range n {
+		for j := range k {
+			v := o.probs[i*k+j]
+			if j == int(o.Labels[i]) {
+				v--
+			}
+			d.Data()[i*k+j] = float32(g * v)
+		}
+	}
+	return []*tensor.Tensor[float32]{d}
+}
+
+// DefaultCacheDir is where classifiers are cached unless told otherwise:
+// the user's cache directory (~/.cache on Linux) under "backprop".
+func DefaultCacheDir() (string, error) {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("eval: no cache directory (set --cache): %w", err)
+	}
+	return filepath.Join(dir, "backprop"), nil
+}
+
+// cacheKey names a data set's cached classifier: the name itself for
+// "mnist" and "fashion-mnist", a hash of the absolute path for a
+// directory.
+func cacheKey(name string) string {
+	switch n := strings.ToLower(name); n {
+	case "mnist", "fashion-mnist":
+		return n
+	}
+	abs, err := filepath.Abs(name)
+	if err != nil {
+		abs = name
+	}
+	h := sha256.Sum256([]byte(abs))
+	return "dir-" + hex.EncodeToString(h[:8])
+}
+
+// CachePath is the file holding the cached classifier of data set name.
+func CachePath(cacheDir, name string) string {
+	return filepath.Join(cacheDir, "classifier-"+cacheKey(name)+".safetensors")
+}
+
+// Save writes the classifier's weights and test accuracy to path,
+// atomically.
+func (c *Classifier) Save(path, dataName string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("eval: cache directory: %w", err)
+	}
+	tensors := map[string]*tensor.Tensor[float32]{}
+	for _, e := range c.Net.StateDict() {
+		tensors[e.Name] = e.Tensor
+	}
+	return safetensors.Write(path, tensors, map[string]string{
+		"format":        classifierFormat,
+		"data":          dataName,
+		"test_accuracy": strconv.FormatFloat(c.TestAccuracy, 'g', -1, 64),
+	})
+}
+
+// LoadClassifier reads a classifier written by Save.
+func LoadClassifier(path string) (*Classifier, error) {
+	f, err := safetensors.Read(path)
+	if err != nil {
+		return nil, fmt.Errorf("eval: classifier: %w", err)
+	}
+	if got := f.Metadata["format"]; got != classifierFormat {
+		return nil, fmt.Errorf("eval: %s is not a cached classifier of this version: metadata \"format\" is %q, want %q", path, got, classifierFormat)
+	}
+	c := NewClassifier(nil)
+	var sd []nn.StateEntry[float32]
+	for _, name := range f.Names() {
+		t, err := f.F32(name)
+		if err != nil {
+			return nil, fmt.Errorf("eval: classifier: %w", err)
+		}
+		sd = append(sd, nn.StateEntry[float32]{Name: name, Tensor: t})
+	}
+	if err := nn.LoadStateDict(c.Net, sd); err != nil {
+		return nil, fmt.Errorf("eval: classifier %s: %w", path, err)
+	}
+	if c.TestAccuracy, err = strconv.ParseFloat(f.Metadata["test_accuracy"], 64); err != nil {
+		return nil, fmt.Errorf("eval: classifier %s: metadata test_accuracy %q: %w", path, f.Metadata["test_accuracy"], err)
+	}
+	return c, nil
+}
+
+// CachedClassifier returns the classifier of data set name from cacheDir,
+// training it on the train split (and saving it) the first time. log,
+// if not nil, hears about the training.
+func CachedClassifier(cacheDir, name string, train, test *data.Dataset, log io.Writer, opt TrainOptions) (*Classifier, bool, error) {
+	path := CachePath(cacheDir, name)
+	if _, err := os.Stat(path); err == nil {
+		c, err := LoadClassifier(path)
+		if err == nil {
+			return c, true, nil
+		}
+		if log != nil {
+			fmt.Fprintf(log, "ignoring the cached classifier (%v); retraining\n", err)
+		}
+	}
+	c, err := TrainClassifier(train, test, opt)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := c.Save(path, name); err != nil {
+		return nil, false, err
+	}
+	return c, false, nil
+}

@@ -1,0 +1,273 @@
+package eval
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/backprop-dev/backprop/data"
+	"github.com/backprop-dev/backprop/tensor"
+)
+
+func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol*math.Max(1, math.Abs(b)) }
+
+func TestInceptionScore(t *testing.T) {
+	uniform := make([][]float64, 100)
+	for i := range uniform {
+		uniform[i] = make([]float64, 10)
+		for j := range uniform[i] {
+			uniform[i][j] = 0.1
+		}
+	}
+	if m, s, err := InceptionScore(uniform, 10); err != nil || !near(m, 1, 1e-12) || s > 1e-12 {
+		t.Errorf("uniform predictions: IS %v ± %v (%v), want 1", m, s, err)
+	}
+	confident := make([][]float64, 100)
+	for i := range confident {
+		confident[i] = make([]float64, 10)
+		confident[i][i%10] = 1
+	}
+	if m, s, err := InceptionScore(confident, 10); err != nil || !near(m, 10, 1e-12) || s > 1e-12 {
+		t.Errorf("confident, balanced: IS %v ± %v (%v), want 10", m, s, err)
+	}
+	// all samples one class, confidently: IS 1 (no variety)
+	one := make([][]float64, 50)
+	for i := range one {
+		one[i] = []float64{0, 0, 1, 0, 0, 0, 0, 0, 0, 0}
+	}
+	if m, _, _ := InceptionScore(one, 1); !near(m, 1, 1e-12) {
+		t.Errorf("mode collapse: IS %v, want 1", m)
+	}
+	// two classes with p = (0.9, 0.1) and (0.1, 0.9): KL to (0.5, 0.5)
+	two := [][]float64{{0.9, 0.1}, {0.1, 0.9}}
+	kl := 0.9*math.Log(0.9/0.5) + 0.1*math.Log(0.1/0.5)
+	if m, _, _ := InceptionScore(two, 1); !near(m, math.Exp(kl), 1e-12) {
+		t.Errorf("two classes: IS %v, want %v", m, math.Exp(kl))
+	}
+	if _, _, err := InceptionScore(nil, 10); err == nil {
+		t.Error("no samples accepted")
+	}
+	if _, _, err := InceptionScore([][]float64{{1, 0}, {1}}, 1); err == nil {
+		t.Error("ragged rows accepted")
+	}
+}
+
+// randomGaussian draws a mean and an SPD covariance A Aᵀ + 0.1 I.
+func randomGaussian(rng *rand.Rand, d int) Gaussian {
+	a := mat.NewDense(d, d, nil)
+	mu := make([]float64, d)
+	for i := range d {
+		mu[i] = rng.NormFloat64()
+		for j := range d {
+			a.Set(i, j, rng.NormFloat64())
+		}
+	}
+	cov := mat.NewSymDense(d, nil)
+	cov.SymOuterK(1, a)
+	for i := range d {
+		cov.SetSym(i, i, cov.At(i, i)+0.1)
+	}
+	return Gaussian{Mean: mu, Cov: cov}
+}
+
+func TestFrechetDistance(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	g := randomGaussian(rng, 6)
+	if fd, err := FrechetDistance(g, g); err != nil || math.Abs(fd) > 1e-9 {
+		t.Errorf("FD(g, g) = %v (%v), want 0", fd, err)
+	}
+	// diagonal covariances: Σ (√a − √b)² + |Δμ|²
+	a := Gaussian{Mean: []float64{1, 2, 3}, Cov: mat.NewSymDense(3, []float64{4, 0, 0, 0, 9, 0, 0, 0, 1})}
+	b := Gaussian{Mean: []float64{0, 2, 5}, Cov: mat.NewSymDense(3, []float64{1, 0, 0, 0, 16, 0, 0, 0, 0.25})}
+	want := 1.0 + 4 + (2-1)*(2-1) + (3-4)*(3-4) + (1-0.5)*(1-0.5)
+	if fd, err := FrechetDistance(a, b); err != nil || !near(fd, want, 1e-12) {
+		t.Errorf("diagonal: FD %v (%v), want %v", fd, err, want)
+	}
+	// Σ1 = I: FD = |Δμ|² + d + tr Σ2 − 2 Σ √λ(Σ2)
+	id := Gaussian{Mean: make([]float64, 5), Cov: mat.NewSymDense(5, nil)}
+	for i := range 5 {
+		id.Cov.SetSym(i, i, 1)
+	}
+	h := randomGaussian(rng, 5)
+	vals, _ := eigenvalues(h.Cov)
+	want = 5 + mat.Trace(h.Cov)
+	for i, v := range vals {
+		want += h.Mean[i]*h.Mean[i] - 2*math.Sqrt(v)
+	}
+	if fd, err := FrechetDistance(id, h); err != nil || !near(fd, want, 1e-10) {
+		t.Errorf("identity vs random: FD %v (%v), want %v", fd, err, want)
+	}
+	// symmetric although Σ1^½ Σ2 Σ1^½ and Σ2^½ Σ1 Σ2^½ are different matrices
+	p, q := randomGaussian(rng, 8), randomGaussian(rng, 8)
+	pq, _ := FrechetDistance(p, q)
+	qp, _ := FrechetDistance(q, p)
+	if !near(pq, qp, 1e-9) || pq <= 0 {
+		t.Errorf("FD(p, q) = %v, FD(q, p) = %v: want equal and positive", pq, qp)
+	}
+	if _, err := FrechetDistance(p, h); err == nil {
+		t.Error("dimensions 8 and 5 accepted")
+	}
+}
+
+func TestFitGaussian(t *testing.T) {
+	g, err := FitGaussian([][]float64{{1, 2}, {3, 6}, {5, 4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Mean[0] != 3 || g.Mean[1] != 4 {
+		t.Errorf("mean %v, want [3 4]", g.Mean)
+	}
+	// deviations (−2,−2), (0,2), (2,0): cov = [[8, 4], [4, 8]]/2
+	if g.Cov.At(0, 0) != 4 || g.Cov.At(0, 1) != 2 || g.Cov.At(1, 1) != 4 {
+		t.Errorf("cov %v, want [[4 2] [2 4]]", mat.Formatted(g.Cov))
+	}
+	if _, err := FitGaussian([][]float64{{1}}); err == nil {
+		t.Error("one vector accepted")
+	}
+}
+
+func TestCrossEntropyGradient(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	labels := []uint8{2, 0, 1}
+	logits := tensor.New[float32](3, 4)
+	for i := range logits.Data() {
+		logits.Data()[i] = float32(3 * rng.NormFloat64())
+	}
+	op := &CrossEntropyOp{Labels: labels}
+	loss := func(l *tensor.Tensor[float32]) float64 {
+		out, err := (&CrossEntropyOp{Labels: labels}).Forward([]*tensor.Tensor[float32]{l})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return float64(out.Data()[0])
+	}
+	out, _ := op.Forward([]*tensor.Tensor[float32]{logits})
+	// the loss itself, in float64
+	want := 0.0
+	for i, y := range labels {
+		row := logits.Data()[i*4 : (i+1)*4]
+		s := 0.0
+		for _, v := range row {
+			s += math.Exp(float64(v))
+		}
+		want += math.Log(s) - float64(row[y])
+	}
+	want /= 3
+	if !near(float64(out.Data()[0]), want, 1e-6) {
+		t.Errorf("loss %v, want %v", out.Data()[0], want)
+	}
+	g := op.Backward([]*tensor.Tensor[float32]{logits}, out, tensor.Scalar[float32](1), []bool{true})[0]
+	for k := range logits.Data() {
+		const h = 1e-2
+		plus, minus := logits.Clone(), logits.Clone()
+		plus.Data()[k] += h
+		minus.Data()[k] -= h
+		num := (loss(plus) - loss(minus)) / (2 * h)
+		if math.Abs(num-float64(g.Data()[k])) > 2e-3 {
+			t.Errorf("d loss/d logit %d: backward %v, finite difference %v", k, g.Data()[k], num)
+		}
+	}
+	if _, err := (&CrossEntropyOp{Labels: []uint8{9}}).Forward([]*tensor.Tensor[float32]{tensor.New[float32](1, 4)}); err == nil {
+		t.Error("label beyond the classes accepted")
+	}
+}
+
+// syntheticSplit makes n labelled 28×28 images of two easy classes: a bar
+// on the left (0) or on the right (1).
+func syntheticSplit(rng *rand.Rand, n int) *data.Dataset {
+	imgs := tensor.New[float32](n, 1, 28, 28)
+	labels := make([]uint8, n)
+	for i := range n {
+		labels[i] = uint8(i % 2)
+		x0 := 3 + rng.IntN(6)
+		if labels[i] == 1 {
+			x0 += 14
+		}
+		for y := 4; y < 24; y++ {
+			for x := x0; x < x0+4; x++ {
+				imgs.Data()[i*784+y*28+x] = 0.5 + 0.5*float32(rng.Float64())
+			}
+		}
+	}
+	return &data.Dataset{Name: "synthetic", Split: data.Train, Images: imgs, Labels: labels}
+}
+
+func TestClassifierTrainCacheScore(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 9))
+	train, test := syntheticSplit(rng, 256), syntheticSplit(rng, 100)
+	cache := t.TempDir()
+	steps := 0
+	c, cached, err := CachedClassifier(cache, "synthetic-dir", train, test, nil, TrainOptions{Epochs: 1, Progress: func(int, int, float64) { steps++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cached || steps != 4 {
+		t.Fatalf("first call: cached %v after %d steps, want a fresh training of 4 steps", cached, steps)
+	}
+	if c.TestAccuracy < 0.9 {
+		t.Errorf("test accuracy %v on two easy classes", c.TestAccuracy)
+	}
+	c2, cached, err := CachedClassifier(cache, "synthetic-dir", train, test, nil, TrainOptions{Epochs: 1})
+	if err != nil || !cached || c2.TestAccuracy != c.TestAccuracy {
+		t.Fatalf("second call: cached %v, accuracy %v vs %v, %v", cached, c2.TestAccuracy, c.TestAccuracy, err)
+	}
+	// a damaged cache file is retrained, not fatal
+	os.WriteFile(CachePath(cache, "synthetic-dir"), []byte("garbage"), 0o644)
+	if _, cached, err := CachedClassifier(cache, "synthetic-dir", train, test, nil, TrainOptions{Epochs: 1}); err != nil || cached {
+		t.Fatalf("damaged cache: cached %v, %v", cached, err)
+	}
+
+	s, err := NewScorer(c, test, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	real, err := s.Score("test", test.Images)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if real.FD > 1e-6 || real.IS < 1.01 || real.Hist[0]+real.Hist[1] != 100 {
+		t.Errorf("the test set against itself: %+v", real)
+	}
+	// one class only: IS near 1, FD clearly positive
+	idx := make([]int, 0, 50)
+	for i := 0; i < 100; i += 2 {
+		idx = append(idx, i)
+	}
+	left, _, _ := test.Batch(idx)
+	collapsed, err := s.Score("left only", left)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if collapsed.IS >= real.IS || collapsed.FD <= real.FD || collapsed.Hist[0] < 45 {
+		t.Errorf("mode collapse scored %+v", collapsed)
+	}
+	var b strings.Builder
+	WriteTable(&b, []Score{real, collapsed})
+	if !strings.Contains(b.String(), "| left only | 50 |") {
+		t.Errorf("table:\n%s", b.String())
+	}
+}
+
+func TestLoadSamples(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "s.idx.gz")
+	if err := data.WriteIDX(good, []int{3, 28, 28}, make([]uint8, 3*784)); err != nil {
+		t.Fatal(err)
+	}
+	if x, err := LoadSamples(good); err != nil || !tensor.SameShape(x.Shape(), []int{3, 1, 28, 28}) {
+		t.Fatalf("%v %v", x, err)
+	}
+	small := filepath.Join(dir, "small.idx")
+	data.WriteIDX(small, []int{3, 8, 8}, make([]uint8, 3*64))
+	if _, err := LoadSamples(small); err == nil || !strings.Contains(err.Error(), "8×8") || !strings.Contains(err.Error(), small) {
+		t.Errorf("8×8 samples: %v", err)
+	}
+	if _, err := LoadSamples(filepath.Join(dir, "none.idx")); err == nil {
+		t.Error("missing file accepted")
+	}
+}

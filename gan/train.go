@@ -1,0 +1,488 @@
+package gan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/backprop-dev/backprop/autograd"
+	"github.com/backprop-dev/backprop/data"
+	"github.com/backprop-dev/backprop/nn"
+	"github.com/backprop-dev/backprop/ops"
+	"github.com/backprop-dev/backprop/optim"
+	"github.com/backprop-dev/backprop/tensor"
+	"github.com/backprop-dev/backprop/viz"
+)
+
+// The training recipe of the DCGAN paper, shared with the PyTorch script.
+const (
+	// LearningRate is Adam's step size for both models.
+	LearningRate = 2e-4
+	// Beta1 and Beta2 are Adam's moment decay rates (β1 = 0.5 steadies GAN
+	// training).
+	Beta1, Beta2 = 0.5, 0.999
+	// DefaultBatch is the default mini-batch size.
+	DefaultBatch = 64
+	// FixedSamples is the number of images in the per-epoch sample grid,
+	// generated from one fixed noise batch so that grids of successive
+	// epochs are comparable.
+	FixedSamples = 64
+)
+
+// Streams of the PCG generator: every source of randomness is its own
+// stream of the run's seed, so that each can be derived or restored
+// independently of the others.
+const (
+	streamInit    = 1 // model initialization
+	streamNoise   = 2 // the noise z of every training step (saved in checkpoints)
+	streamFixed   = 3 // the fixed noise of the sample grids
+	streamShuffle = 4 // per-epoch shuffles: stream streamShuffle<<32 | epoch
+	streamSample  = 5 // `backprop sample`
+)
+
+// Config describes one training run.
+type Config struct {
+	// Data names the data set, as data.Load takes it: "mnist",
+	// "fashion-mnist" or a directory of IDX files.
+	Data string
+	// Seed fixes every random choice of the run (initialization, shuffles,
+	// noise).
+	Seed uint64
+	// Limit, if positive, trains on the first Limit training images only
+	// (for quick runs and tests).
+	Limit int
+	// Batch is the mini-batch size (DefaultBatch if 0). An epoch is
+	// ⌊N/Batch⌋ steps: the last incomplete batch is dropped, as BatchNorm
+	// needs full batches (PyTorch's drop_last=True).
+	Batch int
+}
+
+// Stats are the numbers of one training step.
+type Stats struct {
+	Epoch       int     // 0-based epoch the step belongs to
+	StepInEpoch int     // 1-based step within the epoch, after the step
+	Step        int64   // global step count, after the step
+	DLoss       float64 // BCE of D on the real batch (label 1) plus on the fake batch (label 0)
+	GLoss       float64 // non-saturating G loss: BCE of D(G(z)) against label 1
+	DX          float64 // mean D(x) on the real batch, before D's update
+	DGZ         float64 // mean D(G(z)) on the fake batch, before D's update
+}
+
+// Trainer holds the state of a training run: both models, both
+// optimizers, the position in the schedule, the noise generator, the fixed
+// noise and the loss history. All of it goes into a checkpoint, so that a
+// resumed run continues exactly where the saved one stopped.
+type Trainer struct {
+	Config Config
+	G, D   *nn.Sequential[float32]
+	OptG   *optim.Adam[float32]
+	OptD   *optim.Adam[float32]
+
+	// Epoch is the number of completed epochs; StepInEpoch the number of
+	// steps done in the current one; Step the global step count.
+	Epoch, StepInEpoch int
+	Step               int64
+
+	// Fixed is the (FixedSamples, ZDim) noise of the sample grids.
+	Fixed *tensor.Tensor[float32]
+	// History is one entry per step done so far, for the loss curve.
+	History History
+
+	noise  *rand.PCG
+	rng    *rand.Rand
+	images *tensor.Tensor[float32] // training images scaled to [−1, 1], (N, 1, 28, 28)
+
+	// epoch cache: the batches of epoch cacheEpoch
+	cacheEpoch int
+	batches    [][]int
+}
+
+// History is the per-step record of a run: one entry per step of each
+// of the Stats fields of the same names, kept in checkpoints so that the
+// loss curve of a resumed run covers the whole run.
+type History struct {
+	DLoss, GLoss []float64 // D and G losses
+	DX, DGZ      []float64 // mean D(x) and D(G(z))
+}
+
+// ErrNonFinite is returned (wrapped) when a loss becomes NaN or infinite:
+// training stops without overwriting the last good checkpoint.
+var ErrNonFinite = errors.New("gan: non-finite loss")
+
+// ErrInterrupted is returned (wrapped) by Run when its context was
+// cancelled (Ctrl-C): a checkpoint of the current step has been saved.
+var ErrInterrupted = errors.New("gan: training interrupted")
+
+// LoadImages loads the training split named by cfg.Data, keeps the first
+// cfg.Limit images if Limit is positive, checks that they are 1×28×28 and
+// scales them to [−1, 1], the range of the generator's Tanh.
+func LoadImages(cfg Config) (*tensor.Tensor[float32], error) {
+	ds, err := data.Load(cfg.Data, data.Train)
+	if err != nil {
+		return nil, err
+	}
+	s := ds.Images.Shape()
+	if s[1] != 1 || s[2] != ImageSize || s[3] != ImageSize {
+		return nil, fmt.Errorf("gan: %s: images are %d×%d, the reference models need %d×%d", ds.ImagesFile, s[2], s[3], ImageSize, ImageSize)
+	}
+	n := s[0]
+	if cfg.Limit > 0 && cfg.Limit < n {
+		n = cfg.Limit
+	}
+	px := make([]float32, n*ImageSize*ImageSize)
+	for i, v := range ds.Images.Data()[:len(px)] {
+		px[i] = 2*v - 1
+	}
+	return tensor.FromSlice(px, n, 1, ImageSize, ImageSize)
+}
+
+// checkConfig fills in defaults and validates cfg against the image count.
+func checkConfig(cfg *Config, n int) error {
+	if cfg.Batch == 0 {
+		cfg.Batch = DefaultBatch
+	}
+	switch {
+	case cfg.Batch < 2:
+		return fmt.Errorf("gan: batch size %d: want at least 2 (BatchNorm needs two samples)", cfg.Batch)
+	case cfg.Limit < 0:
+		return fmt.Errorf("gan: limit %d: want 0 (all images) or a positive count", cfg.Limit)
+	case n < cfg.Batch:
+		return fmt.Errorf("gan: %d training images are fewer than one batch of %d", n, cfg.Batch)
+	}
+	return nil
+}
+
+// NewTrainer starts a fresh run on images (from LoadImages) with models
+// initialized from cfg.Seed.
+func NewTrainer(cfg Config, images *tensor.Tensor[float32]) (*Trainer, error) {
+	if err := checkConfig(&cfg, images.Dim(0)); err != nil {
+		return nil, err
+	}
+	initRng := rand.New(rand.NewPCG(cfg.Seed, streamInit))
+	t, err := newTrainer(cfg, images, NewGenerator(initRng), NewDiscriminator(initRng))
+	if err != nil {
+		return nil, err
+	}
+	fixedRng := rand.New(rand.NewPCG(cfg.Seed, streamFixed))
+	t.Fixed = Noise(fixedRng, FixedSamples)
+	return t, nil
+}
+
+// newTrainer assembles a trainer around the given models with fresh
+// optimizers and noise generator.
+func newTrainer(cfg Config, images *tensor.Tensor[float32], g, d *nn.Sequential[float32]) (*Trainer, error) {
+	opt := optim.AdamOptions{LR: LearningRate, Beta1: Beta1, Beta2: Beta2, Eps: 1e-8}
+	optG, err := optim.NewAdam(g.Parameters(), opt)
+	if err != nil {
+		return nil, err
+	}
+	optD, err := optim.NewAdam(d.Parameters(), opt)
+	if err != nil {
+		return nil, err
+	}
+	noise := rand.NewPCG(cfg.Seed, streamNoise)
+	return &Trainer{Config: cfg, G: g, D: d, OptG: optG, OptD: optD,
+		noise: noise, rng: rand.New(noise), images: images, cacheEpoch: -1}, nil
+}
+
+// Noise draws an (n, ZDim) batch of standard normal noise from rng.
+func Noise(rng *rand.Rand, n int) *tensor.Tensor[float32] {
+	z := tensor.New[float32](n, ZDim)
+	for i := range z.Data() {
+		z.Data()[i] = float32(rng.NormFloat64())
+	}
+	return z
+}
+
+// StepsPerEpoch is the number of steps in one epoch, ⌊N/Batch⌋.
+func (t *Trainer) StepsPerEpoch() int { return t.images.Dim(0) / t.Config.Batch }
+
+// epochBatches returns the batches of epoch e (0-based): a shuffle drawn
+// from its own PCG stream of the seed, so that any epoch's order can be
+// recomputed on resume without replaying the ones before it.
+func (t *Trainer) epochBatches(e int) ([][]int, error) {
+	if t.cacheEpoch == e {
+		return t.batches, nil
+	}
+	rng := rand.New(rand.NewPCG(t.Config.Seed, streamShuffle<<32|uint64(e)))
+	bs, err := data.Batches(t.images.Dim(0), rng, t.Config.Batch)
+	if err != nil {
+		return nil, err
+	}
+	t.cacheEpoch, t.batches = e, bs[:t.StepsPerEpoch()]
+	return t.batches, nil
+}
+
+// gather copies the images at idx into a new (len(idx), 1, 28, 28) batch.
+func (t *Trainer) gather(idx []int) *tensor.Tensor[float32] {
+	per := ImageSize * ImageSize
+	out := tensor.New[float32](len(idx), 1, ImageSize, ImageSize)
+	src, dst := t.images.Data(), out.Data()
+	for i, j := range idx {
+		copy(dst[i*per:(i+1)*per], src[j*per:(j+1)*per])
+	}
+	return out
+}
+
+// constant returns an (n, 1) leaf filled with v: the BCE targets.
+func constant(name string, n int, v float32) *autograd.Var[float32] {
+	c := tensor.New[float32](n, 1)
+	c.Fill(v)
+	return autograd.Leaf(name, c, false)
+}
+
+// meanSigmoid is the mean of σ over the logits, D's average belief that
+// its inputs are real.
+func meanSigmoid(logits *tensor.Tensor[float32]) float64 {
+	s := 0.0
+	for _, a := range logits.Data() {
+		s += ops.SigmoidF(float64(a))
+	}
+	return s / float64(logits.Len())
+}
+
+// finite reports whether every v is neither NaN nor infinite.
+func finite(vs ...float64) bool {
+	for _, v := range vs {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// TrainStep runs one step of the schedule, the next batch of the current
+// epoch, as in PyTorch's DCGAN example:
+//
+//  1. D: BCE(D(x), 1) and BCE(D(G(z)) with G(z) detached, 0), both
+//     back-propagated, then one Adam step of D;
+//  2. G: BCE(D(G(z)), 1) on the same fake batch through the updated D
+//     (the non-saturating loss), then one Adam step of G.
+//
+// A non-finite loss returns an error wrapping ErrNonFinite; the models
+// are then unusable and must not be saved.
+func (t *Trainer) TrainStep() (Stats, error) {
+	batches, err := t.epochBatches(t.Epoch)
+	if err != nil {
+		return Stats{}, err
+	}
+	real := t.gather(batches[t.StepInEpoch])
+	n := real.Dim(0)
+	z := Noise(t.rng, n)
+	ones, zeros := constant("ones", n, 1), constant("zeros", n, 0)
+	st := Stats{Epoch: t.Epoch}
+
+	// discriminator
+	t.OptD.ZeroGrad()
+	outReal, err := t.D.Forward(autograd.Leaf("x", real, false))
+	if err != nil {
+		return st, err
+	}
+	lossReal, err := ops.BCEWithLogits("d_loss_real", outReal, ones)
+	if err != nil {
+		return st, err
+	}
+	if err := autograd.Backward(lossReal); err != nil {
+		return st, err
+	}
+	fake, err := t.G.Forward(autograd.Leaf("z", z, false))
+	if err != nil {
+		return st, err
+	}
+	outFake, err := t.D.Forward(autograd.Leaf("fake", fake.Value, false)) // detached
+	if err != nil {
+		return st, err
+	}
+	lossFake, err := ops.BCEWithLogits("d_loss_fake", outFake, zeros)
+	if err != nil {
+		return st, err
+	}
+	if err := autograd.Backward(lossFake); err != nil {
+		return st, err
+	}
+	st.DLoss = float64(lossReal.Value.Data()[0]) + float64(lossFake.Value.Data()[0])
+	st.DX, st.DGZ = meanSigmoid(outReal.Value), meanSigmoid(outFake.Value)
+	if !finite(st.DLoss) {
+		return st, fmt.Errorf("%w: discriminator loss %v at epoch %d, step %d", ErrNonFinite, st.DLoss, t.Epoch+1, t.StepInEpoch+1)
+	}
+	if err := t.OptD.Step(); err != nil {
+		return st, err
+	}
+
+	// generator
+	t.OptG.ZeroGrad()
+	outGen, err := t.D.Forward(fake)
+	if err != nil {
+		return st, err
+	}
+	lossG, err := ops.BCEWithLogits("g_loss", outGen, ones)
+	if err != nil {
+		return st, err
+	}
+	if err := autograd.Backward(lossG); err != nil {
+		return st, err
+	}
+	st.GLoss = float64(lossG.Value.Data()[0])
+	if !finite(st.GLoss) {
+		return st, fmt.Errorf("%w: generator loss %v at epoch %d, step %d", ErrNonFinite, st.GLoss, t.Epoch+1, t.StepInEpoch+1)
+	}
+	if err := t.OptG.Step(); err != nil {
+		return st, err
+	}
+
+	t.StepInEpoch++
+	t.Step++
+	st.StepInEpoch, st.Step = t.StepInEpoch, t.Step
+	t.History.DLoss = append(t.History.DLoss, st.DLoss)
+	t.History.GLoss = append(t.History.GLoss, st.GLoss)
+	t.History.DX = append(t.History.DX, st.DX)
+	t.History.DGZ = append(t.History.DGZ, st.DGZ)
+	if t.StepInEpoch == t.StepsPerEpoch() {
+		t.Epoch++
+		t.StepInEpoch = 0
+	}
+	return st, nil
+}
+
+// Hooks let a caller follow a run (a progress bar, tests).
+type Hooks struct {
+	// Step is called after every step.
+	Step func(Stats)
+	// Epoch is called after every epoch's files are written, with the
+	// 1-based number of the epoch just completed and its wall-clock
+	// duration.
+	Epoch func(epoch int, took time.Duration)
+}
+
+// Run trains until Epoch reaches epochs, writing into dir after every
+// epoch: samples-epochN.png (the fixed noise through G), loss.png,
+// checkpoint-epochN.safetensors and checkpoint.safetensors (the latest).
+//
+// When ctx is cancelled Run saves checkpoint.safetensors at the current
+// step and returns an error wrapping ErrInterrupted. When a loss becomes
+// non-finite it returns an error wrapping ErrNonFinite and writes nothing,
+// so the latest checkpoint is the last good one.
+func (t *Trainer) Run(ctx context.Context, epochs int, dir string, hooks Hooks) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("gan: output directory: %w", err)
+	}
+	start := time.Now()
+	for t.Epoch < epochs {
+		if ctx.Err() != nil {
+			path := filepath.Join(dir, CheckpointFile)
+			if err := t.Save(path); err != nil {
+				return fmt.Errorf("%w, and saving the checkpoint failed: %v", ErrInterrupted, err)
+			}
+			return fmt.Errorf("%w at epoch %d, step %d/%d (global step %d); checkpoint saved to %s",
+				ErrInterrupted, t.Epoch+1, t.StepInEpoch, t.StepsPerEpoch(), t.Step, path)
+		}
+		st, err := t.TrainStep()
+		if err != nil {
+			if errors.Is(err, ErrNonFinite) {
+				return fmt.Errorf("%w; stopped, the latest checkpoint in %s is the last good one", err, dir)
+			}
+			return err
+		}
+		if hooks.Step != nil {
+			hooks.Step(st)
+		}
+		if t.StepInEpoch == 0 { // an epoch just ended
+			if err := t.EndEpoch(dir); err != nil {
+				return err
+			}
+			if hooks.Epoch != nil {
+				hooks.Epoch(t.Epoch, time.Since(start))
+			}
+			start = time.Now()
+		}
+	}
+	return nil
+}
+
+// CheckpointFile is the name of the latest checkpoint in a run directory.
+const CheckpointFile = "checkpoint.safetensors"
+
+// EpochCheckpointFile is the name of the checkpoint kept after epoch e
+// (1-based).
+func EpochCheckpointFile(e int) string { return fmt.Sprintf("checkpoint-epoch%d.safetensors", e) }
+
+// EndEpoch writes the files of the epoch just completed (t.Epoch, 1-based)
+// into dir: the sample grid, the loss curve, the epoch's checkpoint and the
+// latest checkpoint.
+func (t *Trainer) EndEpoch(dir string) error {
+	grid, err := t.SampleGrid()
+	if err != nil {
+		return err
+	}
+	if err := viz.SavePNG(filepath.Join(dir, fmt.Sprintf("samples-epoch%d.png", t.Epoch)), grid); err != nil {
+		return err
+	}
+	if err := t.SaveLossCurve(filepath.Join(dir, "loss.png")); err != nil {
+		return err
+	}
+	if err := t.Save(filepath.Join(dir, EpochCheckpointFile(t.Epoch))); err != nil {
+		return err
+	}
+	return t.Save(filepath.Join(dir, CheckpointFile))
+}
+
+// SampleGrid renders G applied to the fixed noise as an 8×8 grid.
+func (t *Trainer) SampleGrid() (*image.Gray, error) {
+	imgs, err := Generate(t.G, t.Fixed)
+	if err != nil {
+		return nil, err
+	}
+	return viz.ImageGrid(imgs, 8, 0, 1)
+}
+
+// SaveLossCurve plots the D and G losses of every step so far.
+func (t *Trainer) SaveLossCurve(path string) error {
+	if len(t.History.DLoss) == 0 {
+		return nil
+	}
+	return viz.LossCurveWith(path, fmt.Sprintf("DCGAN on %s: losses per step", t.Config.Data), []viz.Series{
+		{Name: "D loss", Y: t.History.DLoss},
+		{Name: "G loss", Y: t.History.GLoss},
+	}, viz.CurveOptions{XLabel: "step", YLabel: "BCE loss"})
+}
+
+// Generate runs the generator in evaluation mode (BatchNorm uses its
+// running statistics, and nothing in the model changes) on the noise z
+// (n, ZDim), 256 at a time, and returns the images (n, 1, 28, 28) mapped
+// from Tanh's [−1, 1] to [0, 1]. The generator is left in the mode it was
+// in.
+func Generate(g *nn.Sequential[float32], z *tensor.Tensor[float32]) (*tensor.Tensor[float32], error) {
+	zs := z.Shape()
+	if len(zs) != 2 || zs[1] != ZDim {
+		return nil, &tensor.ShapeError{Op: "gan.Generate", Tensor: "noise", Want: fmt.Sprintf("(N, %d)", ZDim), Got: zs}
+	}
+	was := g.IsTraining()
+	g.SetTraining(false)
+	defer g.SetTraining(was)
+	n := zs[0]
+	per := ImageSize * ImageSize
+	out := tensor.New[float32](n, 1, ImageSize, ImageSize)
+	const chunk = 256
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
+		zc, err := tensor.FromSlice(z.Data()[lo*ZDim:hi*ZDim], hi-lo, ZDim)
+		if err != nil {
+			return nil, err
+		}
+		y, err := g.Forward(autograd.Leaf("z", zc, false))
+		if err != nil {
+			return nil, err
+		}
+		dst := out.Data()[lo*per : hi*per]
+		for i, v := range y.Value.Data() {
+			dst[i] = (v + 1) / 2
+		}
+	}
+	return out, nil
+}

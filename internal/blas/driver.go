@@ -1,0 +1,541 @@
+package blas
+
+import (
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// Tunables of the blocked driver, measured on a 2-core AVX-512 Xeon (48 KiB
+// L1d, 2 MiB L2 per core) with BenchmarkSgemm and TestTuneReport. They are
+// variables so tests can shrink them to reach every driver branch.
+var (
+	blockKC = 256  // depth of a k block: C is updated once per KC
+	blockMC = 192  // rows of A packed per block (MC×KC floats stay in L2)
+	blockNC = 4096 // columns of B packed per panel (KC×NC floats stay in L2)
+
+	// directAMaxN: when op(B) has at most this many columns and A is not
+	// transposed, each strip of A feeds so few tiles that packing it costs
+	// more than it saves, so the kernel reads A in place (the tall-skinny
+	// im2col products).
+	directAMaxN = 128
+	// directBMaxM: when op(A) has at most this many rows and B is not
+	// transposed, the kernel reads B in place instead of packing it.
+	directBMaxM = 48
+
+	// smallMNK: below this m·n·k the plain loops beat any setup cost.
+	smallMNK = 200
+	// parallelFlops: products below this many flops (2·m·n·k) run serially.
+	parallelFlops = 2e6
+	// flopsPerWorker: each extra goroutine needs at least this much work.
+	flopsPerWorker = 1e6
+)
+
+// forceKernel is a test hook: "avx512", "avx2" or "go" pins the float32
+// micro-kernel regardless of CPU detection and BACKPROP_NOSIMD; "" means
+// automatic. Tests check kernelAvailable first: forcing a kernel the CPU
+// lacks faults.
+var forceKernel string
+
+// noSIMD is set from BACKPROP_NOSIMD=1 at start-up and makes the float32
+// path use the portable Go kernel.
+var noSIMD = os.Getenv("BACKPROP_NOSIMD") == "1"
+
+// maxWorkers bounds the goroutines one call fans out to.
+const maxWorkers = 64
+
+// gemmPlan is one blocked product, shared read-only by its workers.
+type gemmPlan[T Float] struct {
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    T
+	a, b, c        []T
+	lda, ldb, ldc  int
+
+	kern             *microKernel[T]
+	mc, kc, nc       int
+	directA, directB bool
+	wsPool           *sync.Pool
+}
+
+// workspace holds one worker's pack buffers; it is recycled through a
+// sync.Pool so steady-state calls do not allocate.
+type workspace[T Float] struct {
+	ap, bp, ea, eb, tile []T
+}
+
+// grow returns buf resized to n elements, reallocating (64-byte aligned)
+// only when the capacity is too small.
+func grow[T Float](buf []T, n int) []T {
+	if cap(buf) >= n {
+		return buf[:n]
+	}
+	var z T
+	per := int(64 / unsafe.Sizeof(z))
+	s := make([]T, n+per)
+	off := 0
+	for uintptr(unsafe.Pointer(&s[off]))%64 != 0 {
+		off++
+	}
+	return s[off : off+n : off+n]
+}
+
+func roundUp(x, m int) int { return (x + m - 1) / m * m }
+
+// run computes the rows [i0,i1) × columns [j0,j1) block of C with the
+// GotoBLAS loop nest: jc (NC) → pc (KC, pack B) → ic (MC, pack A) → jr (NR)
+// → ir (MR) → micro-kernel.
+func (g *gemmPlan[T]) run(t *gemmTask[T]) {
+	i0, i1, j0, j1 := t.i0, t.i1, t.j0, t.j1
+	c, ldc := t.c, t.ldc
+	ws := g.wsPool.Get().(*workspace[T])
+	defer g.wsPool.Put(ws)
+	MR, NR := g.kern.mr, g.kern.nr
+	kcp := roundUp(min(g.kc, t.p1-t.p0), 16) + 16 // padded row length of packed A
+	mcStep := g.mc
+	aMode := aRow
+	if g.transA {
+		aMode = aKMajor
+	}
+	if g.directA {
+		mcStep = MR
+	}
+	fns := &g.kern.fns
+	iter := 0 // k blocks done, selects the shared B buffer
+	for jc := j0; jc < j1; jc += g.nc {
+		nc := min(g.nc, j1-jc)
+		for pc := t.p0; pc < t.p1; pc += g.kc {
+			kc := min(g.kc, t.p1-pc)
+			beta := t.beta
+			if pc > t.p0 {
+				beta = 1
+			}
+			var bpanel []T
+			if sh := t.shared; sh != nil {
+				// Pack this worker's share of the micro-panels, then wait
+				// for the others' shares.
+				bpanel = sh.buf[iter&1]
+				iter++
+				np := (nc + NR - 1) / NR
+				lo, hi := t.id*np/int(sh.parts)*NR, (t.id+1)*np/int(sh.parts)*NR
+				if hi > nc {
+					hi = nc
+				}
+				if lo < hi {
+					g.packB(bpanel[lo*kc:], pc, kc, jc+lo, hi-lo, NR)
+				}
+				sh.bar.wait()
+			} else if !g.directB {
+				ws.bp = grow(ws.bp, kc*roundUp(nc, NR))
+				bpanel = ws.bp
+				g.packB(bpanel, pc, kc, jc, nc, NR)
+			} else if r := nc % NR; r != 0 {
+				ws.eb = grow(ws.eb, kc*NR)
+				g.packB(ws.eb, pc, kc, jc+nc-r, r, NR)
+			}
+			for ic := i0; ic < i1; ic += mcStep {
+				mc := min(mcStep, i1-ic)
+				packedA := !g.directA || mc < MR
+				var ap []T
+				if packedA {
+					if g.directA {
+						ws.ea = grow(ws.ea, MR*kcp)
+						ap = ws.ea
+					} else {
+						ws.ap = grow(ws.ap, roundUp(mc, MR)*kcp)
+						ap = ws.ap
+					}
+					g.packA(ap, ic, mc, pc, kc, MR, kcp)
+				}
+				for jr := 0; jr < nc; jr += NR {
+					nr := min(NR, nc-jr)
+					var bp *T
+					csb, bMode := NR, bPacked
+					switch {
+					case !g.directB:
+						bp = &bpanel[jr*kc]
+					case nr == NR:
+						bp, csb, bMode = &g.b[pc*g.ldb+jc+jr], g.ldb, bStrided
+					default:
+						bp = &ws.eb[0]
+					}
+					for ir := 0; ir < mc; ir += MR {
+						mr := min(MR, mc-ir)
+						i := ic + ir
+						var aptr *T
+						var rsa, csa int
+						switch {
+						case !packedA: // directA implies !transA
+							aptr, rsa, csa = &g.a[i*g.lda+pc], g.lda, 1
+						case !g.transA:
+							aptr, rsa, csa = &ap[ir*kcp], kcp, 1
+						default:
+							aptr, rsa, csa = &ap[ir*kcp], 1, MR
+						}
+						fn := fns[aMode][bMode]
+						ci := i*ldc + jc + jr
+						if mr == MR && nr == NR {
+							fn(kc, aptr, rsa, csa, bp, csb, &c[ci], ldc, g.alpha, beta)
+							continue
+						}
+						ws.tile = grow(ws.tile, MR*NR)
+						fn(kc, aptr, rsa, csa, bp, csb, &ws.tile[0], NR, g.alpha, 0)
+						mergeTile(c[ci:], ldc, ws.tile, NR, mr, nr, beta)
+					}
+				}
+			}
+		}
+	}
+}
+
+// mergeTile folds an edge tile computed into a scratch buffer into C.
+func mergeTile[T Float](c []T, ldc int, t []T, ldt, mr, nr int, beta T) {
+	for i := 0; i < mr; i++ {
+		crow := c[i*ldc : i*ldc+nr]
+		trow := t[i*ldt : i*ldt+nr]
+		if beta == 0 {
+			copy(crow, trow)
+			continue
+		}
+		for j, v := range trow {
+			crow[j] = v + beta*crow[j]
+		}
+	}
+}
+
+// packA copies rows [ic, ic+mc) × depth [pc, pc+kc) of op(A) into strips of
+// MR rows, each strip MR·kcp elements long and zero-padded past mc. Untransposed
+// A keeps its rows (row stride kcp, a plain copy); transposed A is stored
+// k-major with MR values per k step. Both are straight copies of memory runs.
+func (g *gemmPlan[T]) packA(dst []T, ic, mc, pc, kc, MR, kcp int) {
+	if !g.transA {
+		for s := 0; s < mc; s += MR {
+			rows := min(MR, mc-s)
+			strip := dst[s*kcp : s*kcp+MR*kcp]
+			for r := 0; r < MR; r++ {
+				d := strip[r*kcp : r*kcp+kc]
+				if r < rows {
+					o := (ic+s+r)*g.lda + pc
+					copy(d, g.a[o:o+kc])
+				} else {
+					clear(d)
+				}
+			}
+		}
+		return
+	}
+	// Transposed A: each k step is a contiguous run of mc values, dealt out
+	// MR at a time to the strips (unrolled element copies, no memmove calls).
+	full := mc / MR * MR
+	for p := 0; p < kc; p++ {
+		o := (pc+p)*g.lda + ic
+		src := g.a[o : o+mc]
+		d := dst[p*MR:]
+		switch MR {
+		case 6:
+			for s := 0; s < full; s += 6 {
+				t, f := d[s*kcp:s*kcp+6], src[s:s+6]
+				t[0], t[1], t[2], t[3], t[4], t[5] = f[0], f[1], f[2], f[3], f[4], f[5]
+			}
+		case 12:
+			for s := 0; s < full; s += 12 {
+				t, f := d[s*kcp:s*kcp+12], src[s:s+12]
+				t[0], t[1], t[2], t[3], t[4], t[5] = f[0], f[1], f[2], f[3], f[4], f[5]
+				t[6], t[7], t[8], t[9], t[10], t[11] = f[6], f[7], f[8], f[9], f[10], f[11]
+			}
+		case 2:
+			for s := 0; s < full; s += 2 {
+				t, f := d[s*kcp:s*kcp+2], src[s:s+2]
+				t[0], t[1] = f[0], f[1]
+			}
+		default:
+			for s := 0; s < full; s += MR {
+				copy(d[s*kcp:s*kcp+MR], src[s:s+MR])
+			}
+		}
+		if full < mc {
+			t := d[full*kcp : full*kcp+MR]
+			copy(t, src[full:])
+			clear(t[mc-full:])
+		}
+	}
+}
+
+// packB copies depth [pc, pc+kc) × columns [j0, j0+nc) of op(B) into
+// micro-panels of NR columns: panel q holds kc rows of NR contiguous values
+// (zero-padded past nc), so the kernel streams it linearly.
+func (g *gemmPlan[T]) packB(dst []T, pc, kc, j0, nc, NR int) {
+	for jr := 0; jr < nc; jr += NR {
+		cols := min(NR, nc-jr)
+		panel := dst[jr*kc : jr*kc+kc*NR]
+		if !g.transB {
+			for p := 0; p < kc; p++ {
+				d := panel[p*NR : p*NR+NR]
+				o := (pc+p)*g.ldb + j0 + jr
+				copy(d, g.b[o:o+cols])
+				if cols < NR {
+					clear(d[cols:])
+				}
+			}
+			continue
+		}
+		if cols < NR {
+			clear(panel)
+		}
+		for j := 0; j < cols; j++ {
+			o := (j0+jr+j)*g.ldb + pc
+			src := g.b[o : o+kc]
+			for p, v := range src {
+				panel[p*NR+j] = v
+			}
+		}
+	}
+}
+
+// Fork/join machinery: a fixed set of helper goroutines. A call claims idle
+// helpers exclusively (never waiting for busy ones), so every task of a call
+// runs concurrently — which the shared-B barrier relies on — and concurrent
+// calls simply get fewer helpers. A parallel call costs one channel send per
+// helper and no allocation.
+type task interface{ runTask() }
+
+type helper struct{ ch chan task }
+
+var (
+	idleHelpers chan *helper
+	helpersOnce sync.Once
+)
+
+func startHelpers() {
+	n := max(runtime.NumCPU()-1, 1)
+	idleHelpers = make(chan *helper, n)
+	for range n {
+		h := &helper{ch: make(chan task, 1)}
+		go h.loop()
+		idleHelpers <- h
+	}
+}
+
+func (h *helper) loop() {
+	for t := range h.ch {
+		t.runTask()
+		idleHelpers <- h
+	}
+}
+
+// gemmTask is one worker's share: rows [i0,i1) × columns [j0,j1) of C over
+// depth [p0,p1), accumulated into c (row stride ldc) with the given beta.
+// With a split over k, c is a private buffer that the caller sums up.
+// With a shared B, the workers of a call pack B panels together.
+type gemmTask[T Float] struct {
+	g                      *gemmPlan[T]
+	i0, i1, j0, j1, p0, p1 int
+	c                      []T
+	ldc                    int
+	beta                   T
+	shared                 *sharedB[T]
+	id                     int // index among the workers sharing B
+	wg                     *sync.WaitGroup
+}
+
+func (t *gemmTask[T]) runTask() {
+	t.g.run(t)
+	t.wg.Done()
+}
+
+// sharedB is the packed B panel the workers of a row-split call share: each
+// packs 1/parts of the micro-panels, then all meet at the barrier. Two
+// buffers alternate between k blocks, so one barrier per block suffices: a
+// worker reaching block p's barrier has finished computing block p-1, whose
+// buffer block p+1 overwrites.
+type sharedB[T Float] struct {
+	buf   [2][]T
+	parts int32
+	bar   barrier
+}
+
+// barrier is a reusable spin-then-yield barrier for the (at most GOMAXPROCS)
+// workers of one call.
+type barrier struct {
+	n     int32
+	count atomic.Int32
+	gen   atomic.Uint32
+}
+
+func (b *barrier) wait() {
+	g := b.gen.Load()
+	if b.count.Add(1) == b.n {
+		b.count.Store(0)
+		b.gen.Add(1)
+		return
+	}
+	for i := 0; b.gen.Load() == g; i++ {
+		if i > 64 {
+			runtime.Gosched()
+		}
+	}
+}
+
+// callState is the per-call scratch (plan, tasks, helpers, wait group,
+// shared B panel, split-k partial sums), pooled.
+type callState[T Float] struct {
+	plan    gemmPlan[T]
+	tasks   [maxWorkers]gemmTask[T]
+	helpers [maxWorkers]*helper
+	red     [maxWorkers][]T
+	shared  sharedB[T]
+	wg      sync.WaitGroup
+}
+
+// pools bundles the per-element-type sync.Pools.
+type pools[T Float] struct {
+	calls, ws sync.Pool
+}
+
+func newPools[T Float]() *pools[T] {
+	p := &pools[T]{}
+	p.calls.New = func() any { return new(callState[T]) }
+	p.ws.New = func() any { return new(workspace[T]) }
+	return p
+}
+
+var (
+	pools32 = newPools[float32]()
+	pools64 = newPools[float64]()
+)
+
+// split divides whole into at most nw tasks in cs.tasks and returns how
+// many. With enough row tiles it splits M, the workers packing B together
+// into a shared panel (or reading it in place). Otherwise it splits N (each
+// worker packs its own B columns and all of the small A), and when neither
+// side has enough tiles to go round but k is long (the weight gradient of a
+// convolution) it splits k, the extra workers accumulating into private m×n
+// buffers that the caller adds up.
+func (cs *callState[T]) split(nw int, whole *gemmTask[T]) int {
+	g := &cs.plan
+	m, n, k := g.m, g.n, g.k
+	MR, NR := g.kern.mr, g.kern.nr
+	tilesM, tilesN := (m+MR-1)/MR, (n+NR-1)/NR
+	if max(tilesM, tilesN) < 2*nw && k >= 2*g.kc {
+		nw = min(nw, k/g.kc)
+		chunk := roundUp((k+nw-1)/nw, g.kc)
+		parts := 0
+		for p := 0; p < k; p += chunk {
+			t := &cs.tasks[parts]
+			*t = *whole
+			t.p0, t.p1 = p, min(k, p+chunk)
+			if parts > 0 {
+				cs.red[parts] = grow(cs.red[parts], m*n)
+				t.c, t.ldc, t.beta = cs.red[parts], n, 0
+			}
+			parts++
+		}
+		return parts
+	}
+	splitM := tilesM >= 2*nw || tilesM >= tilesN
+	var chunk int
+	if splitM {
+		chunk = roundUp((m+nw-1)/nw, MR)
+	} else {
+		chunk = roundUp((n+nw-1)/nw, NR)
+	}
+	parts := 0
+	for lo := 0; parts < nw; lo += chunk {
+		t := &cs.tasks[parts]
+		*t = *whole
+		t.id = parts
+		if splitM {
+			if lo >= m {
+				break
+			}
+			t.i0, t.i1 = lo, min(m, lo+chunk)
+		} else {
+			if lo >= n {
+				break
+			}
+			t.j0, t.j1 = lo, min(n, lo+chunk)
+		}
+		parts++
+	}
+	if splitM && !g.directB && parts > 1 {
+		sh := &cs.shared
+		size := min(g.kc, k) * roundUp(min(g.nc, n), NR)
+		sh.buf[0], sh.buf[1] = grow(sh.buf[0], size), grow(sh.buf[1], size)
+		sh.parts = int32(parts)
+		sh.bar.n = int32(parts)
+		for w := range parts {
+			cs.tasks[w].shared = sh
+		}
+	}
+	return parts
+}
+
+// gemmBlocked runs C = alpha·op(A)·op(B) + beta·C with the packed, blocked
+// driver and kernel kern, fanning out over goroutines for large products.
+func gemmBlocked[T Float](pl *pools[T], kern *microKernel[T], transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	cs := pl.calls.Get().(*callState[T])
+	g := &cs.plan
+	*g = gemmPlan[T]{
+		transA: transA, transB: transB, m: m, n: n, k: k,
+		alpha: alpha, beta: beta, a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc,
+		kern: kern, mc: roundUp(blockMC, kern.mr), kc: blockKC, nc: roundUp(blockNC, kern.nr),
+		wsPool: &pl.ws,
+	}
+	g.directA = !transA && n <= directAMaxN
+	g.directB = !transB && m <= directBMaxM
+
+	flops := 2 * float64(m) * float64(n) * float64(k)
+	nw := 1
+	if flops >= parallelFlops {
+		nw = min(runtime.GOMAXPROCS(0), maxWorkers, int(flops/flopsPerWorker))
+	}
+	whole := gemmTask[T]{g: g, i0: 0, i1: m, j0: 0, j1: n, p0: 0, p1: k, c: c, ldc: ldc, beta: beta, wg: &cs.wg}
+	helpers := cs.helpers[:0]
+	if nw > 1 {
+		helpersOnce.Do(startHelpers)
+	claim:
+		for len(helpers) < nw-1 {
+			select {
+			case h := <-idleHelpers:
+				helpers = append(helpers, h)
+			default:
+				break claim
+			}
+		}
+	}
+	if len(helpers) == 0 {
+		g.run(&whole)
+	} else {
+		parts := cs.split(len(helpers)+1, &whole)
+		for _, h := range helpers[parts-1:] {
+			idleHelpers <- h // not needed after all
+		}
+		cs.wg.Add(parts - 1)
+		for w := 1; w < parts; w++ {
+			helpers[w-1].ch <- &cs.tasks[w]
+		}
+		g.run(&cs.tasks[0])
+		cs.wg.Wait()
+		// Split-k partial products land in private buffers: add them in.
+		for w := 1; w < parts; w++ {
+			t := &cs.tasks[w]
+			if &t.c[0] == &c[0] {
+				continue
+			}
+			for i := 0; i < m; i++ {
+				crow := c[i*ldc : i*ldc+n]
+				for j, v := range t.c[i*n : i*n+n] {
+					crow[j] += v
+				}
+			}
+		}
+		for w := range parts {
+			cs.tasks[w] = gemmTask[T]{}
+		}
+		clear(helpers)
+	}
+	*g = gemmPlan[T]{}
+	pl.calls.Put(cs)
+}
