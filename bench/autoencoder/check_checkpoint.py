@@ -27,6 +27,7 @@ import sys
 
 import torch
 
+sys.dont_write_bytecode = True  # no __pycache__ next to the scripts
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from train_torch import AE, find_mnist_dir, read_images, read_safetensors, test_error  # noqa: E402
 
