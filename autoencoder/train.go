@@ -1,9 +1,13 @@
 package autoencoder
 
 import (
+	"bytes"
+	"image/png"
+
 	"context"
 	"errors"
 	"fmt"
+	"github.com/backprop-dev/backprop/live"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -73,6 +77,10 @@ type Options struct {
 	// Log receives one line per epoch (stdout in the CLI); nil prints
 	// nothing.
 	Log io.Writer
+	// Live, when set, receives the progress for the browser view
+	// (`--serve`): the loss every few steps, the test error and the
+	// reconstruction grid after each epoch.
+	Live *live.Store
 }
 
 // DefaultOptions returns the defaults of the command: 256 hidden units,
@@ -233,6 +241,9 @@ func Train(ctx context.Context, train, test *data.Dataset, opt Options) (*Result
 		meta.Momentum = opt.Momentum
 	}
 
+	if opt.Live != nil {
+		opt.Live.Start("autoencoder", opt.Epochs, opt.Epochs*stepsPerEpoch)
+	}
 	for epoch := 1; epoch <= opt.Epochs; epoch++ {
 		batches, err := train.Batches(shuffle, opt.Batch)
 		if err != nil {
@@ -266,6 +277,9 @@ func Train(ctx context.Context, train, test *data.Dataset, opt Options) (*Result
 			res.StepLoss = append(res.StepLoss, l)
 			sum += l
 			bar.step(epoch, opt.Epochs, s+1, len(batches), l)
+			if opt.Live != nil && (s%10 == 0 || s == len(batches)-1) {
+				opt.Live.Publish(live.Update{Epoch: epoch, Step: len(res.StepLoss), Losses: map[string]float64{"train loss": l}})
+			}
 		}
 		st := EpochStats{Epoch: epoch, Steps: len(res.StepLoss), TrainLoss: sum / float64(len(batches)), Seconds: time.Since(start).Seconds()}
 		evalStart := time.Now()
@@ -287,8 +301,36 @@ func Train(ctx context.Context, train, test *data.Dataset, opt Options) (*Result
 			}
 			res.Checkpoint = filepath.Join(opt.OutDir, CheckpointFile)
 		}
+		if opt.Live != nil {
+			publishEpoch(opt.Live, model, samples, st)
+		}
+	}
+	if opt.Live != nil {
+		opt.Live.Finish(nil)
 	}
 	return res, nil
+}
+
+// publishEpoch sends an epoch's test error and reconstruction grid to the
+// browser view.
+func publishEpoch(l *live.Store, model *Model, samples *tensor.Tensor[float32], st EpochStats) {
+	l.Publish(live.Update{Epoch: st.Epoch, Step: st.Steps, Losses: map[string]float64{"test error": st.TestError},
+		Message: fmt.Sprintf("epoch %d: test error %.4f", st.Epoch, st.TestError)})
+	if samples == nil {
+		return
+	}
+	rec, err := model.Reconstruct(samples)
+	if err != nil {
+		return
+	}
+	img, err := viz.PairGrid(samples, rec, 8, 0, 1)
+	if err != nil {
+		return
+	}
+	var buf bytes.Buffer
+	if png.Encode(&buf, img) == nil {
+		l.PublishGrid(buf.Bytes())
+	}
 }
 
 // writeEpochFiles writes the reconstruction grid, the loss curve and the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/backprop-dev/backprop/live"
 	"io"
 	"math"
 	"os"
@@ -317,4 +318,25 @@ func TestTrainDataErrors(t *testing.T) {
 		t.Error("nil test set accepted")
 	}
 	_ = test
+}
+
+// TestLiveView checks that a run publishes its progress for the browser
+// view: the kind, every epoch's test error, the losses and a grid.
+func TestLiveView(t *testing.T) {
+	train, test := barsTrainTest()
+	o := quickOptions(t.TempDir())
+	o.Live = live.NewStore()
+	if _, err := Train(context.Background(), train, test, o); err != nil {
+		t.Fatal(err)
+	}
+	st := o.Live.Snapshot()
+	if st.Kind != "autoencoder" || !st.Done || st.Epoch != o.Epochs {
+		t.Fatalf("status %+v", st)
+	}
+	if len(st.Losses["train loss"]) == 0 || len(st.Losses["test error"]) != o.Epochs {
+		t.Fatalf("losses %v", st.Losses)
+	}
+	if png, _ := o.Live.Grid(); len(png) == 0 {
+		t.Fatal("no reconstruction grid published")
+	}
 }

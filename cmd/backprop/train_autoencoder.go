@@ -20,6 +20,7 @@ func trainAutoencoderCmd() *cobra.Command {
 	dataName := "mnist"
 	opt.OutDir = "runs/autoencoder"
 	var quiet bool
+	var serveAddr string
 	cmd := &cobra.Command{
 		Use:   "autoencoder [flags]",
 		Short: "Train the seed's auto-encoder (784 → hidden ReLU → 784 sigmoid) on real images",
@@ -88,6 +89,11 @@ between steps) keeps the checkpoint of its last complete epoch. Use
 			}
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if serveAddr != "" {
+				if opt.Live, err = serveLive(ctx, serveAddr); err != nil {
+					return fmt.Errorf("--serve: %w", err)
+				}
+			}
 			res, err := autoencoder.Train(ctx, train, test, opt)
 			if err != nil {
 				return err
@@ -109,6 +115,7 @@ between steps) keeps the checkpoint of its last complete epoch. Use
 	f.IntVar(&opt.Limit, "limit", 0, "use only the first N training images (0: all)")
 	f.StringVar(&opt.OutDir, "out", opt.OutDir, "output directory for the checkpoint and pictures")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
+	f.StringVar(&serveAddr, "serve", "", "show the job live in a browser at this address, e.g. 127.0.0.1:8080 (page /train)")
 	cmd.SetFlagErrorFunc(aeFlagError)
 	return cmd
 }
