@@ -8,6 +8,7 @@ package autograd
 
 import (
 	"fmt"
+	"unsafe"
 
 	"github.com/backprop-dev/backprop/expr"
 	"github.com/backprop-dev/backprop/tensor"
@@ -150,7 +151,7 @@ func BackwardFrom[T tensor.Float](out *Var[T], seed *tensor.Tensor[T]) error {
 			v.Grad = nil
 		}
 	}
-	accumulate(out, seed)
+	accumulate(out, seed, false)
 	for i := len(order) - 1; i >= 0; i-- {
 		v := order[i]
 		if v.IsLeaf() || v.Grad == nil || !v.RequiresGrad {
@@ -170,21 +171,68 @@ func BackwardFrom[T tensor.Float](out *Var[T], seed *tensor.Tensor[T]) error {
 		grads := v.Op.Backward(in, v.Value, v.Grad, need)
 		for j, g := range grads {
 			if need[j] && g != nil {
-				accumulate(v.Inputs[j], g)
+				accumulate(v.Inputs[j], g, fresh(g, j, grads, in, v.Value, v.Grad))
 			}
 		}
 	}
 	return nil
 }
 
-func accumulate[T tensor.Float](v *Var[T], g *tensor.Tensor[T]) {
+// accumulate adds g to v's gradient. The first contribution is adopted
+// as v.Grad when own is set (the tensor then belongs to v: later
+// contributions are added into it); otherwise it is copied.
+func accumulate[T tensor.Float](v *Var[T], g *tensor.Tensor[T], own bool) {
 	if !v.RequiresGrad {
 		return
 	}
 	if v.Grad == nil {
+		if own && tensor.SameShape(g.Shape(), v.Value.Shape()) {
+			v.Grad = g
+			return
+		}
 		v.Grad = tensor.New[T](v.Value.Shape()...)
 	}
 	v.Grad.AddInPlace(g)
+}
+
+// fresh reports whether gradient grads[j] returned by an op's Backward can
+// be adopted without a copy: its storage must not overlap anything the op
+// was handed (its inputs, its output, the upstream gradient) nor another
+// gradient of the same call. Ops of package ops always return new tensors;
+// the check keeps an op that returns a view of its arguments correct.
+func fresh[T tensor.Float](g *tensor.Tensor[T], j int, grads, in []*tensor.Tensor[T], out, gout *tensor.Tensor[T]) bool {
+	d := g.Data()
+	if len(d) == 0 {
+		return false
+	}
+	for _, t := range in {
+		if t != nil && overlap(d, t.Data()) {
+			return false
+		}
+	}
+	if overlap(d, out.Data()) || overlap(d, gout.Data()) {
+		return false
+	}
+	for k, o := range grads {
+		if k != j && o != nil && overlap(d, o.Data()) {
+			return false
+		}
+	}
+	return true
+}
+
+// overlap reports whether a and b share any element (their full capacity
+// is compared, so that views of one buffer count as overlapping).
+func overlap[T tensor.Float](a, b []T) bool {
+	if cap(a) == 0 || cap(b) == 0 {
+		return false
+	}
+	var z T
+	size := unsafe.Sizeof(z)
+	a0 := uintptr(unsafe.Pointer(unsafe.SliceData(a)))
+	b0 := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	a1, b1 := a0+uintptr(cap(a))*size, b0+uintptr(cap(b))*size
+	return a0 < b1 && b0 < a1
 }
 
 // ZeroGrad clears the gradients of the given nodes (parameters between

@@ -118,30 +118,10 @@ func (o *BatchNormOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], err
 			return nil, fmt.Errorf("batch_norm: training mode needs more than one value per channel to take a variance, input has shape %s", tensor.FormatShape(xs))
 		}
 		// two passes per channel: the mean, then the mean squared deviation
-		for n := 0; n < o.outer; n++ {
-			for ch := 0; ch < c; ch++ {
-				s := 0.0
-				for _, v := range o.row(xd, n, ch) {
-					s += float64(v)
-				}
-				o.mean[ch] += s
-			}
-		}
-		for ch := range o.mean {
-			o.mean[ch] /= float64(o.m)
-		}
-		for n := 0; n < o.outer; n++ {
-			for ch := 0; ch < c; ch++ {
-				mu, s := o.mean[ch], 0.0
-				for _, v := range o.row(xd, n, ch) {
-					d := float64(v) - mu
-					s += d * d
-				}
-				o.variance[ch] += s
-			}
-		}
-		for ch := range o.variance {
-			o.variance[ch] /= float64(o.m)
+		if o.inner == 1 { // (N, C), BatchNorm1d: channels are contiguous in a row
+			o.stats1d(xd)
+		} else {
+			o.stats(xd)
 		}
 	} else {
 		for _, p := range []struct {
@@ -168,6 +148,15 @@ func (o *BatchNormOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], err
 	}
 	out := tensor.New[T](xs...)
 	od, wd, bd := out.Data(), w.Data(), b.Data()
+	if o.inner == 1 {
+		for n := 0; n < o.outer; n++ {
+			dst := od[n*c : (n+1)*c]
+			for ch, v := range xd[n*c : (n+1)*c] {
+				dst[ch] = T((float64(v)-o.mean[ch])*o.invStd[ch]*float64(wd[ch]) + float64(bd[ch]))
+			}
+		}
+		return out, nil
+	}
 	for n := 0; n < o.outer; n++ {
 		for ch := 0; ch < c; ch++ {
 			mu, is, g, be := o.mean[ch], o.invStd[ch], float64(wd[ch]), float64(bd[ch])
@@ -186,6 +175,62 @@ func (o *BatchNormOp[T]) row(d []T, n, ch int) []T {
 	return d[off : off+o.inner]
 }
 
+// stats sets the batch mean and biased variance per channel, summing each
+// row of a channel in float64.
+func (o *BatchNormOp[T]) stats(xd []T) {
+	c := o.c
+	for n := 0; n < o.outer; n++ {
+		for ch := 0; ch < c; ch++ {
+			s := 0.0
+			for _, v := range o.row(xd, n, ch) {
+				s += float64(v)
+			}
+			o.mean[ch] += s
+		}
+	}
+	for ch := range o.mean {
+		o.mean[ch] /= float64(o.m)
+	}
+	for n := 0; n < o.outer; n++ {
+		for ch := 0; ch < c; ch++ {
+			mu, s := o.mean[ch], 0.0
+			for _, v := range o.row(xd, n, ch) {
+				d := float64(v) - mu
+				s += d * d
+			}
+			o.variance[ch] += s
+		}
+	}
+	for ch := range o.variance {
+		o.variance[ch] /= float64(o.m)
+	}
+}
+
+// stats1d is stats for inner == 1: x is (N, C) and each sample's channels
+// are contiguous, so the sums run along rows (in the same order per
+// channel as stats, so the results are identical).
+func (o *BatchNormOp[T]) stats1d(xd []T) {
+	c := o.c
+	mean, variance := o.mean, o.variance
+	for n := 0; n < o.outer; n++ {
+		for ch, v := range xd[n*c : (n+1)*c] {
+			mean[ch] += float64(v)
+		}
+	}
+	for ch := range mean {
+		mean[ch] /= float64(o.m)
+	}
+	for n := 0; n < o.outer; n++ {
+		for ch, v := range xd[n*c : (n+1)*c] {
+			d := float64(v) - mean[ch]
+			variance[ch] += d * d
+		}
+	}
+	for ch := range variance {
+		variance[ch] /= float64(o.m)
+	}
+}
+
 // Backward implements autograd.Op. With x̂ = (x − μ)/√(σ²+ε), g the
 // upstream gradient and sums over the M values of a channel:
 //
@@ -199,6 +244,9 @@ func (o *BatchNormOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tens
 	xd, wd, g := in[0].Data(), in[1].Data(), gout.Data()
 	sumG := make([]float64, o.c)
 	sumGX := make([]float64, o.c)
+	if o.inner == 1 {
+		return o.backward1d(in, g, sumG, sumGX, need)
+	}
 	for n := 0; n < o.outer; n++ {
 		for ch := 0; ch < o.c; ch++ {
 			mu, is := o.mean[ch], o.invStd[ch]
@@ -247,6 +295,55 @@ func (o *BatchNormOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tens
 	}
 	if need[2] {
 		db := tensor.New[T](o.c)
+		for ch, v := range sumG {
+			db.Data()[ch] = T(v)
+		}
+		grads[2] = db
+	}
+	return grads
+}
+
+// backward1d is Backward for inner == 1, x (N, C): the same arithmetic
+// in the same order per channel, looping along the contiguous rows.
+func (o *BatchNormOp[T]) backward1d(in []*tensor.Tensor[T], g []T, sumG, sumGX []float64, need []bool) []*tensor.Tensor[T] {
+	xd, wd, c := in[0].Data(), in[1].Data(), o.c
+	mean, invStd := o.mean, o.invStd
+	for n := 0; n < o.outer; n++ {
+		gr := g[n*c : (n+1)*c]
+		for ch, v := range xd[n*c : (n+1)*c] {
+			gv := float64(gr[ch])
+			sumG[ch] += gv
+			sumGX[ch] += gv * (float64(v) - mean[ch]) * invStd[ch]
+		}
+	}
+	grads := make([]*tensor.Tensor[T], 3)
+	if need[0] {
+		dx := tensor.New[T](in[0].Shape()...)
+		dd := dx.Data()
+		m := float64(o.m)
+		for n := 0; n < o.outer; n++ {
+			gr, dst := g[n*c:(n+1)*c], dd[n*c:(n+1)*c]
+			for ch, v := range xd[n*c : (n+1)*c] {
+				scale := float64(wd[ch]) * invStd[ch]
+				if !o.Training {
+					dst[ch] = T(scale * float64(gr[ch]))
+					continue
+				}
+				xh := (float64(v) - mean[ch]) * invStd[ch]
+				dst[ch] = T(scale * (float64(gr[ch]) - sumG[ch]/m - xh*(sumGX[ch]/m)))
+			}
+		}
+		grads[0] = dx
+	}
+	if need[1] {
+		dw := tensor.New[T](c)
+		for ch, v := range sumGX {
+			dw.Data()[ch] = T(v)
+		}
+		grads[1] = dw
+	}
+	if need[2] {
+		db := tensor.New[T](c)
 		for ch, v := range sumG {
 			db.Data()[ch] = T(v)
 		}

@@ -130,39 +130,105 @@ func (o *UnaryOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error) 
 		return nil, err
 	}
 	out := tensor.New[T](in[0].Shape()...)
-	od := out.Data()
+	o.forward(in[0].Data(), out.Data())
+	return out, nil
+}
+
+// forward writes fn(x) into od. ReLU and LeakyReLU run without a float64
+// round trip of their own (LeakyReLU multiplies by the float64 slope, as
+// the generic path, so results are unchanged); float32 sigmoid and tanh
+// use the float32 kernels of fastmath.go.
+func (o *UnaryOp[T]) forward(x, od []T) {
 	switch o.Fn {
-	case ActReLU: // the hot path of training: no float64 round trip
-		for i, v := range in[0].Data() {
+	case ActReLU: // the hot path of training
+		for i, v := range x {
 			if v > 0 {
 				od[i] = v
+			} else {
+				od[i] = 0
 			}
 		}
-	default:
-		for i, v := range in[0].Data() {
-			od[i] = T(o.f(float64(v)))
+		return
+	case ActLeakyReLU:
+		slope := o.Slope
+		for i, v := range x {
+			if v > 0 {
+				od[i] = v
+			} else {
+				od[i] = T(slope * float64(v))
+			}
+		}
+		return
+	case ActSigmoid, ActTanh:
+		if x32, ok := any(x).([]float32); ok {
+			o32 := any(od).([]float32)
+			if o.Fn == ActSigmoid {
+				for i, v := range x32 {
+					o32[i] = sigmoidf(v)
+				}
+			} else {
+				for i, v := range x32 {
+					o32[i] = tanhf(v)
+				}
+			}
+			return
 		}
 	}
-	return out, nil
+	for i, v := range x {
+		od[i] = T(o.f(float64(v)))
+	}
 }
 
 // Backward implements autograd.Op.
 func (o *UnaryOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) []*tensor.Tensor[T] {
 	g := tensor.New[T](in[0].Shape()...)
-	gd, x, y, up := g.Data(), in[0].Data(), out.Data(), gout.Data()
+	o.backward(in[0].Data(), out.Data(), gout.Data(), g.Data())
+	return []*tensor.Tensor[T]{g}
+}
+
+// backward writes gout ⊙ fn'(x) into gd, with the fast paths of forward:
+// ReLU and LeakyReLU select or scale (exactly as the generic path), tanh
+// takes 1 − y² in float64 (no cancellation near saturation), float32
+// sigmoid takes y·σ(−x) with the float32 kernel.
+func (o *UnaryOp[T]) backward(x, y, up, gd []T) {
 	switch o.Fn {
 	case ActReLU:
 		for i, v := range x {
 			if v > 0 {
 				gd[i] = up[i]
+			} else {
+				gd[i] = 0
 			}
 		}
-	default:
-		for i := range gd {
-			gd[i] = up[i] * T(o.df(float64(x[i]), float64(y[i])))
+		return
+	case ActLeakyReLU:
+		slope := T(o.Slope)
+		for i, v := range x {
+			if v > 0 {
+				gd[i] = up[i]
+			} else {
+				gd[i] = up[i] * slope
+			}
+		}
+		return
+	case ActTanh:
+		for i, v := range y {
+			yv := float64(v)
+			gd[i] = up[i] * T(1-yv*yv)
+		}
+		return
+	case ActSigmoid:
+		if x32, ok := any(x).([]float32); ok {
+			y32, u32, g32 := any(y).([]float32), any(up).([]float32), any(gd).([]float32)
+			for i, v := range x32 {
+				g32[i] = u32[i] * (y32[i] * sigmoidf(-v))
+			}
+			return
 		}
 	}
-	return []*tensor.Tensor[T]{g}
+	for i := range gd {
+		gd[i] = up[i] * T(o.df(float64(x[i]), float64(y[i])))
+	}
 }
 
 func (o *UnaryOp[T]) call(x expr.Expr) expr.Expr {

@@ -19,7 +19,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(solveCmd(), deriveCmd(), trainCmd(), reconstructCmd(), sampleCmd(), evalCmd(), serveCmd(), variantCmd(), gradeCmd())
+	root.AddCommand(solveCmd(), deriveCmd(), trainCmd(), reconstructCmd(), sampleCmd(), evalCmd(), serveCmd(), variantCmd(), gradeCmd(), benchCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "backprop:", err)
 		var ue usageError

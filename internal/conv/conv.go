@@ -100,6 +100,32 @@ func validRange(n, out, s, k, p int) (lo, hi int) {
 	return lo, hi
 }
 
+// maxTaps bounds the kernel sizes whose valid ranges validRanges keeps on
+// the stack.
+const maxTaps = 16
+
+// validRanges returns validRange for every kernel row (rows[a]) and column
+// (cols[b]), computed once per image instead of once per channel, in the
+// caller's arrays (kernels larger than maxTaps get heap slices).
+func (g Geom) validRanges(rbuf, cbuf *[maxTaps][2]int) (rows, cols [][2]int) {
+	rows, cols = rbuf[:0], cbuf[:0]
+	if g.KH > maxTaps {
+		rows = make([][2]int, 0, g.KH)
+	}
+	if g.KW > maxTaps {
+		cols = make([][2]int, 0, g.KW)
+	}
+	for a := 0; a < g.KH; a++ {
+		lo, hi := validRange(g.H, g.OH, g.SH, a, g.PH)
+		rows = append(rows, [2]int{lo, hi})
+	}
+	for b := 0; b < g.KW; b++ {
+		lo, hi := validRange(g.W, g.OW, g.SW, b, g.PW)
+		cols = append(cols, [2]int{lo, hi})
+	}
+	return rows, cols
+}
+
 // Im2col unfolds one image (C×H×W, row-major) into the column matrix col
 // (ColRows × ColCols, row-major): col[(c·KH+a)·KW+b, i·OW+j] is the input
 // value the kernel tap (a, b) of channel c sees at output position (i, j),
@@ -112,13 +138,15 @@ func Im2col[T Float](g Geom, img, col []T) { im2col(g, img, col, g.OH*g.OW) }
 // elements apart, so that several images can sit side by side.
 func im2col[T Float](g Geom, img, col []T, ld int) {
 	ncol := g.OH * g.OW
+	var rbuf, cbuf [maxTaps][2]int
+	rows, cols := g.validRanges(&rbuf, &cbuf)
 	row := 0
 	for c := 0; c < g.C; c++ {
 		plane := img[c*g.H*g.W : (c+1)*g.H*g.W]
 		for a := 0; a < g.KH; a++ {
-			ilo, ihi := validRange(g.H, g.OH, g.SH, a, g.PH)
+			ilo, ihi := rows[a][0], rows[a][1]
 			for b := 0; b < g.KW; b++ {
-				jlo, jhi := validRange(g.W, g.OW, g.SW, b, g.PW)
+				jlo, jhi := cols[b][0], cols[b][1]
 				dst := col[row*ld : row*ld+ncol]
 				row++
 				clear(dst[:ilo*g.OW])
@@ -154,13 +182,15 @@ func Col2im[T Float](g Geom, col, img []T) { col2im(g, col, img, g.OH*g.OW) }
 // col2im is Col2im from a column block of a wider matrix with row stride ld.
 func col2im[T Float](g Geom, col, img []T, ld int) {
 	ncol := g.OH * g.OW
+	var rbuf, cbuf [maxTaps][2]int
+	rows, cols := g.validRanges(&rbuf, &cbuf)
 	row := 0
 	for c := 0; c < g.C; c++ {
 		plane := img[c*g.H*g.W : (c+1)*g.H*g.W]
 		for a := 0; a < g.KH; a++ {
-			ilo, ihi := validRange(g.H, g.OH, g.SH, a, g.PH)
+			ilo, ihi := rows[a][0], rows[a][1]
 			for b := 0; b < g.KW; b++ {
-				jlo, jhi := validRange(g.W, g.OW, g.SW, b, g.PW)
+				jlo, jhi := cols[b][0], cols[b][1]
 				src := col[row*ld : row*ld+ncol]
 				row++
 				if jlo >= jhi {
