@@ -105,51 +105,13 @@ func Simplify(e Expr) Expr {
 	return Map(e, func(n Expr) Expr {
 		switch x := n.(type) {
 		case Product:
-			var out Product
-			for _, t := range x {
-				if inner, ok := t.(Product); ok {
-					out = append(out, inner...)
-				} else if num, ok := t.(Num); ok && num == 1 {
-					continue
-				} else {
-					out = append(out, t)
-				}
-			}
-			return collapse(out, len(out), func() Expr { return out })
+			return flatten(x, dropOnes)
 		case Hadamard:
-			var out Hadamard
-			for _, t := range x {
-				if inner, ok := t.(Hadamard); ok {
-					out = append(out, inner...)
-				} else if num, ok := t.(Num); ok && num == 1 {
-					continue
-				} else {
-					out = append(out, t)
-				}
-			}
-			return collapse(out, len(out), func() Expr { return out })
+			return flatten(x, dropOnes)
 		case MatProd:
-			var out MatProd
-			for _, t := range x {
-				if inner, ok := t.(MatProd); ok {
-					out = append(out, inner...)
-				} else if num, ok := t.(Num); ok && num == 1 {
-					continue
-				} else {
-					out = append(out, t)
-				}
-			}
-			return collapse(out, len(out), func() Expr { return out })
+			return flatten(x, dropOnes)
 		case Sum:
-			var out Sum
-			for _, t := range x {
-				if inner, ok := t.(Sum); ok {
-					out = append(out, inner...)
-				} else {
-					out = append(out, t)
-				}
-			}
-			return collapse(out, len(out), func() Expr { return out })
+			return flatten(x, false)
 		case Transpose:
 			if inner, ok := x.X.(Transpose); ok {
 				return inner.X
@@ -163,12 +125,31 @@ func Simplify(e Expr) Expr {
 	})
 }
 
-func collapse[E ~[]Expr](list E, n int, whole func() Expr) Expr {
-	switch n {
+// dropOnes says products leave out factors of 1.
+const dropOnes = true
+
+// flatten splices nested lists of the same kind into one (a ⊙ (b ⊙ c) is
+// a ⊙ b ⊙ c), drops factors of 1 when asked, and returns the single
+// element of a one-element list (Num(1) for an empty product).
+func flatten[E interface {
+	~[]Expr
+	Expr
+}](list E, ones bool) Expr {
+	var out E
+	for _, t := range list {
+		if inner, ok := t.(E); ok {
+			out = append(out, inner...)
+		} else if num, ok := t.(Num); ok && num == 1 && ones {
+			continue
+		} else {
+			out = append(out, t)
+		}
+	}
+	switch len(out) {
 	case 0:
 		return Num(1)
 	case 1:
-		return list[0]
+		return out[0]
 	}
-	return whole()
+	return out
 }

@@ -47,7 +47,10 @@ func (t *Trace) WriteText(w io.Writer, h Header, digits int) error {
 	return ew.err
 }
 
-func lineText(l Line, st expr.Style) string {
+// lineParts are the forms of one line, each shown once: the target, the
+// formula in names, the numbers substituted, inner values collapsed, and
+// the value.
+func lineParts(l Line, st expr.Style) []string {
 	parts := []string{l.Target.Render(st), l.Symbolic.Render(st)}
 	num := l.Numeric.Render(st)
 	if num != parts[1] {
@@ -60,12 +63,13 @@ func lineText(l Line, st expr.Style) string {
 			parts = append(parts, cs)
 		}
 	}
-	v := expr.Num(l.Value).Render(st)
-	if parts[len(parts)-1] != v {
+	if v := expr.Num(l.Value).Render(st); parts[len(parts)-1] != v {
 		parts = append(parts, v)
 	}
-	return strings.Join(parts, " = ")
+	return parts
 }
+
+func lineText(l Line, st expr.Style) string { return strings.Join(lineParts(l, st), " = ") }
 
 func indent(s, pre string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
@@ -153,24 +157,8 @@ func (t *Trace) WriteMarkdown(w io.Writer, h Header, digits int) error {
 }
 
 func lineLaTeX(l Line, st expr.Style) string {
-	parts := []string{l.Target.Render(st) + " &= " + l.Symbolic.Render(st)}
-	sym := l.Symbolic.Render(st)
-	num := l.Numeric.Render(st)
-	if num != sym {
-		parts = append(parts, num)
-	}
-	if l.Collapsed {
-		c := st
-		c.Collapse = true
-		if cs := l.Numeric.Render(c); cs != num {
-			parts = append(parts, cs)
-		}
-	}
-	v := expr.Num(l.Value).Render(st)
-	if parts[len(parts)-1] != v {
-		parts = append(parts, v)
-	}
-	return strings.Join(parts, " = ")
+	p := lineParts(l, st)
+	return p[0] + " &= " + strings.Join(p[1:], " = ")
 }
 
 func matrixLaTeX(m Matrix, digits int) string {
