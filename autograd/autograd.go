@@ -244,3 +244,56 @@ func ZeroGrad[T tensor.Float](vars ...*Var[T]) {
 		}
 	}
 }
+
+// Release hands the storage of a finished step's intermediate tensors back
+// to package tensor for reuse (see tensor.Release): the Value and Grad of
+// every non-leaf node reachable from roots. Call it once per training step,
+// after the optimizer step and after the last read of any of those values
+// (read the loss first), passing every root of the step's graphs together.
+// Leaves — parameters, inputs, detached copies — keep their Value and Grad,
+// and so does any non-leaf tensor that shares storage with a leaf's. A
+// released node's tensors are left empty; the nodes themselves must not be
+// used again (no second Backward through them).
+func Release[T tensor.Float](roots ...*Var[T]) {
+	var nodes []*Var[T]
+	seen := make(map[*Var[T]]bool)
+	for _, r := range roots {
+		if r == nil || seen[r] {
+			continue
+		}
+		for _, v := range Topo(r) {
+			if !seen[v] {
+				seen[v] = true
+				nodes = append(nodes, v)
+			}
+		}
+	}
+	var leaves [][]T
+	for _, v := range nodes {
+		if v.IsLeaf() {
+			for _, t := range []*tensor.Tensor[T]{v.Value, v.Grad} {
+				if t != nil {
+					leaves = append(leaves, t.Data())
+				}
+			}
+		}
+	}
+	keep := func(t *tensor.Tensor[T]) bool {
+		for _, l := range leaves {
+			if overlap(t.Data(), l) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, v := range nodes {
+		if v.IsLeaf() {
+			continue
+		}
+		for _, t := range []*tensor.Tensor[T]{v.Value, v.Grad} {
+			if t != nil && !keep(t) {
+				tensor.Release(t)
+			}
+		}
+	}
+}

@@ -118,7 +118,8 @@ func ganStep() Workload {
 
 // aeStep is one training step of the default auto-encoder (784 → 256 ReLU
 // → 784 sigmoid, the loss of autoencoder.Model.Loss) with Adam at batch
-// 64, as autoencoder.Train runs it: loss, backward, Adam step, zero grad.
+// 64, as autoencoder.Train runs it: loss, backward, Adam step, zero grad,
+// then autograd.Release of the step's graph.
 func aeStep() Workload {
 	return Workload{
 		Name: "ae-step", Step: true, FLOPs: AEStepFLOPs(),
@@ -147,6 +148,9 @@ func aeStep() Workload {
 					return err
 				}
 				opt.ZeroGrad()
+				// Recycle the step's activations and gradients (the
+				// parameters and x are leaves and stay).
+				autograd.Release(loss)
 				return nil
 			}, nil
 		},

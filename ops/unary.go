@@ -141,6 +141,10 @@ func (o *UnaryOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error) 
 func (o *UnaryOp[T]) forward(x, od []T) {
 	switch o.Fn {
 	case ActReLU: // the hot path of training
+		if x32, ok := any(x).([]float32); ok {
+			reluf(x32, any(od).([]float32))
+			return
+		}
 		for i, v := range x {
 			if v > 0 {
 				od[i] = v
@@ -193,6 +197,10 @@ func (o *UnaryOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[T
 func (o *UnaryOp[T]) backward(x, y, up, gd []T) {
 	switch o.Fn {
 	case ActReLU:
+		if x32, ok := any(x).([]float32); ok {
+			reluGradf(x32, any(up).([]float32), any(gd).([]float32), 0, false)
+			return
+		}
 		for i, v := range x {
 			if v > 0 {
 				gd[i] = up[i]
@@ -203,6 +211,10 @@ func (o *UnaryOp[T]) backward(x, y, up, gd []T) {
 		return
 	case ActLeakyReLU:
 		slope := T(o.Slope)
+		if x32, ok := any(x).([]float32); ok {
+			reluGradf(x32, any(up).([]float32), any(gd).([]float32), float32(slope), true)
+			return
+		}
 		for i, v := range x {
 			if v > 0 {
 				gd[i] = up[i]
@@ -288,4 +300,48 @@ func (o *UnaryOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr)
 // BackwardElem implements autograd.Explainer.
 func (o *UnaryOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr {
 	return expr.Product{gout(m), o.deriv(in(0, m), out(m), false)}
+}
+
+// The float32 ReLU kernels below select with bit masks instead of
+// branches: activations change sign at random, and a mispredicted branch
+// per element costs more than the arithmetic. They give exactly the
+// results of the generic loops (x > 0 selects x; −0, negatives and NaN
+// take the other side).
+
+// posMask returns all ones if the float32 with bits b is > 0 (a positive
+// number or +Inf, not NaN), else 0: 1 ≤ b ≤ bits(+Inf) as one unsigned
+// comparison, which the compiler turns into a conditional move.
+func posMask(b uint32) uint32 {
+	var m uint32
+	if b-1 < 0x7f800000 {
+		m = ^uint32(0)
+	}
+	return m
+}
+
+// reluf writes max(x, 0) into od (+0 for x ≤ 0 or NaN).
+func reluf(x, od []float32) {
+	od = od[:len(x)]
+	for i, v := range x {
+		b := math.Float32bits(v)
+		od[i] = math.Float32frombits(b & posMask(b))
+	}
+}
+
+// reluGradf writes into gd up for x > 0, else up·slope (leaky) or +0
+// (ReLU, exactly as the generic loop: not up·0, which would turn an
+// infinite up into NaN).
+func reluGradf(x, up, gd []float32, slope float32, leaky bool) {
+	up, gd = up[:len(x)], gd[:len(x)]
+	if !leaky {
+		for i, v := range x {
+			gd[i] = math.Float32frombits(math.Float32bits(up[i]) & posMask(math.Float32bits(v)))
+		}
+		return
+	}
+	one, sb := math.Float32bits(1), math.Float32bits(slope)
+	for i, v := range x {
+		m := posMask(math.Float32bits(v))
+		gd[i] = up[i] * math.Float32frombits(one&m|sb&^m)
+	}
 }

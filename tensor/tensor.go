@@ -21,6 +21,7 @@ type Float interface {
 type Tensor[T Float] struct {
 	shape []int
 	data  []T
+	owned bool // data was allocated by New for this tensor alone (see Release)
 }
 
 // ShapeError reports a tensor whose shape is not the one an operation needs.
@@ -57,13 +58,24 @@ func NumElements(shape []int) int {
 
 // New returns a zero-filled tensor of the given shape. It panics on a
 // negative dimension, which is a programming error, never a data error.
+// Large tensors reuse storage handed back through Release, if any.
 func New[T Float](shape ...int) *Tensor[T] {
 	for _, d := range shape {
 		if d < 0 {
 			panic(fmt.Sprintf("tensor.New: negative dimension in %v", shape))
 		}
 	}
-	return &Tensor[T]{shape: append([]int(nil), shape...), data: make([]T, NumElements(shape))}
+	n := NumElements(shape)
+	var data []T
+	if n >= minPooled {
+		data = poolFor[T]().get(n)
+	}
+	if data == nil {
+		data = make([]T, n)
+	} else {
+		clear(data)
+	}
+	return &Tensor[T]{shape: append([]int(nil), shape...), data: data, owned: true}
 }
 
 // FromSlice wraps data (not copied) as a tensor of the given shape; it fails

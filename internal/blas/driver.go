@@ -263,6 +263,10 @@ func (g *gemmPlan[T]) packA(dst []T, ic, mc, pc, kc, MR, kcp int) {
 	}
 }
 
+// packTB is the number of k steps transposed per block when packing a
+// transposed B (see packB).
+const packTB = 16
+
 // packB copies depth [pc, pc+kc) × columns [j0, j0+nc) of op(B) into
 // micro-panels of NR columns: panel q holds kc rows of NR contiguous values
 // (zero-padded past nc), so the kernel streams it linearly.
@@ -284,11 +288,32 @@ func (g *gemmPlan[T]) packB(dst []T, pc, kc, j0, nc, NR int) {
 		if cols < NR {
 			clear(panel)
 		}
-		for j := 0; j < cols; j++ {
-			o := (j0+jr+j)*g.ldb + pc
-			src := g.b[o : o+kc]
-			for p, v := range src {
-				panel[p*NR+j] = v
+		// Transpose in blocks of packTB rows of the panel, so that the
+		// block being written (packTB·NR values) and the cols runs being
+		// read stay in L1; column by column over all kc rows, the panel
+		// (kc·NR values) would not fit and every store would miss.
+		for p0 := 0; p0 < kc; p0 += packTB {
+			pn := min(packTB, kc-p0)
+			j := 0
+			// Four columns at a time: four contiguous stores per k step.
+			for ; j+4 <= cols; j += 4 {
+				o := (j0+jr+j)*g.ldb + pc + p0
+				s0 := g.b[o : o+pn]
+				s1 := g.b[o+g.ldb : o+g.ldb+pn][:len(s0)]
+				s2 := g.b[o+2*g.ldb : o+2*g.ldb+pn][:len(s0)]
+				s3 := g.b[o+3*g.ldb : o+3*g.ldb+pn][:len(s0)]
+				for q := range s0 {
+					d := (*[4]T)(panel[(p0+q)*NR+j:])
+					d[0], d[1], d[2], d[3] = s0[q], s1[q], s2[q], s3[q]
+				}
+			}
+			for ; j < cols; j++ {
+				o := (j0+jr+j)*g.ldb + pc + p0
+				src := g.b[o : o+pn]
+				d := panel[p0*NR+j:]
+				for q, v := range src {
+					d[q*NR] = v
+				}
 			}
 		}
 	}
@@ -356,26 +381,50 @@ type sharedB[T Float] struct {
 	bar   barrier
 }
 
-// barrier is a reusable spin-then-yield barrier for the (at most GOMAXPROCS)
-// workers of one call.
+// barrier is a reusable barrier for the (at most GOMAXPROCS) workers of one
+// call. A worker that arrives early spins briefly — partners usually arrive
+// within microseconds — and then sleeps on a condition variable instead of
+// yielding in a loop: on a loaded machine the partner's thread may be
+// descheduled by the OS, and a spinning or Gosched-looping waiter would only
+// burn the CPU time that partner needs. The last worker to arrive opens the
+// barrier and wakes the sleepers.
 type barrier struct {
 	n     int32
 	count atomic.Int32
 	gen   atomic.Uint32
+	mu    sync.Mutex
+	cond  sync.Cond // cond.L is &mu, set by init
+}
+
+// barrierSpins is how many times a waiter polls before sleeping.
+const barrierSpins = 2000
+
+// init prepares b for n workers.
+func (b *barrier) init(n int) {
+	b.n = int32(n)
+	b.cond.L = &b.mu
 }
 
 func (b *barrier) wait() {
 	g := b.gen.Load()
 	if b.count.Add(1) == b.n {
 		b.count.Store(0)
+		b.mu.Lock()
 		b.gen.Add(1)
+		b.mu.Unlock()
+		b.cond.Broadcast()
 		return
 	}
-	for i := 0; b.gen.Load() == g; i++ {
-		if i > 64 {
-			runtime.Gosched()
+	for range barrierSpins {
+		if b.gen.Load() != g {
+			return
 		}
 	}
+	b.mu.Lock()
+	for b.gen.Load() == g {
+		b.cond.Wait()
+	}
+	b.mu.Unlock()
 }
 
 // callState is the per-call scratch (plan, tasks, helpers, wait group,
@@ -464,7 +513,7 @@ func (cs *callState[T]) split(nw int, whole *gemmTask[T]) int {
 		size := min(g.kc, k) * roundUp(min(g.nc, n), NR)
 		sh.buf[0], sh.buf[1] = grow(sh.buf[0], size), grow(sh.buf[1], size)
 		sh.parts = int32(parts)
-		sh.bar.n = int32(parts)
+		sh.bar.init(parts)
 		for w := range parts {
 			cs.tasks[w].shared = sh
 		}

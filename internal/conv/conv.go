@@ -151,21 +151,87 @@ func im2col[T Float](g Geom, img, col []T, ld int) {
 				row++
 				clear(dst[:ilo*g.OW])
 				clear(dst[ihi*g.OW:])
+				if jlo >= jhi {
+					clear(dst[ilo*g.OW : ihi*g.OW])
+					continue
+				}
+				n := jhi - jlo
+				x0 := jlo*g.SW + b - g.PW
 				for i := ilo; i < ihi; i++ {
 					drow := dst[i*g.OW : (i+1)*g.OW]
-					clear(drow[:jlo])
-					clear(drow[jhi:])
-					if jlo >= jhi {
+					// The padding margins are a few elements: plain
+					// stores beat calls to clear.
+					for j := range jlo {
+						drow[j] = 0
+					}
+					for j := jhi; j < len(drow); j++ {
+						drow[j] = 0
+					}
+					o := (i*g.SH+a-g.PH)*g.W + x0
+					d := drow[jlo:jhi]
+					switch g.SW {
+					case 1:
+						copy(d, plane[o:o+n])
+					case 2:
+						src := plane[o : o+2*n-1]
+						for j := range d {
+							d[j] = src[2*j]
+						}
+					default:
+						src := plane[o : o+(n-1)*g.SW+1]
+						for j, x := 0, 0; j < len(d); j, x = j+1, x+g.SW {
+							d[j] = src[x]
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// im2row unfolds one image into the row matrix rows (OH·OW × C·KH·KW,
+// row-major), the transpose of Im2col's column matrix: row i·OW+j holds,
+// in the order (c, a, b), the input values the kernel sees at output
+// position (i, j), 0 where they fall in the padding. Writing whole rows
+// keeps the stores sequential, and the product with the weight then reads
+// the rows in place.
+func im2row[T Float](g Geom, img, rows []T) {
+	k := g.ColRows()
+	hw := g.H * g.W
+	for i := 0; i < g.OH; i++ {
+		y0 := i*g.SH - g.PH
+		for j := 0; j < g.OW; j++ {
+			x0 := j*g.SW - g.PW
+			row := rows[(i*g.OW+j)*k : (i*g.OW+j+1)*k]
+			inside := x0 >= 0 && x0+g.KW <= g.W
+			r := 0
+			for c := 0; c < g.C; c++ {
+				plane := img[c*hw : (c+1)*hw]
+				for a := 0; a < g.KH; a++ {
+					seg := row[r : r+g.KW]
+					r += g.KW
+					y := y0 + a
+					if y < 0 || y >= g.H {
+						for b := range seg {
+							seg[b] = 0
+						}
 						continue
 					}
-					src := plane[(i*g.SH+a-g.PH)*g.W:]
-					x0 := jlo*g.SW + b - g.PW
-					if g.SW == 1 {
-						copy(drow[jlo:jhi], src[x0:x0+jhi-jlo])
+					src := plane[y*g.W : (y+1)*g.W]
+					if inside {
+						if g.KW == 4 { // the DCGAN kernels: one 4-element move
+							*(*[4]T)(seg) = [4]T(src[x0 : x0+4])
+							continue
+						}
+						copy(seg, src[x0:x0+len(seg)])
 						continue
 					}
-					for j, x := jlo, x0; j < jhi; j, x = j+1, x+g.SW {
-						drow[j] = src[x]
+					for b := range seg {
+						if x := x0 + b; x >= 0 && x < g.W {
+							seg[b] = src[x]
+						} else {
+							seg[b] = 0
+						}
 					}
 				}
 			}
@@ -240,11 +306,29 @@ func (g Geom) group(n int) int {
 // cout × (group·OH·OW) matrix for regrouping the output side.
 func (g Geom) WorkLen(n, cout int) int {
 	b := g.group(n)
-	if b == 1 {
+	if b == 1 && !useRows(g, cout) {
 		return g.ColLen()
 	}
 	return b * (g.ColLen() + cout*g.ColCols())
 }
+
+// rowsMaxCout is the largest number of output channels for which Forward
+// and the weight gradient of Backward use the row layout (see im2row): the
+// product then has at most this many columns, few enough that the matrix
+// product reads the unfolded rows in place instead of packing them (the
+// blas driver's tall-skinny path), which saves a full copy of the largest
+// matrix of the layer. A variable so that tests can reach both layouts.
+var rowsMaxCout = 128
+
+// rowsMinK is the shortest row (C·KH·KW) for which Forward uses the row
+// layout: with short rows (a 1-channel input) im2row's per-row work
+// outweighs the saved packing. The weight gradient, whose column layout
+// needs a transposed packing, uses rows whenever cout ≤ rowsMaxCout.
+var rowsMinK = 64
+
+// useRows reports whether Forward of a layer with cout output channels
+// uses the row layout.
+func useRows(g Geom, cout int) bool { return cout <= rowsMaxCout && g.ColRows() >= rowsMinK }
 
 // Workspaces are recycled between calls: a training step runs the same
 // layers again and again, and a fresh multi-megabyte buffer would be
@@ -270,6 +354,8 @@ type plan[T Float] struct {
 	in, out  int  // elements of one image and of one output-side image
 	bmax     int  // images per group
 	col, tmp []T  // column matrix and cout × (group·m) regrouping matrix
+	rows     bool // Forward uses the row layout
+	rowsW    bool // the weight gradient uses the row layout
 	pooled   *[]T // workspace taken from pool, if any
 	pool     *sync.Pool
 }
@@ -293,6 +379,8 @@ func newPlan[T Float](g Geom, n, cout int, ws []T) *plan[T] {
 		p.pool = pl
 		ws = (*p.pooled)[:need]
 	}
+	p.rows = useRows(g, cout)
+	p.rowsW = cout <= rowsMaxCout
 	p.col = ws[:p.bmax*p.k*p.m]
 	p.tmp = ws[len(p.col):need]
 	return p
@@ -338,6 +426,35 @@ func (p *plan[T]) unfold(x []T, n0, bn int) []T {
 		}
 	})
 	return p.col[:p.k*ld]
+}
+
+// unfoldRows writes im2row of images n0 … n0+bn−1 of x one below the
+// other into the workspace, a (bn·m) × k row matrix.
+func (p *plan[T]) unfoldRows(x []T, n0, bn int) []T {
+	forImages(bn, p.k*p.m, func(b0, b1 int) {
+		for b := b0; b < b1; b++ {
+			im2row(p.g, x[(n0+b)*p.in:(n0+b+1)*p.in], p.col[b*p.m*p.k:(b+1)*p.m*p.k])
+		}
+	})
+	return p.col[:bn*p.m*p.k]
+}
+
+// scatterRows transposes the (bn·m) × cout product in tmp into images
+// n0 … n0+bn−1 of y (cout × m each).
+func (p *plan[T]) scatterRows(y []T, n0, bn int) {
+	m, cout := p.m, p.cout
+	forImages(bn, p.out, func(b0, b1 int) {
+		for b := b0; b < b1; b++ {
+			src := p.tmp[b*m*cout : (b+1)*m*cout]
+			dst := y[(n0+b)*p.out : (n0+b+1)*p.out]
+			for o := 0; o < cout; o++ {
+				d := dst[o*m : (o+1)*m]
+				for q := range d {
+					d[q] = src[q*cout+o]
+				}
+			}
+		}
+	})
 }
 
 // fold overwrites images n0 … n0+bn−1 of dx with col2im of their blocks.
@@ -413,6 +530,15 @@ func (p *plan[T]) groups(f func(n0, bn int)) {
 func Forward[T Float](g Geom, n, cout int, x, w, y, ws []T) {
 	p := newPlan(g, n, cout, ws)
 	defer p.release()
+	if p.rows {
+		// yᵀ = rows · Wᵀ, one (bn·m) × cout product per group.
+		p.groups(func(n0, bn int) {
+			rows := p.unfoldRows(x, n0, bn)
+			blas.Gemm(false, true, bn*p.m, cout, p.k, 1, rows, p.k, w, p.k, 0, p.tmp[:bn*p.m*cout], cout)
+			p.scatterRows(y, n0, bn)
+		})
+		return
+	}
 	p.groups(func(n0, bn int) {
 		col, ld := p.unfold(x, n0, bn), bn*p.m
 		blas.Gemm(false, false, cout, ld, p.k, 1, w, p.k, col, ld, 0, p.target(y, n0, bn), ld)
@@ -458,7 +584,11 @@ func Backward[T Float](g Geom, n, cout int, x, w, dy, dx, dw, ws []T) {
 	p.groups(func(n0, bn int) {
 		ld := bn * p.m
 		d := p.gather(dy, n0, bn)
-		if dw != nil {
+		switch {
+		case dw == nil:
+		case p.rowsW: // dW += dy · rows, no transposed packing
+			blas.Gemm(false, false, cout, p.k, ld, 1, d, ld, p.unfoldRows(x, n0, bn), p.k, 1, dw, p.k)
+		default:
 			blas.Gemm(false, true, cout, p.k, ld, 1, d, ld, p.unfold(x, n0, bn), ld, 1, dw, p.k)
 		}
 		if dx != nil {

@@ -210,3 +210,22 @@ func TestRot180(t *testing.T) {
 		}
 	}
 }
+
+// TestLayouts runs the tests of Forward and Backward again with the row
+// layout switched off entirely (the column layout, used above rowsMaxCout
+// output channels) and switched on for every row length (the test
+// geometries have rows shorter than rowsMinK), so that both layouts are
+// checked in every function.
+func TestLayouts(t *testing.T) {
+	oldCout, oldK := rowsMaxCout, rowsMinK
+	defer func() { rowsMaxCout, rowsMinK = oldCout, oldK }()
+	for _, l := range []struct {
+		name        string
+		maxCout, mk int
+	}{{"columns", 0, oldK}, {"rows", oldCout, 0}} {
+		rowsMaxCout, rowsMinK = l.maxCout, l.mk
+		t.Run(l.name+"/Forward", TestForwardMatchesDefinition)
+		t.Run(l.name+"/Groups", TestGroups)
+		t.Run(l.name+"/Adjoints", TestAdjoints)
+	}
+}

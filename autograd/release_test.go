@@ -1,0 +1,88 @@
+package autograd
+
+import (
+	"testing"
+
+	"github.com/backprop-dev/backprop/tensor"
+)
+
+// scale is a test op: y = 2x, or with view set a view of x sharing its
+// storage (whose gradient, for simplicity, is still 2·gout).
+type scale struct{ view bool }
+
+func (scale) Name() string { return "scale" }
+
+func (s scale) Forward(in []*tensor.Tensor[float32]) (*tensor.Tensor[float32], error) {
+	if s.view {
+		return tensor.FromSlice(in[0].Data(), in[0].Shape()...)
+	}
+	out := tensor.New[float32](in[0].Shape()...)
+	for i, v := range in[0].Data() {
+		out.Data()[i] = 2 * v
+	}
+	return out, nil
+}
+
+func (scale) Backward(in []*tensor.Tensor[float32], out, gout *tensor.Tensor[float32], need []bool) []*tensor.Tensor[float32] {
+	g := tensor.New[float32](gout.Shape()...)
+	for i, v := range gout.Data() {
+		g.Data()[i] = 2 * v
+	}
+	return []*tensor.Tensor[float32]{g}
+}
+
+// TestRelease checks that Release empties the non-leaf tensors New made,
+// leaves the leaves and anything sharing their storage alone, and that New
+// reuses the released storage zeroed.
+func TestRelease(t *testing.T) {
+	const n = 8192
+	x := Leaf("x", tensor.New[float32](n), true)
+	for i := range x.Value.Data() {
+		x.Value.Data()[i] = 1
+	}
+	view, err := Apply[float32]("view", scale{view: true}, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := Apply[float32]("y", scale{}, view)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, err := Apply[float32]("z", scale{}, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := tensor.New[float32](n)
+	for i := range seed.Data() {
+		seed.Data()[i] = 1
+	}
+	if err := BackwardFrom(z, seed); err != nil {
+		t.Fatal(err)
+	}
+	yData := y.Value.Data()
+	Release(z, y) // y twice (also reachable from z): harmless
+	if x.Value.Len() != n || x.Grad.Len() != n || x.Value.Data()[0] != 1 || x.Grad.Data()[0] != 8 {
+		t.Fatalf("leaf changed: value %d elements, grad %d", x.Value.Len(), x.Grad.Len())
+	}
+	if view.Value.Len() != n {
+		t.Fatal("a view of a leaf was released")
+	}
+	if y.Value.Len() != 0 || z.Value.Len() != 0 || z.Grad.Len() != 0 {
+		t.Fatal("non-leaf tensors not released")
+	}
+	reused := false
+	for range 4 {
+		r := tensor.New[float32](n)
+		if &r.Data()[0] == &yData[0] {
+			reused = true
+		}
+		for _, v := range r.Data() {
+			if v != 0 {
+				t.Fatal("recycled storage not zeroed")
+			}
+		}
+	}
+	if !reused {
+		t.Error("New did not reuse released storage")
+	}
+}
