@@ -274,6 +274,8 @@ func Train(ctx context.Context, train, test *data.Dataset, opt Options) (*Result
 				return nil, err
 			}
 			optimizer.ZeroGrad()
+			// the step's graph is done with: its buffers serve the next step
+			autograd.Release(loss)
 			res.StepLoss = append(res.StepLoss, l)
 			sum += l
 			bar.step(epoch, opt.Epochs, s+1, len(batches), l)
