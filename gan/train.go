@@ -273,8 +273,12 @@ func (t *Trainer) TrainStep() (Stats, error) {
 		return Stats{}, err
 	}
 	real := t.gather(batches[t.StepInEpoch])
+	return t.step(real, Noise(t.rng, real.Dim(0)))
+}
+
+// step is TrainStep on the given real batch (in [−1, 1]) and noise.
+func (t *Trainer) step(real, z *tensor.Tensor[float32]) (Stats, error) {
 	n := real.Dim(0)
-	z := Noise(t.rng, n)
 	ones, zeros := constant("ones", n, 1), constant("zeros", n, 0)
 	st := Stats{Epoch: t.Epoch}
 

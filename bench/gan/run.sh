@@ -6,7 +6,8 @@
 #   bench/gan/run.sh eval    # samples after epochs 1, 3, 5 of each, scored side by side
 #   bench/gan/run.sh         # both
 #
-# Environment: OUT (default bench/gan/runs, not committed), EPOCHS (5),
+# Environment: OUT (default $TMPDIR/backprop-gan-bench, outside the repo), BACKPROP (the
+# binary; default OUT/backprop, built from this tree if absent), EPOCHS (5),
 # SEED (1), PYTHON (/usr/bin/python3, with torch and numpy), N (10000
 # samples per checkpoint), DATASETS ("mnist fashion-mnist"), SIDES ("go
 # torch": which trainings to run), THREADS (2: PyTorch's threads; 1 behaves
@@ -17,7 +18,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 STAGE=${1:-all}
-OUT=${OUT:-$ROOT/bench/gan/runs}
+OUT=${OUT:-${TMPDIR:-/tmp}/backprop-gan-bench}
 EPOCHS=${EPOCHS:-5}
 SEED=${SEED:-1}
 PYTHON=${PYTHON:-/usr/bin/python3}
@@ -27,7 +28,7 @@ SIDES=${SIDES:-go torch}
 THREADS=${THREADS:-2}
 SAVE_EPOCHS="1 3 5"
 mkdir -p "$OUT"
-BP="$OUT/backprop"
+BP=${BACKPROP:-$OUT/backprop}
 [ -x "$BP" ] || go build -o "$BP" ./cmd/backprop
 
 data_dir() { # the IDX directory of a data set, for the PyTorch script
