@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"image/png"
+
 	"errors"
 	"fmt"
+	"github.com/backprop-dev/backprop/live"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -26,10 +30,10 @@ const exitInterrupted = 130
 // bit.
 func trainGANCmd() *cobra.Command {
 	var (
-		dataName, out, resume string
-		epochs, limit, batch  int
-		seed                  uint64
-		quiet                 bool
+		dataName, out, resume, serveAddr string
+		epochs, limit, batch             int
+		seed                             uint64
+		quiet                            bool
 	)
 	cmd := &cobra.Command{
 		Use:   "gan",
@@ -115,7 +119,7 @@ saves a checkpoint at the current step and exits with status 130.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "nothing to do: %d epochs are already done (--epochs %d)\n", tr.Epoch, epochs)
 				return nil
 			}
-			return runTraining(cmd, tr, epochs, out, quiet)
+			return runTraining(cmd, tr, epochs, out, quiet, serveAddr)
 		},
 	}
 	f := cmd.Flags()
@@ -127,14 +131,22 @@ saves a checkpoint at the current step and exits with status 130.`,
 	f.IntVar(&limit, "limit", 0, "train on the first N training images only (0: all)")
 	f.IntVar(&batch, "batch", gan.DefaultBatch, "mini-batch size")
 	f.BoolVar(&quiet, "quiet", false, "no progress bar (the per-epoch lines are still printed)")
+	f.StringVar(&serveAddr, "serve", "", "show the job live in a browser at this address, e.g. 127.0.0.1:8080 (page /train)")
 	return cmd
 }
 
 // runTraining runs tr to epochs with a progress bar on stderr and a line
 // per epoch on stdout, handling Ctrl-C.
-func runTraining(cmd *cobra.Command, tr *gan.Trainer, epochs int, out string, quiet bool) error {
+func runTraining(cmd *cobra.Command, tr *gan.Trainer, epochs int, out string, quiet bool, serveAddr string) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	var view *live.Store
+	if serveAddr != "" {
+		var err error
+		if view, err = serveLive(ctx, serveAddr); err != nil {
+			return fmt.Errorf("--serve: %w", err)
+		}
+	}
 	go func() {
 		<-ctx.Done()
 		stop() // a second Ctrl-C kills at once; the checkpoint write is atomic anyway
@@ -173,7 +185,13 @@ func runTraining(cmd *cobra.Command, tr *gan.Trainer, epochs int, out string, qu
 			dSum, gSum, n = 0, 0, 0
 		},
 	}
+	if view != nil {
+		hooks = liveHooks(view, tr, epochs, hooks)
+	}
 	err := tr.Run(ctx, epochs, out, hooks)
+	if view != nil {
+		view.Finish(err)
+	}
 	if !quiet {
 		bar.Exit()
 		fmt.Fprintln(os.Stderr)
@@ -187,4 +205,30 @@ func runTraining(cmd *cobra.Command, tr *gan.Trainer, epochs int, out string, qu
 	}
 	fmt.Fprintf(stdout, "done: %d epochs, %d steps; latest checkpoint %s\n", tr.Epoch, tr.Step, filepath.Join(out, gan.CheckpointFile))
 	return nil
+}
+
+// liveHooks adds the browser view to a run's hooks: losses, D(x) and
+// D(G(z)) every few steps, and the fixed-noise sample grid after every
+// epoch.
+func liveHooks(view *live.Store, tr *gan.Trainer, epochs int, h gan.Hooks) gan.Hooks {
+	view.Start("gan", epochs, epochs*tr.StepsPerEpoch())
+	step, epoch := h.Step, h.Epoch
+	h.Step = func(s gan.Stats) {
+		step(s)
+		if tr.Step%10 == 0 {
+			view.Publish(live.Update{Epoch: s.Epoch + 1, Step: int(tr.Step), Losses: map[string]float64{"D": s.DLoss, "G": s.GLoss},
+				D: &live.DScores{Real: s.DX, Fake: s.DGZ}})
+		}
+	}
+	h.Epoch = func(e int, took time.Duration) {
+		epoch(e, took)
+		view.Publish(live.Update{Epoch: e, Step: int(tr.Step), Message: fmt.Sprintf("epoch %d done in %.0f s", e, took.Seconds())})
+		if img, err := tr.SampleGrid(); err == nil {
+			var buf bytes.Buffer
+			if png.Encode(&buf, img) == nil {
+				view.PublishGrid(buf.Bytes())
+			}
+		}
+	}
+	return h
 }
