@@ -111,7 +111,7 @@ func Check(s *spec.Spec, batch int, rng *rand.Rand) ([]CheckResult, error) {
 		}
 		return t
 	})
-	d, m, err := Spec(rs, batch)
+	d, _, err := Spec(rs, batch)
 	if err != nil {
 		return nil, err
 	}
@@ -159,6 +159,5 @@ func Check(s *spec.Spec, batch int, rng *rand.Rand) ([]CheckResult, error) {
 		}
 		res = append(res, r)
 	}
-	_ = m
 	return res, nil
 }

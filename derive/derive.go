@@ -14,7 +14,6 @@ import (
 
 	"github.com/backprop-dev/backprop/autograd"
 	"github.com/backprop-dev/backprop/expr"
-	"github.com/backprop-dev/backprop/tensor"
 )
 
 // Equation is one derived equation: LHS = Alias = Chain = Expanded.
@@ -244,4 +243,3 @@ func (d *Derivation) ShapeText(s []int, latex bool) string {
 	return "ℝ^(" + strings.Join(parts, "×") + ")"
 }
 
-var _ = tensor.FormatShape

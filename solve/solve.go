@@ -92,13 +92,12 @@ func run[T tensor.Float](s *spec.Spec, opt Options, dtype string) (*Solution, er
 		}
 		sol.Gradients = append(sol.Gradients, Named{p.Name, matrix(g)})
 	}
-	objName := "J"
-	tr, err := trace.Build(m.Nodes, trace.Options{MaxElements: opt.MaxElements, Objective: objName})
+	tr, err := trace.Build(m.Nodes, trace.Options{MaxElements: opt.MaxElements, Objective: "J"})
 	if err != nil {
 		return nil, err
 	}
 	sol.Trace = tr
-	sol.Header = header(s, m.Objective.Name, m.Maximize, dtype)
+	sol.Header = header(s, m.Objective.Name, dtype)
 	return sol, nil
 }
 
@@ -132,7 +131,7 @@ func ConventionText(c spec.Conventions) []string {
 	return out
 }
 
-func header(s *spec.Spec, objective string, maximize bool, dtype string) trace.Header {
+func header(s *spec.Spec, objective string, dtype string) trace.Header {
 	title := s.Title
 	if title == "" {
 		title = "backprop solve " + s.File()
@@ -146,7 +145,6 @@ func header(s *spec.Spec, objective string, maximize bool, dtype string) trace.H
 	case "sse":
 		obj = "minimize J = L = Σᵢ (xᵢ − x'ᵢ)² (sum of squared reconstruction errors); every gradient is ∂J/∂θ"
 	}
-	_ = maximize
 	conv := append(ConventionText(s.Conventions), "precision: "+dtype)
 	return trace.Header{Title: title, Conventions: conv, Objective: obj + " (J is the node " + objective + ")"}
 }
