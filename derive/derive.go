@@ -242,4 +242,3 @@ func (d *Derivation) ShapeText(s []int, latex bool) string {
 	}
 	return "ℝ^(" + strings.Join(parts, "×") + ")"
 }
-
