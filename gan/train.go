@@ -295,6 +295,13 @@ func (t *Trainer) step(real, z *tensor.Tensor[float32]) (Stats, error) {
 	if err := autograd.Backward(lossReal); err != nil {
 		return st, err
 	}
+	st.DX = meanSigmoid(outReal.Value)
+	// Each graph's activations and gradients go back to the tensor pool as
+	// soon as it is done with (parameters and their gradients are leaves
+	// and stay), so the next forward pass reuses them instead of asking
+	// the allocator for fresh, zeroed buffers.
+	lossRealV := lossReal.Value.Data()[0]
+	autograd.Release(lossReal)
 	fake, err := t.G.Forward(autograd.Leaf("z", z, false))
 	if err != nil {
 		return st, err
@@ -310,8 +317,9 @@ func (t *Trainer) step(real, z *tensor.Tensor[float32]) (Stats, error) {
 	if err := autograd.Backward(lossFake); err != nil {
 		return st, err
 	}
-	st.DLoss = float64(lossReal.Value.Data()[0]) + float64(lossFake.Value.Data()[0])
-	st.DX, st.DGZ = meanSigmoid(outReal.Value), meanSigmoid(outFake.Value)
+	st.DLoss = float64(lossRealV) + float64(lossFake.Value.Data()[0])
+	st.DGZ = meanSigmoid(outFake.Value)
+	autograd.Release(lossFake) // keeps fake: the detached leaf shares its storage
 	if !finite(st.DLoss) {
 		return st, fmt.Errorf("%w: discriminator loss %v at epoch %d, step %d", ErrNonFinite, st.DLoss, t.Epoch+1, t.StepInEpoch+1)
 	}
@@ -333,6 +341,7 @@ func (t *Trainer) step(real, z *tensor.Tensor[float32]) (Stats, error) {
 		return st, err
 	}
 	st.GLoss = float64(lossG.Value.Data()[0])
+	autograd.Release(lossG)
 	if !finite(st.GLoss) {
 		return st, fmt.Errorf("%w: generator loss %v at epoch %d, step %d", ErrNonFinite, st.GLoss, t.Epoch+1, t.StepInEpoch+1)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/backprop-dev/backprop/autograd"
 	"github.com/backprop-dev/backprop/expr"
+	"github.com/backprop-dev/backprop/internal/parallel"
 	"github.com/backprop-dev/backprop/tensor"
 )
 
@@ -146,27 +147,38 @@ func (o *BatchNormOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], err
 		o.std[ch] = math.Sqrt(v + o.Eps)
 		o.invStd[ch] = 1 / o.std[ch]
 	}
-	out := tensor.New[T](xs...)
+	out := tensor.Empty[T](xs...)
 	od, wd, bd := out.Data(), w.Data(), b.Data()
-	if o.inner == 1 {
+	// Channels are independent: each worker normalises a range of them.
+	o.channels(func(c0, c1 int) {
+		if o.inner == 1 {
+			for n := 0; n < o.outer; n++ {
+				dst, src := od[n*c:(n+1)*c], xd[n*c:(n+1)*c]
+				for ch := c0; ch < c1; ch++ {
+					dst[ch] = T((float64(src[ch])-o.mean[ch])*o.invStd[ch]*float64(wd[ch]) + float64(bd[ch]))
+				}
+			}
+			return
+		}
 		for n := 0; n < o.outer; n++ {
-			dst := od[n*c : (n+1)*c]
-			for ch, v := range xd[n*c : (n+1)*c] {
-				dst[ch] = T((float64(v)-o.mean[ch])*o.invStd[ch]*float64(wd[ch]) + float64(bd[ch]))
+			for ch := c0; ch < c1; ch++ {
+				mu, is, g, be := o.mean[ch], o.invStd[ch], float64(wd[ch]), float64(bd[ch])
+				dst := o.row(od, n, ch)
+				for i, v := range o.row(xd, n, ch) {
+					dst[i] = T((float64(v)-mu)*is*g + be)
+				}
 			}
 		}
-		return out, nil
-	}
-	for n := 0; n < o.outer; n++ {
-		for ch := 0; ch < c; ch++ {
-			mu, is, g, be := o.mean[ch], o.invStd[ch], float64(wd[ch]), float64(bd[ch])
-			dst := o.row(od, n, ch)
-			for i, v := range o.row(xd, n, ch) {
-				dst[i] = T((float64(v)-mu)*is*g + be)
-			}
-		}
-	}
+	})
 	return out, nil
+}
+
+// channels runs f over ranges of channels [c0, c1) split across the
+// CPUs (see parallel.For). Every per-channel sum runs over the same
+// values in the same order whatever the split, so results do not depend
+// on the number of CPUs.
+func (o *BatchNormOp[T]) channels(f func(c0, c1 int)) {
+	parallel.For(o.c, o.m*o.c, f)
 }
 
 // row is the slice of d holding sample n, channel ch.
@@ -178,32 +190,33 @@ func (o *BatchNormOp[T]) row(d []T, n, ch int) []T {
 // stats sets the batch mean and biased variance per channel, summing each
 // row of a channel in float64.
 func (o *BatchNormOp[T]) stats(xd []T) {
-	c := o.c
-	for n := 0; n < o.outer; n++ {
-		for ch := 0; ch < c; ch++ {
-			s := 0.0
-			for _, v := range o.row(xd, n, ch) {
-				s += float64(v)
+	o.channels(func(c0, c1 int) {
+		for n := 0; n < o.outer; n++ {
+			for ch := c0; ch < c1; ch++ {
+				s := 0.0
+				for _, v := range o.row(xd, n, ch) {
+					s += float64(v)
+				}
+				o.mean[ch] += s
 			}
-			o.mean[ch] += s
 		}
-	}
-	for ch := range o.mean {
-		o.mean[ch] /= float64(o.m)
-	}
-	for n := 0; n < o.outer; n++ {
-		for ch := 0; ch < c; ch++ {
-			mu, s := o.mean[ch], 0.0
-			for _, v := range o.row(xd, n, ch) {
-				d := float64(v) - mu
-				s += d * d
+		for ch := c0; ch < c1; ch++ {
+			o.mean[ch] /= float64(o.m)
+		}
+		for n := 0; n < o.outer; n++ {
+			for ch := c0; ch < c1; ch++ {
+				mu, s := o.mean[ch], 0.0
+				for _, v := range o.row(xd, n, ch) {
+					d := float64(v) - mu
+					s += d * d
+				}
+				o.variance[ch] += s
 			}
-			o.variance[ch] += s
 		}
-	}
-	for ch := range o.variance {
-		o.variance[ch] /= float64(o.m)
-	}
+		for ch := c0; ch < c1; ch++ {
+			o.variance[ch] /= float64(o.m)
+		}
+	})
 }
 
 // stats1d is stats for inner == 1: x is (N, C) and each sample's channels
@@ -211,24 +224,26 @@ func (o *BatchNormOp[T]) stats(xd []T) {
 // channel as stats, so the results are identical).
 func (o *BatchNormOp[T]) stats1d(xd []T) {
 	c := o.c
-	mean, variance := o.mean, o.variance
-	for n := 0; n < o.outer; n++ {
-		for ch, v := range xd[n*c : (n+1)*c] {
-			mean[ch] += float64(v)
+	o.channels(func(c0, c1 int) {
+		mean, variance := o.mean[c0:c1], o.variance[c0:c1]
+		for n := 0; n < o.outer; n++ {
+			for ch, v := range xd[n*c+c0 : n*c+c1] {
+				mean[ch] += float64(v)
+			}
 		}
-	}
-	for ch := range mean {
-		mean[ch] /= float64(o.m)
-	}
-	for n := 0; n < o.outer; n++ {
-		for ch, v := range xd[n*c : (n+1)*c] {
-			d := float64(v) - mean[ch]
-			variance[ch] += d * d
+		for ch := range mean {
+			mean[ch] /= float64(o.m)
 		}
-	}
-	for ch := range variance {
-		variance[ch] /= float64(o.m)
-	}
+		for n := 0; n < o.outer; n++ {
+			for ch, v := range xd[n*c+c0 : n*c+c1] {
+				d := float64(v) - mean[ch]
+				variance[ch] += d * d
+			}
+		}
+		for ch := range variance {
+			variance[ch] /= float64(o.m)
+		}
+	})
 }
 
 // Backward implements autograd.Op. With x̂ = (x − μ)/√(σ²+ε), g the
@@ -247,27 +262,33 @@ func (o *BatchNormOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tens
 	if o.inner == 1 {
 		return o.backward1d(in, g, sumG, sumGX, need)
 	}
-	for n := 0; n < o.outer; n++ {
-		for ch := 0; ch < o.c; ch++ {
-			mu, is := o.mean[ch], o.invStd[ch]
-			gr := o.row(g, n, ch)
-			sg, sgx := 0.0, 0.0
-			for i, v := range o.row(xd, n, ch) {
-				gv := float64(gr[i])
-				sg += gv
-				sgx += gv * (float64(v) - mu) * is
-			}
-			sumG[ch] += sg
-			sumGX[ch] += sgx
-		}
-	}
+	var dd []T
 	grads := make([]*tensor.Tensor[T], 3)
 	if need[0] {
-		dx := tensor.New[T](in[0].Shape()...)
-		dd := dx.Data()
+		grads[0] = tensor.Empty[T](in[0].Shape()...)
+		dd = grads[0].Data()
+	}
+	o.channels(func(c0, c1 int) {
+		for n := 0; n < o.outer; n++ {
+			for ch := c0; ch < c1; ch++ {
+				mu, is := o.mean[ch], o.invStd[ch]
+				gr := o.row(g, n, ch)
+				sg, sgx := 0.0, 0.0
+				for i, v := range o.row(xd, n, ch) {
+					gv := float64(gr[i])
+					sg += gv
+					sgx += gv * (float64(v) - mu) * is
+				}
+				sumG[ch] += sg
+				sumGX[ch] += sgx
+			}
+		}
+		if dd == nil {
+			return
+		}
 		m := float64(o.m)
 		for n := 0; n < o.outer; n++ {
-			for ch := 0; ch < o.c; ch++ {
+			for ch := c0; ch < c1; ch++ {
 				mu, is := o.mean[ch], o.invStd[ch]
 				scale := float64(wd[ch]) * is
 				gr, dst := o.row(g, n, ch), o.row(dd, n, ch)
@@ -284,8 +305,7 @@ func (o *BatchNormOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tens
 				}
 			}
 		}
-		grads[0] = dx
-	}
+	})
 	if need[1] {
 		dw := tensor.New[T](o.c)
 		for ch, v := range sumGX {
@@ -308,33 +328,38 @@ func (o *BatchNormOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tens
 func (o *BatchNormOp[T]) backward1d(in []*tensor.Tensor[T], g []T, sumG, sumGX []float64, need []bool) []*tensor.Tensor[T] {
 	xd, wd, c := in[0].Data(), in[1].Data(), o.c
 	mean, invStd := o.mean, o.invStd
-	for n := 0; n < o.outer; n++ {
-		gr := g[n*c : (n+1)*c]
-		for ch, v := range xd[n*c : (n+1)*c] {
-			gv := float64(gr[ch])
-			sumG[ch] += gv
-			sumGX[ch] += gv * (float64(v) - mean[ch]) * invStd[ch]
-		}
-	}
+	var dd []T
 	grads := make([]*tensor.Tensor[T], 3)
 	if need[0] {
-		dx := tensor.New[T](in[0].Shape()...)
-		dd := dx.Data()
+		grads[0] = tensor.Empty[T](in[0].Shape()...)
+		dd = grads[0].Data()
+	}
+	o.channels(func(c0, c1 int) {
+		for n := 0; n < o.outer; n++ {
+			gr := g[n*c : (n+1)*c]
+			for ch := c0; ch < c1; ch++ {
+				gv := float64(gr[ch])
+				sumG[ch] += gv
+				sumGX[ch] += gv * (float64(xd[n*c+ch]) - mean[ch]) * invStd[ch]
+			}
+		}
+		if dd == nil {
+			return
+		}
 		m := float64(o.m)
 		for n := 0; n < o.outer; n++ {
-			gr, dst := g[n*c:(n+1)*c], dd[n*c:(n+1)*c]
-			for ch, v := range xd[n*c : (n+1)*c] {
+			gr, dst, src := g[n*c:(n+1)*c], dd[n*c:(n+1)*c], xd[n*c:(n+1)*c]
+			for ch := c0; ch < c1; ch++ {
 				scale := float64(wd[ch]) * invStd[ch]
 				if !o.Training {
 					dst[ch] = T(scale * float64(gr[ch]))
 					continue
 				}
-				xh := (float64(v) - mean[ch]) * invStd[ch]
+				xh := (float64(src[ch]) - mean[ch]) * invStd[ch]
 				dst[ch] = T(scale * (float64(gr[ch]) - sumG[ch]/m - xh*(sumGX[ch]/m)))
 			}
 		}
-		grads[0] = dx
-	}
+	})
 	if need[1] {
 		dw := tensor.New[T](c)
 		for ch, v := range sumGX {

@@ -412,7 +412,7 @@ func (o *Conv2dOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error)
 		return nil, err
 	}
 	s := &o.s
-	out := tensor.New[T](s.smallShape()...)
+	out := tensor.Empty[T](s.smallShape()...) // conv.Forward overwrites it
 	w := convKernelWeight(s, in[1].Data())
 	conv.Forward(s.g, s.n, s.small, in[0].Data(), w, out.Data(), nil)
 	return out, nil
@@ -425,7 +425,7 @@ func (o *Conv2dOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[
 	grads := make([]*tensor.Tensor[T], 2)
 	var dx, dw, w []T
 	if need[0] {
-		grads[0] = tensor.New[T](in[0].Shape()...)
+		grads[0] = tensor.Empty[T](in[0].Shape()...) // overwritten
 		dx = grads[0].Data()
 		w = convKernelWeight(s, in[1].Data())
 	}
@@ -553,7 +553,7 @@ func (o *ConvTranspose2dOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T
 		return nil, err
 	}
 	s := &o.s
-	out := tensor.New[T](s.imageShape()...)
+	out := tensor.Empty[T](s.imageShape()...) // conv.BackwardInput overwrites it
 	w := convKernelWeight(s, in[1].Data())
 	conv.BackwardInput(s.g, s.n, s.small, w, in[0].Data(), out.Data(), nil)
 	return out, nil
@@ -566,7 +566,7 @@ func (o *ConvTranspose2dOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tenso
 	grads := make([]*tensor.Tensor[T], 2)
 	var dx, dw, w []T
 	if need[0] {
-		grads[0] = tensor.New[T](in[0].Shape()...)
+		grads[0] = tensor.Empty[T](in[0].Shape()...) // overwritten
 		dx = grads[0].Data()
 		w = convKernelWeight(s, in[1].Data())
 	}

@@ -81,7 +81,7 @@ func (o *MatMulOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error)
 	if !o.bVec {
 		shape = append(shape, o.n)
 	}
-	out := tensor.New[T](shape...)
+	out := tensor.Empty[T](shape...) // beta = 0: Gemm overwrites it
 	blas.Gemm(o.tA, o.tB, o.m, o.n, o.k, 1, a.Data(), o.lda, b.Data(), o.ldb, 0, out.Data(), o.n)
 	return out, nil
 }
@@ -93,7 +93,7 @@ func (o *MatMulOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[
 	g := gout.Data()
 	grads := make([]*tensor.Tensor[T], 2)
 	if need[0] {
-		da := tensor.New[T](a.Shape()...)
+		da := tensor.Empty[T](a.Shape()...)
 		if !o.tA { // dA (m×k) = G (m×n) · B̄ᵀ
 			blas.Gemm(false, !o.tB, o.m, o.k, o.n, 1, g, o.n, b.Data(), o.ldb, 0, da.Data(), o.lda)
 		} else { // dA (k×m) = B̄ (k×n) · Gᵀ
@@ -102,7 +102,7 @@ func (o *MatMulOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[
 		grads[0] = da
 	}
 	if need[1] {
-		db := tensor.New[T](b.Shape()...)
+		db := tensor.Empty[T](b.Shape()...)
 		if !o.tB { // dB (k×n) = Āᵀ (k×m) · G
 			blas.Gemm(!o.tA, false, o.k, o.n, o.m, 1, a.Data(), o.lda, g, o.n, 0, db.Data(), o.ldb)
 		} else { // dB (n×k) = Gᵀ (n×m) · Ā

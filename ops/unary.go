@@ -5,6 +5,7 @@ import (
 
 	"github.com/backprop-dev/backprop/autograd"
 	"github.com/backprop-dev/backprop/expr"
+	"github.com/backprop-dev/backprop/internal/parallel"
 	"github.com/backprop-dev/backprop/tensor"
 )
 
@@ -129,15 +130,16 @@ func (o *UnaryOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error) 
 	if err := wantInputs(o.Name(), in, 1); err != nil {
 		return nil, err
 	}
-	out := tensor.New[T](in[0].Shape()...)
-	o.forward(in[0].Data(), out.Data())
+	out := tensor.Empty[T](in[0].Shape()...)
+	x, od := in[0].Data(), out.Data()
+	parallel.Chunks(len(x), func(lo, hi int) { o.forward(x[lo:hi], od[lo:hi]) })
 	return out, nil
 }
 
 // forward writes fn(x) into od. ReLU and LeakyReLU run without a float64
-// round trip of their own (LeakyReLU multiplies by the float64 slope, as
-// the generic path, so results are unchanged); float32 sigmoid and tanh
-// use the float32 kernels of fastmath.go.
+// round trip (float32 LeakyReLU multiplies by the float32 slope, as
+// PyTorch's kernel does); float32 sigmoid and tanh use the float32
+// kernels of fastmath.go.
 func (o *UnaryOp[T]) forward(x, od []T) {
 	switch o.Fn {
 	case ActReLU: // the hot path of training
@@ -154,6 +156,10 @@ func (o *UnaryOp[T]) forward(x, od []T) {
 		}
 		return
 	case ActLeakyReLU:
+		if x32, ok := any(x).([]float32); ok {
+			leakyf(x32, any(od).([]float32), float32(o.Slope))
+			return
+		}
 		slope := o.Slope
 		for i, v := range x {
 			if v > 0 {
@@ -185,8 +191,9 @@ func (o *UnaryOp[T]) forward(x, od []T) {
 
 // Backward implements autograd.Op.
 func (o *UnaryOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) []*tensor.Tensor[T] {
-	g := tensor.New[T](in[0].Shape()...)
-	o.backward(in[0].Data(), out.Data(), gout.Data(), g.Data())
+	g := tensor.Empty[T](in[0].Shape()...)
+	x, y, up, gd := in[0].Data(), out.Data(), gout.Data(), g.Data()
+	parallel.Chunks(len(x), func(lo, hi int) { o.backward(x[lo:hi], y[lo:hi], up[lo:hi], gd[lo:hi]) })
 	return []*tensor.Tensor[T]{g}
 }
 
@@ -325,6 +332,16 @@ func reluf(x, od []float32) {
 	for i, v := range x {
 		b := math.Float32bits(v)
 		od[i] = math.Float32frombits(b & posMask(b))
+	}
+}
+
+// leakyf writes x for x > 0, else slope·x (in float32), into od.
+func leakyf(x, od []float32, slope float32) {
+	od = od[:len(x)]
+	for i, v := range x {
+		b := math.Float32bits(v)
+		m := posMask(b)
+		od[i] = math.Float32frombits(b&m | math.Float32bits(v*slope)&^m)
 	}
 }
 

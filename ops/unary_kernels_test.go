@@ -36,7 +36,7 @@ func TestReLUFloat32Kernels(t *testing.T) {
 				if v > 0 {
 					wy, wg = v, up[i]
 				} else if fn == ActLeakyReLU {
-					wy = float32(slope * float64(v))
+					wy = v * float32(slope)
 					wg = up[i] * float32(slope)
 				}
 				if !same(y[i], wy) || !same(g[i], wg) {

@@ -78,6 +78,28 @@ func New[T Float](shape ...int) *Tensor[T] {
 	return &Tensor[T]{shape: append([]int(nil), shape...), data: data, owned: true}
 }
 
+// Empty returns a tensor of the given shape whose elements are
+// unspecified: recycled storage (see Release) is handed out as it is,
+// without the zeroing New does. It is for outputs that the caller
+// overwrites entirely before reading them, where zeroing a multi-megabyte
+// buffer every training step would be wasted memory traffic.
+func Empty[T Float](shape ...int) *Tensor[T] {
+	for _, d := range shape {
+		if d < 0 {
+			panic(fmt.Sprintf("tensor.Empty: negative dimension in %v", shape))
+		}
+	}
+	n := NumElements(shape)
+	var data []T
+	if n >= minPooled {
+		data = poolFor[T]().get(n)
+	}
+	if data == nil {
+		data = make([]T, n)
+	}
+	return &Tensor[T]{shape: append([]int(nil), shape...), data: data, owned: true}
+}
+
 // FromSlice wraps data (not copied) as a tensor of the given shape; it fails
 // if the element count does not match.
 func FromSlice[T Float](data []T, shape ...int) (*Tensor[T], error) {
