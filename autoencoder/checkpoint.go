@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -29,26 +30,41 @@ const ModelKind = "autoencoder"
 // the model's state dict, which a PyTorch reader loads by its own names.
 const OptimizerPrefix = "optimizer."
 
+// ProgressPrefix starts the names of the tensors that hold the rest of a
+// run's state, what `--resume` needs besides the weights and the optimizer
+// state (see Progress). Like the optimizer's, they are plain F64 and I64
+// tensors that any safetensors reader loads and a PyTorch state dict
+// ignores.
+const ProgressPrefix = "train."
+
+// Names of the Progress tensors.
+const (
+	TensorShuffle   = ProgressPrefix + "shuffle_rng" // I64 [2]: the shuffling PCG's state (hi, lo), bits as int64
+	TensorStepLoss  = ProgressPrefix + "step_loss"   // F64 [step]: the loss of every step so far
+	TensorTestError = ProgressPrefix + "test_error"  // F64 [epoch]: the test error after every completed epoch
+)
+
 // Metadata keys of a checkpoint. Every value is a string, as safetensors
 // requires; numbers are written in Go's shortest exact form.
 const (
-	MetaModel     = "model"        // ModelKind
-	MetaInput     = "input_size"   // Config.Input
-	MetaHidden    = "hidden_size"  // Config.Hidden
-	MetaImageH    = "image_height" // height of the training images
-	MetaImageW    = "image_width"  // width of the training images
-	MetaEpoch     = "epoch"        // epochs completed when the checkpoint was written
-	MetaEpochs    = "epochs"       // epochs the run was asked for
-	MetaStep      = "step"         // optimizer steps taken
-	MetaDataset   = "dataset"      // --data of the run
-	MetaTrainSize = "train_images" // training images used (after --limit)
-	MetaOptimizer = "optimizer"    // "adam" or "sgd"
-	MetaLR        = "lr"           // learning rate
-	MetaMomentum  = "momentum"     // SGD momentum (sgd only)
-	MetaBatch     = "batch_size"   // mini-batch size
-	MetaSeed      = "seed"         // seed of initialization and shuffling
-	MetaTestError = "test_error"   // mean per-image SSE on the test set after this epoch
-	MetaLoss      = "loss"         // description of the training objective
+	MetaModel     = "model"         // ModelKind
+	MetaInput     = "input_size"    // Config.Input
+	MetaHidden    = "hidden_size"   // Config.Hidden
+	MetaImageH    = "image_height"  // height of the training images
+	MetaImageW    = "image_width"   // width of the training images
+	MetaEpoch     = "epoch"         // epochs completed when the checkpoint was written
+	MetaEpochs    = "epochs"        // epochs the run was asked for
+	MetaStep      = "step"          // optimizer steps taken
+	MetaInEpoch   = "step_in_epoch" // steps done in epoch+1 (0 at an epoch boundary)
+	MetaDataset   = "dataset"       // --data of the run
+	MetaTrainSize = "train_images"  // training images used (after --limit)
+	MetaOptimizer = "optimizer"     // "adam" or "sgd"
+	MetaLR        = "lr"            // learning rate
+	MetaMomentum  = "momentum"      // SGD momentum (sgd only)
+	MetaBatch     = "batch_size"    // mini-batch size
+	MetaSeed      = "seed"          // seed of initialization and shuffling
+	MetaTestError = "test_error"    // mean per-image SSE on the test set after this epoch
+	MetaLoss      = "loss"          // description of the training objective
 )
 
 // lossDescription is the MetaLoss value: the objective in words, so a
@@ -63,17 +79,19 @@ type Meta struct {
 	ImageH, ImageW int     // image size the model was trained on (0 if unknown)
 	Epoch, Epochs  int     // epochs done, epochs planned
 	Step           int     // optimizer steps taken
+	StepInEpoch    int     // steps done in the epoch after Epoch (0 at an epoch boundary)
 	Dataset        string  // training data set (--data)
 	TrainImages    int     // training images used
 	Optimizer      string  // "adam" or "sgd"
 	LR, Momentum   float64 // learning rate; SGD momentum
 	Batch          int     // mini-batch size
 	Seed           uint64  // seed of initialization and shuffling
-	TestError      float64 // mean per-image SSE on the test set (NaN if unknown)
+	TestError      float64 // mean per-image SSE on the test set after epoch Epoch (NaN if unknown)
 }
 
 // metadata renders m as safetensors metadata. The output depends only on
-// m, so equal runs write byte-identical files.
+// m, so equal runs write byte-identical files. An unknown (NaN) test error
+// is left out.
 func (m Meta) metadata() map[string]string {
 	itoa := strconv.Itoa
 	ftoa := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
@@ -86,14 +104,17 @@ func (m Meta) metadata() map[string]string {
 		MetaEpoch:     itoa(m.Epoch),
 		MetaEpochs:    itoa(m.Epochs),
 		MetaStep:      itoa(m.Step),
+		MetaInEpoch:   itoa(m.StepInEpoch),
 		MetaDataset:   m.Dataset,
 		MetaTrainSize: itoa(m.TrainImages),
 		MetaOptimizer: m.Optimizer,
 		MetaLR:        ftoa(m.LR),
 		MetaBatch:     itoa(m.Batch),
 		MetaSeed:      strconv.FormatUint(m.Seed, 10),
-		MetaTestError: ftoa(m.TestError),
 		MetaLoss:      lossDescription,
+	}
+	if !math.IsNaN(m.TestError) {
+		md[MetaTestError] = ftoa(m.TestError)
 	}
 	if m.Optimizer == "sgd" {
 		md[MetaMomentum] = ftoa(m.Momentum)
@@ -102,13 +123,37 @@ func (m Meta) metadata() map[string]string {
 }
 
 // Checkpoint is a trained model with its metadata and, when saved during
-// training, the optimizer's state (so a run could be continued).
+// training, the optimizer's state and the run's Progress, everything
+// Train needs to continue the run (Options.Resume) as if it had never
+// stopped.
 type Checkpoint struct {
+	Path  string // the file it was loaded from ("" if not loaded)
 	Model *Model // the auto-encoder with the checkpoint's weights
 	Meta  Meta   // architecture and description of the run
 	// OptimizerState is the optimizer's State(), names without
 	// OptimizerPrefix; nil when the file holds none.
 	OptimizerState []nn.StateEntry[float32]
+	// Progress is the rest of the run's state; nil when the file holds
+	// none (a checkpoint of another tool, or of a version before
+	// --resume), which can be evaluated but not resumed.
+	Progress *Progress
+}
+
+// Progress is the part of a run's state that is neither weights nor
+// optimizer state, saved under ProgressPrefix.
+type Progress struct {
+	// Shuffle is the state (hi, lo) of the PCG generator that shuffles
+	// the training images, as it was at the start of the epoch in
+	// progress, epoch Meta.Epoch+1: drawing that epoch's batches from it
+	// and skipping the first Meta.StepInEpoch of them gives exactly the
+	// batches the uninterrupted run would still see.
+	Shuffle [2]uint64
+	// StepLoss is the loss of every step so far (Meta.Step values), so
+	// that loss.png of a resumed run covers the whole run.
+	StepLoss []float64
+	// TestError is the test error after each completed epoch (Meta.Epoch
+	// values).
+	TestError []float64
 }
 
 // wrapCheckpointWriter, when non-nil, wraps the writer a checkpoint is
@@ -144,6 +189,20 @@ func (c *Checkpoint) encode() (*safetensors.File, error) {
 			err = f.AddF32(name, e.Tensor)
 		}
 		if err != nil {
+			return nil, err
+		}
+	}
+	if p := c.Progress; p != nil {
+		if len(p.StepLoss) != c.Meta.Step || len(p.TestError) != c.Meta.Epoch {
+			return nil, fmt.Errorf("autoencoder: checkpoint progress has %d step losses and %d test errors, the metadata says step %d, epoch %d",
+				len(p.StepLoss), len(p.TestError), c.Meta.Step, c.Meta.Epoch)
+		}
+		errs := []error{
+			f.AddI64s(TensorShuffle, []int64{int64(p.Shuffle[0]), int64(p.Shuffle[1])}),
+			f.AddF64(TensorStepLoss, tensor.MustFromSlice(slices.Clone(p.StepLoss), len(p.StepLoss))),
+			f.AddF64(TensorTestError, tensor.MustFromSlice(slices.Clone(p.TestError), len(p.TestError))),
+		}
+		if err := errors.Join(errs...); err != nil {
 			return nil, err
 		}
 	}
@@ -190,10 +249,11 @@ func (e *CheckpointError) Unwrap() error { return e.Err }
 // that writes the same tensor names): it rebuilds the model from the
 // metadata (or, when the file has none, from the shape of
 // "encoder.weight"), loads the weights, and returns the optimizer state
-// found under OptimizerPrefix. Every failure is a *CheckpointError naming
-// the file and what is wrong: a truncated or corrupt file, a checkpoint of
-// another model, or tensors whose names or shapes do not fit (with the key
-// and both shapes).
+// found under OptimizerPrefix and the Progress under ProgressPrefix. Every
+// failure is a *CheckpointError naming the file and what is wrong: a
+// truncated or corrupt file, a checkpoint of another model, tensors whose
+// names or shapes do not fit (with the key and both shapes), or a run
+// state that contradicts itself.
 func Load(path string) (*Checkpoint, error) {
 	f, err := safetensors.Read(path)
 	if err != nil {
@@ -211,8 +271,76 @@ func Load(path string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, &CheckpointError{Path: path, Err: err}
 	}
-	return &Checkpoint{Model: m, Meta: meta, OptimizerState: opt}, nil
+	prog, err := parseProgress(f, meta)
+	if err != nil {
+		return nil, &CheckpointError{Path: path, Err: err}
+	}
+	return &Checkpoint{Path: path, Model: m, Meta: meta, OptimizerState: opt, Progress: prog}, nil
 }
+
+// parseProgress reads the Progress tensors of f, nil when there are none,
+// and checks them against each other and the metadata.
+func parseProgress(f *safetensors.File, meta Meta) (*Progress, error) {
+	var have, lack []string
+	for _, name := range []string{TensorShuffle, TensorStepLoss, TensorTestError} {
+		if _, ok := f.Get(name); ok {
+			have = append(have, strconv.Quote(name))
+		} else {
+			lack = append(lack, strconv.Quote(name))
+		}
+	}
+	for _, name := range f.Names() {
+		if strings.HasPrefix(name, ProgressPrefix) && name != TensorShuffle && name != TensorStepLoss && name != TensorTestError {
+			return nil, fmt.Errorf("unexpected tensor %q: the training state is %q, %q and %q", name, TensorShuffle, TensorStepLoss, TensorTestError)
+		}
+	}
+	if len(have) == 0 {
+		return nil, nil
+	}
+	if len(lack) > 0 {
+		return nil, fmt.Errorf("incomplete training state: it has %s but lacks %s", strings.Join(have, ", "), strings.Join(lack, ", "))
+	}
+	p := &Progress{}
+	rng, err := f.I64s(TensorShuffle)
+	if err != nil {
+		return nil, err
+	}
+	if len(rng) != 2 {
+		return nil, fmt.Errorf("tensor %q has %d values, want the 2 words of a PCG state", TensorShuffle, len(rng))
+	}
+	p.Shuffle = [2]uint64{uint64(rng[0]), uint64(rng[1])}
+	for _, s := range []struct {
+		name string
+		dst  *[]float64
+		want int
+		what string
+	}{
+		{TensorStepLoss, &p.StepLoss, meta.Step, "one per step: metadata " + MetaStep},
+		{TensorTestError, &p.TestError, meta.Epoch, "one per completed epoch: metadata " + MetaEpoch},
+	} {
+		t, err := f.F64(s.name)
+		if err != nil {
+			return nil, err
+		}
+		if len(t.Shape()) != 1 || t.Len() != s.want {
+			return nil, fmt.Errorf("tensor %q has shape %s, want [%d] (%s = %d)", s.name, tensor.FormatShape(t.Shape()), s.want, s.what, s.want)
+		}
+		*s.dst = t.Data()
+	}
+	if meta.Batch <= 0 || meta.TrainImages <= 0 {
+		return nil, fmt.Errorf("training state without the metadata %s and %s it belongs to", MetaBatch, MetaTrainSize)
+	}
+	spe := stepsPerEpoch(meta.TrainImages, meta.Batch)
+	if meta.StepInEpoch >= spe || meta.Step != meta.Epoch*spe+meta.StepInEpoch {
+		return nil, fmt.Errorf("metadata %s %d, %s %d and %s %d do not fit epochs of %d steps (%d images in batches of %d)",
+			MetaEpoch, meta.Epoch, MetaInEpoch, meta.StepInEpoch, MetaStep, meta.Step, spe, meta.TrainImages, meta.Batch)
+	}
+	return p, nil
+}
+
+// stepsPerEpoch is the number of batches of an epoch over n images, the
+// last one shorter when batch does not divide n.
+func stepsPerEpoch(n, batch int) int { return (n + batch - 1) / batch }
 
 // LoadWeights loads the model weights of the checkpoint at path into m,
 // whose architecture is fixed: a checkpoint of another hidden or input
@@ -291,6 +419,7 @@ func parseMeta(f *safetensors.File) (Meta, error) {
 	intField(MetaEpoch, &meta.Epoch, false)
 	intField(MetaEpochs, &meta.Epochs, false)
 	intField(MetaStep, &meta.Step, false)
+	intField(MetaInEpoch, &meta.StepInEpoch, false)
 	intField(MetaTrainSize, &meta.TrainImages, false)
 	intField(MetaBatch, &meta.Batch, false)
 	floatField(MetaLR, &meta.LR)
@@ -354,12 +483,16 @@ func listNames(names []string) string {
 }
 
 // loadTensors loads the model tensors of f into m (strictly: every model
-// entry present with its shape, no other non-optimizer tensor) and returns
-// the optimizer state. m is unchanged on error.
+// entry present with its shape, no other tensor outside OptimizerPrefix
+// and ProgressPrefix) and returns the optimizer state. m is unchanged on
+// error.
 func loadTensors(m *Model, f *safetensors.File) ([]nn.StateEntry[float32], error) {
 	var sd, opt []nn.StateEntry[float32]
 	var errs []string
 	for _, name := range f.Names() {
+		if strings.HasPrefix(name, ProgressPrefix) {
+			continue // parseProgress
+		}
 		raw, _ := f.Get(name)
 		if oname, ok := strings.CutPrefix(name, OptimizerPrefix); ok {
 			switch raw.DType {

@@ -9,7 +9,9 @@
 // engine's nn layers with PyTorch's names, so that its weights move to and
 // from torch.nn.Linear), the training loop behind `backprop train
 // autoencoder`, and checkpoints in the safetensors format that `backprop
-// reconstruct` and PyTorch both read.
+// reconstruct` and PyTorch both read. A checkpoint also holds the optimizer
+// state, the shuffling generator's state and the loss history, so that an
+// interrupted run resumes (Options.Resume, `--resume DIR`) bit for bit.
 package autoencoder
 
 import (

@@ -13,12 +13,14 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/backprop-dev/backprop/autograd"
 	"github.com/backprop-dev/backprop/data"
+	"github.com/backprop-dev/backprop/nn"
 	"github.com/backprop-dev/backprop/optim"
 	"github.com/backprop-dev/backprop/tensor"
 	"github.com/backprop-dev/backprop/viz"
@@ -81,6 +83,15 @@ type Options struct {
 	// (`--serve`): the loss every few steps, the test error and the
 	// reconstruction grid after each epoch.
 	Live *live.Store
+	// Resume, when set, continues the run saved in this checkpoint
+	// instead of starting a new one; Checkpoint.ResumeOptions fills in the
+	// other options. Epochs is then the total to reach, counting the
+	// epochs the checkpoint has done.
+	Resume *Checkpoint
+
+	// afterStep, when set (by tests), is called after every step with the
+	// number of steps done in all.
+	afterStep func(step int)
 }
 
 // DefaultOptions returns the defaults of the command: 256 hidden units,
@@ -171,9 +182,18 @@ func Subset(d *data.Dataset, n int) (*data.Dataset, error) {
 // seeded with opt.Seed (so equal options give bit-for-bit equal models and
 // checkpoints), the loss of Model.Loss, and after each epoch the test
 // error, a reconstruction grid, the loss curve and an atomic checkpoint in
-// opt.OutDir. A cancelled ctx stops training between steps; the checkpoint
-// of the last complete epoch is kept. A non-finite loss stops training
-// with an error before anything of that epoch is written.
+// opt.OutDir.
+//
+// A cancelled ctx stops training between steps: Train then saves a
+// checkpoint of the step reached (atomically; a failed write keeps the
+// previous one) and returns an error wrapping ErrInterrupted and the
+// context's error. With opt.Resume, Train continues the saved run from
+// that step: the weights, the optimizer state, the shuffling generator's
+// state and the loss history come from the checkpoint, so the result is
+// bit for bit that of a run never interrupted, and Result holds the whole
+// run's losses and epochs (earlier epochs without timings). A non-finite
+// loss stops training with an error before anything of that epoch is
+// written.
 func Train(ctx context.Context, train, test *data.Dataset, opt Options) (*Result, error) {
 	if err := opt.Validate(); err != nil {
 		return nil, err
@@ -193,7 +213,21 @@ func Train(ctx context.Context, train, test *data.Dataset, opt Options) (*Result
 		return nil, fmt.Errorf("autoencoder: training images are %d×%d but test images %d×%d", h, w, th, tw)
 	}
 	cfg := Config{Input: h * w, Hidden: opt.Hidden}
-	model, err := New(cfg, rand.New(rand.NewPCG(opt.Seed, initStream)))
+	ck := opt.Resume
+	if ck != nil {
+		if err := ck.checkOptions(opt); err != nil {
+			return nil, err
+		}
+		if err := ck.checkData(opt, h, w, train.Len()); err != nil {
+			return nil, err
+		}
+	}
+	var model *Model
+	if ck == nil {
+		model, err = New(cfg, rand.New(rand.NewPCG(opt.Seed, initStream)))
+	} else if model, err = New(cfg, nil); err == nil {
+		err = nn.LoadStateDict[float32](model, ck.Model.StateDict())
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -209,12 +243,23 @@ func Train(ctx context.Context, train, test *data.Dataset, opt Options) (*Result
 	if err != nil {
 		return nil, err
 	}
+	if ck != nil {
+		if err := optimizer.LoadState(ck.OptimizerState); err != nil {
+			return nil, &CheckpointError{Path: ck.Path, Err: err}
+		}
+	}
 	if opt.OutDir != "" {
 		if err := os.MkdirAll(opt.OutDir, 0o755); err != nil {
 			return nil, fmt.Errorf("autoencoder: output directory: %w", err)
 		}
 	}
-	shuffle := rand.New(rand.NewPCG(opt.Seed, shuffleStream))
+	// One PCG stream shuffles every epoch in turn; a checkpoint records its
+	// state at the start of the epoch in progress.
+	pcg := rand.NewPCG(opt.Seed, shuffleStream)
+	if ck != nil {
+		pcg = rand.NewPCG(ck.Progress.Shuffle[0], ck.Progress.Shuffle[1])
+	}
+	shuffle := rand.New(pcg)
 
 	// The grid shows the first Samples test images above their
 	// reconstructions after every epoch.
@@ -229,33 +274,51 @@ func Train(ctx context.Context, train, test *data.Dataset, opt Options) (*Result
 		}
 	}
 
-	stepsPerEpoch := (train.Len() + opt.Batch - 1) / opt.Batch
-	bar := newBar(opt.Progress, opt.Epochs*stepsPerEpoch)
-	defer bar.finish()
+	spe := stepsPerEpoch(train.Len(), opt.Batch)
 	res := &Result{Model: model}
 	meta := Meta{
 		Config: cfg, ImageH: h, ImageW: w, Epochs: opt.Epochs, Dataset: opt.Dataset,
 		TrainImages: train.Len(), Optimizer: opt.Optimizer, LR: lr, Batch: opt.Batch, Seed: opt.Seed,
+		TestError: math.NaN(),
 	}
 	if opt.Optimizer == SGD {
 		meta.Momentum = opt.Momentum
 	}
+	first, skip := 1, 0 // the first epoch to run, and the steps of it already done
+	if ck != nil {
+		first, skip = ck.Meta.Epoch+1, ck.Meta.StepInEpoch
+		res.StepLoss = slices.Clone(ck.Progress.StepLoss)
+		for e, te := range ck.Progress.TestError {
+			res.Epochs = append(res.Epochs, EpochStats{Epoch: e + 1, Steps: (e + 1) * spe,
+				TrainLoss: meanLoss(res.StepLoss[e*spe : (e+1)*spe]), TestError: te})
+		}
+		meta.Epoch, meta.Step = ck.Meta.Epoch, ck.Meta.Step
+		if n := len(res.Epochs); n > 0 {
+			meta.TestError = res.Epochs[n-1].TestError
+		}
+		if first > opt.Epochs {
+			return res, nil // nothing left to do
+		}
+	}
+	bar := newBar(opt.Progress, max(0, opt.Epochs*spe-len(res.StepLoss)))
+	defer bar.finish()
 
 	if opt.Live != nil {
-		opt.Live.Start("autoencoder", opt.Epochs, opt.Epochs*stepsPerEpoch)
+		opt.Live.Start("autoencoder", opt.Epochs, opt.Epochs*spe)
 	}
-	for epoch := 1; epoch <= opt.Epochs; epoch++ {
+	for epoch := first; epoch <= opt.Epochs; epoch++ {
+		epochRNG := pcgState(pcg)
 		batches, err := train.Batches(shuffle, opt.Batch)
 		if err != nil {
 			return nil, err
 		}
 		start := time.Now()
-		sum := 0.0
-		for s, idx := range batches {
+		for s := skip; s < len(batches); s++ {
 			if err := ctx.Err(); err != nil {
-				return res, interrupted(err, epoch, s, res.Checkpoint)
+				bar.clear()
+				return res, saveInterrupted(err, opt, model, optimizer, meta, epochRNG, epoch, s, res)
 			}
-			x, _, err := train.Batch(idx)
+			x, _, err := train.Batch(batches[s])
 			if err != nil {
 				return nil, err
 			}
@@ -265,7 +328,7 @@ func Train(ctx context.Context, train, test *data.Dataset, opt Options) (*Result
 			}
 			l := float64(loss.Value.Data()[0])
 			if math.IsNaN(l) || math.IsInf(l, 0) {
-				return res, fmt.Errorf("autoencoder: training diverged at epoch %d, step %d: the loss is %v (try a smaller --lr); the checkpoint of the last complete epoch is kept", epoch, s+1, l)
+				return res, fmt.Errorf("autoencoder: training diverged at epoch %d, step %d: the loss is %v (try a smaller --lr); the last checkpoint written is kept", epoch, s+1, l)
 			}
 			if err := autograd.Backward(loss); err != nil {
 				return nil, err
@@ -277,28 +340,33 @@ func Train(ctx context.Context, train, test *data.Dataset, opt Options) (*Result
 			// the step's graph is done with: its buffers serve the next step
 			autograd.Release(loss)
 			res.StepLoss = append(res.StepLoss, l)
-			sum += l
 			bar.step(epoch, opt.Epochs, s+1, len(batches), l)
 			if opt.Live != nil && (s%10 == 0 || s == len(batches)-1) {
 				opt.Live.Publish(live.Update{Epoch: epoch, Step: len(res.StepLoss), Losses: map[string]float64{"train loss": l}})
 			}
+			if opt.afterStep != nil {
+				opt.afterStep(len(res.StepLoss))
+			}
 		}
-		st := EpochStats{Epoch: epoch, Steps: len(res.StepLoss), TrainLoss: sum / float64(len(batches)), Seconds: time.Since(start).Seconds()}
+		ran := len(batches) - skip // steps of this epoch run by this call
+		skip = 0
+		st := EpochStats{Epoch: epoch, Steps: len(res.StepLoss), TrainLoss: meanLoss(res.StepLoss[len(res.StepLoss)-len(batches):]), Seconds: time.Since(start).Seconds()}
 		evalStart := time.Now()
 		if st.TestError, err = model.TestError(test); err != nil {
 			return nil, err
 		}
 		st.EvalSeconds = time.Since(evalStart).Seconds()
 		res.Epochs = append(res.Epochs, st)
-		meta.Epoch, meta.Step, meta.TestError = epoch, len(res.StepLoss), st.TestError
+		meta.Epoch, meta.Step, meta.StepInEpoch, meta.TestError = epoch, len(res.StepLoss), 0, st.TestError
 
 		bar.clear()
 		if opt.Log != nil {
 			fmt.Fprintf(opt.Log, "epoch %d/%d: train loss %.4f, test error %.4f (mean per-image SSE over %d test images), %.1f s (%.0f steps/s), eval %.1f s\n",
-				epoch, opt.Epochs, st.TrainLoss, st.TestError, test.Len(), st.Seconds, float64(len(batches))/st.Seconds, st.EvalSeconds)
+				epoch, opt.Epochs, st.TrainLoss, st.TestError, test.Len(), st.Seconds, float64(ran)/st.Seconds, st.EvalSeconds)
 		}
 		if opt.OutDir != "" {
-			if err := writeEpochFiles(opt, model, optimizer, meta, samples, res); err != nil {
+			// the generator now stands at the start of the next epoch
+			if err := writeEpochFiles(opt, model, optimizer, meta, pcgState(pcg), samples, res); err != nil {
 				return res, err
 			}
 			res.Checkpoint = filepath.Join(opt.OutDir, CheckpointFile)
@@ -311,6 +379,52 @@ func Train(ctx context.Context, train, test *data.Dataset, opt Options) (*Result
 		opt.Live.Finish(nil)
 	}
 	return res, nil
+}
+
+// meanLoss is the mean of an epoch's step losses, summed in step order so
+// that a resumed run computes it exactly as the uninterrupted one.
+func meanLoss(loss []float64) float64 {
+	sum := 0.0
+	for _, l := range loss {
+		sum += l
+	}
+	return sum / float64(len(loss))
+}
+
+// progress is the Progress of a run whose shuffling generator stood at
+// rng when the epoch in progress began.
+func progress(rng [2]uint64, res *Result) *Progress {
+	p := &Progress{Shuffle: rng, StepLoss: res.StepLoss}
+	for _, e := range res.Epochs {
+		p.TestError = append(p.TestError, e.TestError)
+	}
+	return p
+}
+
+// saveInterrupted saves the run stopped by the context error cause before
+// step s (0-based) of epoch (1-based), whose shuffle began at rng, and
+// returns the error that says so and how it was kept. meta describes the
+// last completed epoch.
+func saveInterrupted(cause error, opt Options, model *Model, optimizer optim.Optimizer[float32], meta Meta, rng [2]uint64, epoch, s int, res *Result) error {
+	where := fmt.Sprintf("in epoch %d after %d of its %d steps, %d steps done in all", epoch, s, stepsPerEpoch(meta.TrainImages, meta.Batch), len(res.StepLoss))
+	if opt.OutDir == "" {
+		return fmt.Errorf("%w (%w) %s; no output directory, nothing saved", ErrInterrupted, cause, where)
+	}
+	meta.StepInEpoch, meta.Step = s, len(res.StepLoss)
+	if s > 0 {
+		meta.TestError = math.NaN() // the weights have moved since the last test
+	}
+	ck := &Checkpoint{Model: model, Meta: meta, OptimizerState: optimizer.State(), Progress: progress(rng, res)}
+	path := filepath.Join(opt.OutDir, CheckpointFile)
+	if err := ck.Save(path); err != nil {
+		kept := "no checkpoint was saved"
+		if _, statErr := os.Stat(path); statErr == nil {
+			kept = "the previous checkpoint is kept"
+		}
+		return fmt.Errorf("%w (%w) %s, and saving the checkpoint failed: %w; %s", ErrInterrupted, cause, where, err, kept)
+	}
+	res.Checkpoint = path
+	return fmt.Errorf("%w (%w) %s; checkpoint saved to %s", ErrInterrupted, cause, where, path)
 }
 
 // publishEpoch sends an epoch's test error and reconstruction grid to the
@@ -337,7 +451,7 @@ func publishEpoch(l *live.Store, model *Model, samples *tensor.Tensor[float32], 
 
 // writeEpochFiles writes the reconstruction grid, the loss curve and the
 // checkpoint of the epoch in meta, each atomically.
-func writeEpochFiles(opt Options, model *Model, optimizer optim.Optimizer[float32], meta Meta, samples *tensor.Tensor[float32], res *Result) error {
+func writeEpochFiles(opt Options, model *Model, optimizer optim.Optimizer[float32], meta Meta, rng [2]uint64, samples *tensor.Tensor[float32], res *Result) error {
 	if samples != nil {
 		rec, err := model.Reconstruct(samples)
 		if err != nil {
@@ -354,7 +468,7 @@ func writeEpochFiles(opt Options, model *Model, optimizer optim.Optimizer[float3
 	if err := saveLossCurve(filepath.Join(opt.OutDir, "loss.png"), meta, res); err != nil {
 		return err
 	}
-	ck := &Checkpoint{Model: model, Meta: meta, OptimizerState: optimizer.State()}
+	ck := &Checkpoint{Model: model, Meta: meta, OptimizerState: optimizer.State(), Progress: progress(rng, res)}
 	return ck.Save(filepath.Join(opt.OutDir, CheckpointFile))
 }
 
@@ -375,15 +489,6 @@ func saveLossCurve(path string, meta Meta, res *Result) error {
 		{Name: "training loss (per step)", X: xs, Y: res.StepLoss},
 		{Name: "test error (per epoch)", X: ex, Y: ey},
 	}, viz.CurveOptions{XLabel: "step", YLabel: "sum of squared errors per image", LogY: true})
-}
-
-// interrupted explains a cancelled run and where its last checkpoint is.
-func interrupted(err error, epoch, step int, ckpt string) error {
-	kept := "no epoch was complete, so no checkpoint was written"
-	if ckpt != "" {
-		kept = fmt.Sprintf("the checkpoint of epoch %d is in %s", epoch-1, ckpt)
-	}
-	return fmt.Errorf("autoencoder: training interrupted at epoch %d, step %d (%w); %s", epoch, step+1, err, kept)
 }
 
 // bar is the progress display: one bar over every step of the run,

@@ -228,7 +228,10 @@ type cancelOnWrite struct{ cancel context.CancelFunc }
 
 func (c cancelOnWrite) Write(p []byte) (int, error) { c.cancel(); return len(p), nil }
 
-func TestInterruptKeepsLastEpoch(t *testing.T) {
+// TestInterruptSavesCheckpoint cancels a run as the first epoch line is
+// logged, that is before the first step of epoch 2, and checks that the
+// checkpoint saved then is the end of epoch 1 and says so.
+func TestInterruptSavesCheckpoint(t *testing.T) {
 	train, test := barsTrainTest()
 	o := quickOptions(t.TempDir())
 	o.Epochs = 3
@@ -236,18 +239,18 @@ func TestInterruptKeepsLastEpoch(t *testing.T) {
 	defer cancel()
 	o.Log = cancelOnWrite{cancel}
 	res, err := Train(ctx, train, test, o)
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v, want context.Canceled", err)
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("err = %v, want ErrInterrupted and context.Canceled", err)
 	}
-	if !strings.Contains(err.Error(), "epoch 2, step 1") || !strings.Contains(err.Error(), "checkpoint of epoch 1") {
-		t.Errorf("error %q does not say where it stopped and what was kept", err)
+	if !strings.Contains(err.Error(), "in epoch 2 after 0 of its 8 steps") || !strings.Contains(err.Error(), "checkpoint saved to "+res.Checkpoint) {
+		t.Errorf("error %q does not say where it stopped and what was saved", err)
 	}
 	ck, err := Load(res.Checkpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ck.Meta.Epoch != 1 {
-		t.Errorf("kept checkpoint is of epoch %d, want 1", ck.Meta.Epoch)
+	if ck.Meta.Epoch != 1 || ck.Meta.StepInEpoch != 0 || ck.Meta.Step != 8 || ck.Meta.TestError != res.Epochs[0].TestError {
+		t.Errorf("saved checkpoint %+v, want the end of epoch 1", ck.Meta)
 	}
 }
 

@@ -69,6 +69,9 @@ file, for comparison with other tools.`,
 			if ck.Meta.Epoch > 0 {
 				desc += fmt.Sprintf(", %d epoch(s)", ck.Meta.Epoch)
 			}
+			if ck.Meta.StepInEpoch > 0 {
+				desc += fmt.Sprintf(" and %d step(s) (saved mid-epoch)", ck.Meta.StepInEpoch)
+			}
 			if ck.Meta.Dataset != "" {
 				desc += " on " + ck.Meta.Dataset
 			}

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -20,7 +22,7 @@ func trainAutoencoderCmd() *cobra.Command {
 	dataName := "mnist"
 	opt.OutDir = "runs/autoencoder"
 	var quiet bool
-	var serveAddr string
+	var serveAddr, resume string
 	cmd := &cobra.Command{
 		Use:   "autoencoder [flags]",
 		Short: "Train the seed's auto-encoder (784 → hidden ReLU → 784 sigmoid) on real images",
@@ -41,17 +43,62 @@ the test images of the per-image sum of squared errors) and writes to --out:
     recon-epochN.png           16 test images above their reconstructions
     loss.png                   training loss per step, test error per epoch
     checkpoint.safetensors     weights ("encoder.weight" (hidden, 784), …, as
-                               torch.nn.Linear), optimizer state, metadata
+                               torch.nn.Linear), optimizer state, the
+                               shuffling generator's state, the loss
+                               history, metadata
 
-Each file is replaced atomically, so an interrupted run (Ctrl-C stops it
-between steps) keeps the checkpoint of its last complete epoch. Use
-` + "`backprop reconstruct --checkpoint FILE`" + ` to evaluate a checkpoint.`,
+Each file is replaced atomically: a crash or a kill at any moment leaves the
+previous checkpoint intact. Ctrl-C (SIGINT) or SIGTERM stops training between
+steps, saves a checkpoint of the step reached and exits with status 130.
+
+--resume DIR continues the run saved in DIR/checkpoint.safetensors (or in
+the checkpoint file given) up to --epochs epochs in total (default: the
+epochs it was started with), writing into DIR unless --out is given. The
+result is bit for bit that of a run never interrupted. The run keeps its
+settings: --data, --hidden, --optimizer, --lr, --momentum, --batch, --seed
+and --limit come from the checkpoint, and giving one with another value is
+an error. Use ` + "`backprop reconstruct --checkpoint FILE`" + ` to evaluate a checkpoint.`,
+		Example: `  backprop train autoencoder --data mnist --epochs 3 --out runs/ae
+  backprop train autoencoder --resume runs/ae --epochs 10`,
 		Args: aeNoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if cmd.Flags().Changed("momentum") && opt.Optimizer != autoencoder.SGD {
+			flags := cmd.Flags()
+			opt.Dataset = dataName
+			if resume != "" {
+				path := autoencoder.ResumeFile(resume)
+				if _, err := os.Stat(path); err != nil {
+					return fmt.Errorf("--resume %s: no %s there to continue from (%v); start a new run without --resume", resume, autoencoder.CheckpointFile, err)
+				}
+				ck, err := autoencoder.Load(path)
+				if err != nil {
+					return err
+				}
+				if opt, err = ck.ResumeOptions(opt, flags.Changed); err != nil {
+					var me *autoencoder.MismatchError
+					if errors.As(err, &me) {
+						return usageError{err}
+					}
+					return err
+				}
+				if !flags.Changed("out") {
+					opt.OutDir = filepath.Dir(path)
+				}
+				dataName = opt.Dataset
+				m := ck.Meta
+				fmt.Printf("resuming %s: %d of %d epoch(s) done", path, m.Epoch, opt.Epochs)
+				if m.StepInEpoch > 0 {
+					fmt.Printf(" and %d step(s) of epoch %d", m.StepInEpoch, m.Epoch+1)
+				}
+				fmt.Printf(", %d steps in all\n", m.Step)
+				if m.Epoch >= opt.Epochs {
+					fmt.Printf("nothing to do: %d epoch(s) are already done (--epochs %d)\n", m.Epoch, opt.Epochs)
+					return nil
+				}
+			}
+			if flags.Changed("momentum") && opt.Optimizer != autoencoder.SGD {
 				return usageError{fmt.Errorf("--momentum applies to --optimizer sgd only (the optimizer is %q)", opt.Optimizer)}
 			}
-			if cmd.Flags().Changed("lr") && opt.LR <= 0 {
+			if flags.Changed("lr") && opt.LR <= 0 {
 				return usageError{fmt.Errorf("--lr: want a learning rate > 0, got %g", opt.LR)}
 			}
 			if err := opt.Validate(); err != nil {
@@ -65,7 +112,6 @@ between steps) keeps the checkpoint of its last complete epoch. Use
 			if err != nil {
 				return err
 			}
-			opt.Dataset = dataName
 			if !quiet {
 				opt.Progress = os.Stderr
 			}
@@ -89,12 +135,27 @@ between steps) keeps the checkpoint of its last complete epoch. Use
 			}
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			go func() {
+				<-ctx.Done()
+				stop() // a second Ctrl-C kills at once; checkpoint writes are atomic anyway
+			}()
 			if serveAddr != "" {
 				if opt.Live, err = serveLive(ctx, serveAddr); err != nil {
 					return fmt.Errorf("--serve: %w", err)
 				}
 			}
 			res, err := autoencoder.Train(ctx, train, test, opt)
+			var mismatch *autoencoder.MismatchError
+			if errors.As(err, &mismatch) { // --limit, checked against the data
+				return usageError{err}
+			}
+			if errors.Is(err, autoencoder.ErrInterrupted) {
+				fmt.Fprintf(os.Stderr, "backprop: %v\n", err)
+				if _, statErr := os.Stat(filepath.Join(opt.OutDir, autoencoder.CheckpointFile)); opt.OutDir != "" && statErr == nil {
+					fmt.Fprintf(os.Stderr, "resume with: backprop train autoencoder --resume %s --epochs %d\n", opt.OutDir, opt.Epochs)
+				}
+				os.Exit(exitInterrupted)
+			}
 			if err != nil {
 				return err
 			}
@@ -110,10 +171,11 @@ between steps) keeps the checkpoint of its last complete epoch. Use
 	f.Float64Var(&opt.LR, "lr", 0, fmt.Sprintf("learning rate (default %g for adam, %g for sgd)", autoencoder.DefaultAdamLR, autoencoder.DefaultSGDLR))
 	f.Float64Var(&opt.Momentum, "momentum", opt.Momentum, "momentum of sgd")
 	f.IntVar(&opt.Batch, "batch", opt.Batch, "mini-batch size")
-	f.IntVar(&opt.Epochs, "epochs", opt.Epochs, "passes over the training images")
+	f.IntVar(&opt.Epochs, "epochs", opt.Epochs, "passes over the training images, in total (with --resume: default the run's own)")
 	f.Uint64Var(&opt.Seed, "seed", opt.Seed, "seed of initialization and shuffling (same seed, same checkpoint bytes)")
+	f.StringVar(&resume, "resume", "", "continue the run saved in this directory (or checkpoint file); --epochs is the total to reach")
 	f.IntVar(&opt.Limit, "limit", 0, "use only the first N training images (0: all)")
-	f.StringVar(&opt.OutDir, "out", opt.OutDir, "output directory for the checkpoint and pictures")
+	f.StringVar(&opt.OutDir, "out", opt.OutDir, "output directory for the checkpoint and pictures (with --resume: default the resumed directory)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
 	f.StringVar(&serveAddr, "serve", "", "show the job live in a browser at this address, e.g. 127.0.0.1:8080 (page /train)")
 	cmd.SetFlagErrorFunc(aeFlagError)
