@@ -391,7 +391,8 @@ func convProduct(a, b expr.Expr) expr.Expr { return expr.Product{a, b} }
 type Conv2dOp[T tensor.Float] struct {
 	Options ConvOptions
 
-	s convShape
+	s     convShape
+	saved *conv.Saved[T] // the unfolded input, kept from Forward for Backward's weight gradient
 }
 
 // Conv2d records the convolution of x with the weight w as node name; see
@@ -414,7 +415,8 @@ func (o *Conv2dOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error)
 	s := &o.s
 	out := tensor.Empty[T](s.smallShape()...) // conv.Forward overwrites it
 	w := convKernelWeight(s, in[1].Data())
-	conv.Forward(s.g, s.n, s.small, in[0].Data(), w, out.Data(), nil)
+	o.saved.Release()
+	o.saved = conv.ForwardSave(s.g, s.n, s.small, in[0].Data(), w, out.Data())
 	return out, nil
 }
 
@@ -433,7 +435,8 @@ func (o *Conv2dOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[
 		grads[1] = tensor.New[T](in[1].Shape()...)
 		dw = convWeightBuf(s, grads[1].Data())
 	}
-	conv.Backward(s.g, s.n, s.small, in[0].Data(), w, gout.Data(), dx, dw, nil)
+	conv.BackwardSaved(s.g, s.n, s.small, in[0].Data(), w, gout.Data(), dx, dw, o.saved)
+	o.saved = nil
 	if need[1] {
 		convUnflip(s, dw, grads[1].Data())
 	}

@@ -195,46 +195,127 @@ func im2col[T Float](g Geom, img, col []T, ld int) {
 // position (i, j), 0 where they fall in the padding. Writing whole rows
 // keeps the stores sequential, and the product with the weight then reads
 // the rows in place.
-func im2row[T Float](g Geom, img, rows []T) {
+//
+// With padding, the image is first copied into pad (at least PaddedLen
+// elements) with zero margins, so that every kernel row is one plain copy
+// of KW values with no bounds checks: the unfolding is the largest memory
+// pass of a convolution layer and runs on every forward pass.
+func im2row[T Float](g Geom, img, rows, pad []T) {
 	k := g.ColRows()
-	hw := g.H * g.W
+	src, hp, wp := img, g.H, g.W
+	if g.PH > 0 || g.PW > 0 {
+		hp, wp = g.H+2*g.PH, g.W+2*g.PW
+		src = pad[:g.C*hp*wp]
+		padImage(g, img, src)
+	}
+	plane := hp * wp
 	for i := 0; i < g.OH; i++ {
-		y0 := i*g.SH - g.PH
 		for j := 0; j < g.OW; j++ {
-			x0 := j*g.SW - g.PW
 			row := rows[(i*g.OW+j)*k : (i*g.OW+j+1)*k]
-			inside := x0 >= 0 && x0+g.KW <= g.W
+			base := i*g.SH*wp + j*g.SW
 			r := 0
-			for c := 0; c < g.C; c++ {
-				plane := img[c*hw : (c+1)*hw]
-				for a := 0; a < g.KH; a++ {
-					seg := row[r : r+g.KW]
-					r += g.KW
-					y := y0 + a
-					if y < 0 || y >= g.H {
-						for b := range seg {
-							seg[b] = 0
-						}
-						continue
-					}
-					src := plane[y*g.W : (y+1)*g.W]
-					if inside {
-						if g.KW == 4 { // the DCGAN kernels: one 4-element move
-							*(*[4]T)(seg) = [4]T(src[x0 : x0+4])
-							continue
-						}
-						copy(seg, src[x0:x0+len(seg)])
-						continue
-					}
-					for b := range seg {
-						if x := x0 + b; x >= 0 && x < g.W {
-							seg[b] = src[x]
-						} else {
-							seg[b] = 0
-						}
+			if g.KW == 4 { // the DCGAN kernels: one 4-element move per kernel row
+				for c := 0; c < g.C; c++ {
+					o := c*plane + base
+					for a := 0; a < g.KH; a++ {
+						*(*[4]T)(row[r : r+4]) = *(*[4]T)(src[o : o+4])
+						r += 4
+						o += wp
 					}
 				}
+				continue
 			}
+			for c := 0; c < g.C; c++ {
+				o := c*plane + base
+				for a := 0; a < g.KH; a++ {
+					copy(row[r:r+g.KW], src[o:o+g.KW])
+					r += g.KW
+					o += wp
+				}
+			}
+		}
+	}
+}
+
+// PaddedLen is the length of the scratch buffer im2row needs for one
+// image: its C planes with the zero margins added.
+func (g Geom) PaddedLen() int { return g.C * (g.H + 2*g.PH) * (g.W + 2*g.PW) }
+
+// padImage copies img (C×H×W) into dst (C×(H+2PH)×(W+2PW)) with zero
+// margins.
+func padImage[T Float](g Geom, img, dst []T) {
+	hp, wp := g.H+2*g.PH, g.W+2*g.PW
+	for c := 0; c < g.C; c++ {
+		p := dst[c*hp*wp : (c+1)*hp*wp]
+		clear(p[:g.PH*wp])
+		clear(p[(g.PH+g.H)*wp:])
+		for y := 0; y < g.H; y++ {
+			d := p[(g.PH+y)*wp : (g.PH+y+1)*wp]
+			// The margins are a pixel or two: plain stores beat calls
+			// to clear.
+			for x := 0; x < g.PW; x++ {
+				d[x], d[g.PW+g.W+x] = 0, 0
+			}
+			copy(d[g.PW:g.PW+g.W], img[(c*g.H+y)*g.W:(c*g.H+y+1)*g.W])
+		}
+	}
+}
+
+// row2im folds one image's row matrix (as im2row writes it) back onto the
+// image, the adjoint of im2row: every entry is added to the input position
+// it was read from and entries that came from padding are dropped. img is
+// overwritten. pad is scratch of PaddedLen elements: the sums are formed
+// in the padded image, where every kernel row adds KW contiguous values
+// without bounds checks, and the interior is then copied out.
+func row2im[T Float](g Geom, rows, img, pad []T) {
+	k := g.ColRows()
+	dst, hp, wp := img, g.H, g.W
+	if g.PH > 0 || g.PW > 0 {
+		hp, wp = g.H+2*g.PH, g.W+2*g.PW
+		dst = pad[:g.C*hp*wp]
+	}
+	clear(dst)
+	plane := hp * wp
+	for i := 0; i < g.OH; i++ {
+		for j := 0; j < g.OW; j++ {
+			row := rows[(i*g.OW+j)*k : (i*g.OW+j+1)*k]
+			base := i*g.SH*wp + j*g.SW
+			r := 0
+			if g.KW == 4 {
+				for c := 0; c < g.C; c++ {
+					o := c*plane + base
+					for a := 0; a < g.KH; a++ {
+						d, v := (*[4]T)(dst[o:o+4]), (*[4]T)(row[r:r+4])
+						d[0] += v[0]
+						d[1] += v[1]
+						d[2] += v[2]
+						d[3] += v[3]
+						r += 4
+						o += wp
+					}
+				}
+				continue
+			}
+			for c := 0; c < g.C; c++ {
+				o := c*plane + base
+				for a := 0; a < g.KH; a++ {
+					d := dst[o : o+g.KW]
+					for b, v := range row[r : r+g.KW] {
+						d[b] += v
+					}
+					r += g.KW
+					o += wp
+				}
+			}
+		}
+	}
+	if len(dst) == len(img) && &dst[0] == &img[0] {
+		return
+	}
+	for c := 0; c < g.C; c++ {
+		for y := 0; y < g.H; y++ {
+			o := (c*hp+g.PH+y)*wp + g.PW
+			copy(img[(c*g.H+y)*g.W:(c*g.H+y+1)*g.W], dst[o:o+g.W])
 		}
 	}
 }
@@ -287,7 +368,7 @@ func col2im[T Float](g Geom, col, img []T, ld int) {
 // float32): large enough that the matrix products of small feature maps
 // (7×7 has only 49 output positions per image) are wide enough to run at
 // full speed, small enough to stay a modest, cache-friendly buffer.
-const maxColElems = 1 << 20
+const maxColElems = 1 << 22
 
 // group returns how many images of a batch of n to unfold into one column
 // matrix: as many as fit the budget, spread evenly over the groups.
@@ -354,8 +435,9 @@ type plan[T Float] struct {
 	in, out  int  // elements of one image and of one output-side image
 	bmax     int  // images per group
 	col, tmp []T  // column matrix and cout × (group·m) regrouping matrix
-	rows     bool // Forward uses the row layout
+	rows     bool // Forward and the input gradient use the row layout
 	rowsW    bool // the weight gradient uses the row layout
+	unfolded bool // col already holds the row matrix of the whole batch (see Saved)
 	pooled   *[]T // workspace taken from pool, if any
 	pool     *sync.Pool
 }
@@ -431,9 +513,13 @@ func (p *plan[T]) unfold(x []T, n0, bn int) []T {
 // unfoldRows writes im2row of images n0 … n0+bn−1 of x one below the
 // other into the workspace, a (bn·m) × k row matrix.
 func (p *plan[T]) unfoldRows(x []T, n0, bn int) []T {
+	if p.unfolded {
+		return p.col[:bn*p.m*p.k]
+	}
 	forImages(bn, p.k*p.m, func(b0, b1 int) {
+		pad := make([]T, p.g.PaddedLen())
 		for b := b0; b < b1; b++ {
-			im2row(p.g, x[(n0+b)*p.in:(n0+b+1)*p.in], p.col[b*p.m*p.k:(b+1)*p.m*p.k])
+			im2row(p.g, x[(n0+b)*p.in:(n0+b+1)*p.in], p.col[b*p.m*p.k:(b+1)*p.m*p.k], pad)
 		}
 	})
 	return p.col[:bn*p.m*p.k]
@@ -464,6 +550,17 @@ func (p *plan[T]) fold(dx []T, n0, bn int) {
 			img := dx[(n0+b)*p.in : (n0+b+1)*p.in]
 			clear(img)
 			col2im(p.g, p.col[b*p.m:], img, bn*p.m)
+		}
+	})
+}
+
+// foldRows overwrites images n0 … n0+bn−1 of dx with row2im of their
+// blocks of the (bn·m) × k row matrix in col.
+func (p *plan[T]) foldRows(dx []T, n0, bn int) {
+	forImages(bn, p.k*p.m, func(b0, b1 int) {
+		pad := make([]T, p.g.PaddedLen())
+		for b := b0; b < b1; b++ {
+			row2im(p.g, p.col[b*p.m*p.k:(b+1)*p.m*p.k], dx[(n0+b)*p.in:(n0+b+1)*p.in], pad)
 		}
 	})
 }
@@ -530,6 +627,12 @@ func (p *plan[T]) groups(f func(n0, bn int)) {
 func Forward[T Float](g Geom, n, cout int, x, w, y, ws []T) {
 	p := newPlan(g, n, cout, ws)
 	defer p.release()
+	p.forward(x, w, y)
+}
+
+// forward is Forward on a plan.
+func (p *plan[T]) forward(x, w, y []T) {
+	cout := p.cout
 	if p.rows {
 		// yᵀ = rows · Wᵀ, one (bn·m) × cout product per group.
 		p.groups(func(n0, bn int) {
@@ -546,6 +649,57 @@ func Forward[T Float](g Geom, n, cout int, x, w, y, ws []T) {
 	})
 }
 
+// Saved is the row matrix of a batch that ForwardSave leaves behind for the
+// weight gradient of the matching BackwardSaved: unfolding the input is
+// the largest memory pass of a convolution layer, and a training step
+// would otherwise run it twice on the same images.
+type Saved[T Float] struct {
+	buf     *[]T
+	g       Geom
+	n, cout int
+	x       *T // first element of the images that were unfolded
+}
+
+// ForwardSave is Forward that keeps the unfolded batch when the layer uses
+// the row layout and the whole batch fits one group of images; otherwise
+// it returns nil. Hand the result to BackwardSaved, or drop it with
+// Release (or leave it to the garbage collector).
+func ForwardSave[T Float](g Geom, n, cout int, x, w, y []T) *Saved[T] {
+	p := newPlan(g, n, cout, []T(nil))
+	if !p.rows || p.bmax < n || p.pooled == nil || len(x) == 0 {
+		p.release()
+		Forward(g, n, cout, x, w, y, nil)
+		return nil
+	}
+	p.forward(x, w, y)
+	return &Saved[T]{buf: p.pooled, g: g, n: n, cout: cout, x: &x[0]}
+}
+
+// Release returns the saved rows' storage for reuse; s must not be used
+// afterwards. It is safe on nil.
+func (s *Saved[T]) Release() {
+	if s == nil || s.buf == nil {
+		return
+	}
+	if pl := poolFor[T](); pl != nil {
+		pl.Put(s.buf)
+	}
+	s.buf = nil
+}
+
+// BackwardSaved is Backward reusing the rows that ForwardSave kept for the
+// same images x, geometry and batch (s may be nil or stale, in which case
+// it unfolds x again as Backward does). It releases s.
+func BackwardSaved[T Float](g Geom, n, cout int, x, w, dy, dx, dw []T, s *Saved[T]) {
+	if s == nil || s.buf == nil || s.g != g || s.n != n || s.cout != cout || len(x) == 0 || s.x != &x[0] {
+		s.Release()
+		Backward(g, n, cout, x, w, dy, dx, dw, nil)
+		return
+	}
+	backward(g, n, cout, x, w, dy, dx, dw, *s.buf, true)
+	s.Release()
+}
+
 // BackwardInput computes the gradient with respect to the images, dx
 // (n × C×H×W, overwritten), from the gradient dy (n × cout × OH×OW) and the
 // weight w (cout × C × KH × KW): dx_n = col2im(Wᵀ · dy_n). Read the other
@@ -554,11 +708,22 @@ func Forward[T Float](g Geom, n, cout int, x, w, y, ws []T) {
 func BackwardInput[T Float](g Geom, n, cout int, w, dy, dx, ws []T) {
 	p := newPlan(g, n, cout, ws)
 	defer p.release()
-	p.groups(func(n0, bn int) {
-		ld := bn * p.m
-		blas.Gemm(true, false, p.k, ld, cout, 1, w, p.k, p.gather(dy, n0, bn), ld, 0, p.col, ld)
-		p.fold(dx, n0, bn)
-	})
+	p.groups(func(n0, bn int) { p.backwardInput(w, p.gather(dy, n0, bn), dx, n0, bn) })
+}
+
+// backwardInput computes images n0 … n0+bn−1 of dx from the regrouped
+// output gradient d (cout × bn·m). In the row layout the product is
+// rowsᵀ = dᵀ·W, (bn·m) × k, folded back row by row; otherwise
+// col = Wᵀ·d, k × (bn·m), folded column by column.
+func (p *plan[T]) backwardInput(w, d, dx []T, n0, bn int) {
+	ld := bn * p.m
+	if p.rows {
+		blas.Gemm(true, false, ld, p.k, p.cout, 1, d, ld, w, p.k, 0, p.col[:ld*p.k], p.k)
+		p.foldRows(dx, n0, bn)
+		return
+	}
+	blas.Gemm(true, false, p.k, ld, p.cout, 1, w, p.k, d, ld, 0, p.col, ld)
+	p.fold(dx, n0, bn)
 }
 
 // BackwardWeight computes the gradient with respect to the weight, dw
@@ -575,12 +740,19 @@ func BackwardWeight[T Float](g Geom, n, cout int, x, dy, dw, ws []T) {
 // BackwardInput (skipped if dx is nil; w is then unused) and dw as
 // BackwardWeight (skipped if dw is nil).
 func Backward[T Float](g Geom, n, cout int, x, w, dy, dx, dw, ws []T) {
+	backward(g, n, cout, x, w, dy, dx, dw, ws, false)
+}
+
+// backward is Backward; unfolded says that ws already holds the row
+// matrix of the whole batch x (see Saved).
+func backward[T Float](g Geom, n, cout int, x, w, dy, dx, dw, ws []T, unfolded bool) {
 	if dw != nil {
 		dw = dw[:cout*g.ColRows()]
 		clear(dw)
 	}
 	p := newPlan(g, n, cout, ws)
 	defer p.release()
+	p.unfolded = unfolded && p.rowsW && p.bmax >= n
 	p.groups(func(n0, bn int) {
 		ld := bn * p.m
 		d := p.gather(dy, n0, bn)
@@ -592,8 +764,7 @@ func Backward[T Float](g Geom, n, cout int, x, w, dy, dx, dw, ws []T) {
 			blas.Gemm(false, true, cout, p.k, ld, 1, d, ld, p.unfold(x, n0, bn), ld, 1, dw, p.k)
 		}
 		if dx != nil {
-			blas.Gemm(true, false, p.k, ld, cout, 1, w, p.k, d, ld, 0, p.col, ld)
-			p.fold(dx, n0, bn)
+			p.backwardInput(w, d, dx, n0, bn)
 		}
 	})
 }
@@ -613,6 +784,17 @@ func TransposedBackward[T Float](g Geom, n, cin int, x, w, dy, dx, dw, ws []T) {
 	defer p.release()
 	p.groups(func(n0, bn int) {
 		ld := bn * p.m
+		if p.rows { // as Forward and the weight gradient of Backward
+			rows := p.unfoldRows(dy, n0, bn)
+			if dw != nil {
+				blas.Gemm(false, false, cin, p.k, ld, 1, p.gather(x, n0, bn), ld, rows, p.k, 1, dw, p.k)
+			}
+			if dx != nil {
+				blas.Gemm(false, true, ld, cin, p.k, 1, rows, p.k, w, p.k, 0, p.tmp[:ld*cin], cin)
+				p.scatterRows(dx, n0, bn)
+			}
+			return
+		}
 		col := p.unfold(dy, n0, bn)
 		if dw != nil {
 			blas.Gemm(false, true, cin, p.k, ld, 1, p.gather(x, n0, bn), ld, col, ld, 1, dw, p.k)

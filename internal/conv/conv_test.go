@@ -91,7 +91,7 @@ func TestForwardMatchesDefinition(t *testing.T) {
 // is split into several groups of images, the last one a single image.
 func TestGroups(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	g := Geom{C: 3, H: 100, W: 101, KH: 3, KW: 3, SH: 1, SW: 1, PH: 1, PW: 1}
+	g := Geom{C: 3, H: 200, W: 201, KH: 3, KW: 3, SH: 1, SW: 1, PH: 1, PW: 1}
 	g.OH, g.OW = OutSize(g.H, g.KH, g.SH, g.PH), OutSize(g.W, g.KW, g.SW, g.PW)
 	n, cout := 7, 2
 	if b := g.group(n); b != 3 {
@@ -227,5 +227,59 @@ func TestLayouts(t *testing.T) {
 		t.Run(l.name+"/Forward", TestForwardMatchesDefinition)
 		t.Run(l.name+"/Groups", TestGroups)
 		t.Run(l.name+"/Adjoints", TestAdjoints)
+		t.Run(l.name+"/TransposedBackward", TestTransposedBackward)
+		t.Run(l.name+"/Saved", TestSaved)
+	}
+}
+
+// TestSaved checks that ForwardSave/BackwardSaved give exactly what
+// Forward/Backward give, with the saved rows reused, stale (other images)
+// or absent, and with either gradient skipped.
+func TestSaved(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, g := range geoms() {
+		n, cout := 3, 2
+		x := randSlice(rng, n*g.ImageLen())
+		x2 := randSlice(rng, n*g.ImageLen())
+		w := randSlice(rng, cout*g.ColRows())
+		dy := randSlice(rng, n*cout*g.ColCols())
+		wantY := make([]float64, len(dy))
+		Forward(g, n, cout, x, w, wantY, nil)
+		wantDx, wantDw := make([]float64, len(x)), make([]float64, len(w))
+		Backward(g, n, cout, x, w, dy, wantDx, wantDw, nil)
+		for _, c := range []struct {
+			name  string
+			stale bool
+			skip  string
+		}{{"reused", false, ""}, {"reused/no dx", false, "dx"}, {"reused/no dw", false, "dw"}, {"stale", true, ""}} {
+			y := make([]float64, len(dy))
+			s := ForwardSave(g, n, cout, x, w, y)
+			if maxDiff(y, wantY) != 0 {
+				t.Fatalf("%+v %s: ForwardSave differs from Forward by %g", g, c.name, maxDiff(y, wantY))
+			}
+			if rowsMinK == 0 && rowsMaxCout >= cout && s == nil {
+				t.Fatalf("%+v: row layout on, but ForwardSave kept no rows", g)
+			}
+			if c.stale && s != nil { // rows of other images must not be used
+				s2 := ForwardSave(g, n, cout, x2, w, y)
+				s.Release()
+				s = s2
+			}
+			dx, dw := make([]float64, len(x)), make([]float64, len(w))
+			switch c.skip {
+			case "dx":
+				BackwardSaved(g, n, cout, x, w, dy, nil, dw, s)
+			case "dw":
+				BackwardSaved(g, n, cout, x, w, dy, dx, nil, s)
+			default:
+				BackwardSaved(g, n, cout, x, w, dy, dx, dw, s)
+			}
+			if c.skip != "dx" && maxDiff(dx, wantDx) != 0 {
+				t.Errorf("%+v %s: dx differs by %g", g, c.name, maxDiff(dx, wantDx))
+			}
+			if c.skip != "dw" && maxDiff(dw, wantDw) != 0 {
+				t.Errorf("%+v %s: dw differs by %g", g, c.name, maxDiff(dw, wantDw))
+			}
+		}
 	}
 }
