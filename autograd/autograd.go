@@ -146,9 +146,13 @@ func BackwardFrom[T tensor.Float](out *Var[T], seed *tensor.Tensor[T]) error {
 	}
 	order := Topo(out)
 	// gradients of intermediate nodes are fresh each call; leaves accumulate
+	uses := make(map[*Var[T]]int, len(order))
 	for _, v := range order {
 		if !v.IsLeaf() {
 			v.Grad = nil
+		}
+		for _, u := range v.Inputs {
+			uses[u]++
 		}
 	}
 	accumulate(out, seed, false)
@@ -171,7 +175,13 @@ func BackwardFrom[T tensor.Float](out *Var[T], seed *tensor.Tensor[T]) error {
 		grads := v.Op.Backward(in, v.Value, v.Grad, need)
 		for j, g := range grads {
 			if need[j] && g != nil {
-				accumulate(v.Inputs[j], g, fresh(g, j, grads, in, v.Value, v.Grad))
+				u := v.Inputs[j]
+				// An op may hand its upstream gradient straight on (bias
+				// add: dx = g; reshape: a view of g). An intermediate node
+				// with no other consumer can share that storage, as no
+				// other contribution will be added into it.
+				own := fresh(g, j, grads, in, v.Value, nil) && (uses[u] == 1 && !u.IsLeaf() || !overlap(g.Data(), v.Grad.Data()))
+				accumulate(u, g, own)
 			}
 		}
 	}
@@ -197,9 +207,9 @@ func accumulate[T tensor.Float](v *Var[T], g *tensor.Tensor[T], own bool) {
 
 // fresh reports whether gradient grads[j] returned by an op's Backward can
 // be adopted without a copy: its storage must not overlap anything the op
-// was handed (its inputs, its output, the upstream gradient) nor another
-// gradient of the same call. Ops of package ops always return new tensors;
-// the check keeps an op that returns a view of its arguments correct.
+// was handed (its inputs, its output and, unless gout is nil, the upstream
+// gradient) nor another gradient of the same call. The check keeps an op
+// that returns a view of its arguments correct.
 func fresh[T tensor.Float](g *tensor.Tensor[T], j int, grads, in []*tensor.Tensor[T], out, gout *tensor.Tensor[T]) bool {
 	d := g.Data()
 	if len(d) == 0 {
@@ -210,7 +220,7 @@ func fresh[T tensor.Float](g *tensor.Tensor[T], j int, grads, in []*tensor.Tenso
 			return false
 		}
 	}
-	if overlap(d, out.Data()) || overlap(d, gout.Data()) {
+	if overlap(d, out.Data()) || gout != nil && overlap(d, gout.Data()) {
 		return false
 	}
 	for k, o := range grads {

@@ -327,17 +327,26 @@ func (t *Trainer) step(real, z *tensor.Tensor[float32]) (Stats, error) {
 		return st, err
 	}
 
-	// generator
+	// generator: D's parameters are frozen for this pass (PyTorch's
+	// requires_grad_(False)), so the backward pass through D computes only
+	// the gradients flowing to G, not weight gradients that the next
+	// D step would zero unread.
 	t.OptG.ZeroGrad()
+	dParams := t.D.Parameters()
+	for _, p := range dParams {
+		p.Var.RequiresGrad = false
+	}
+	var lossG *autograd.Var[float32]
 	outGen, err := t.D.Forward(fake)
-	if err != nil {
-		return st, err
+	if err == nil {
+		if lossG, err = ops.BCEWithLogits("g_loss", outGen, ones); err == nil {
+			err = autograd.Backward(lossG)
+		}
 	}
-	lossG, err := ops.BCEWithLogits("g_loss", outGen, ones)
-	if err != nil {
-		return st, err
+	for _, p := range dParams {
+		p.Var.RequiresGrad = true
 	}
-	if err := autograd.Backward(lossG); err != nil {
+	if err != nil {
 		return st, err
 	}
 	st.GLoss = float64(lossG.Value.Data()[0])

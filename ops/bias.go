@@ -5,6 +5,7 @@ import (
 
 	"github.com/backprop-dev/backprop/autograd"
 	"github.com/backprop-dev/backprop/expr"
+	"github.com/backprop-dev/backprop/internal/parallel"
 	"github.com/backprop-dev/backprop/tensor"
 )
 
@@ -45,39 +46,44 @@ func (o *BiasAddOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error
 	o.outer = tensor.NumElements(xs[:o.Axis])
 	o.bn = b.Len()
 	o.inner = tensor.NumElements(xs[o.Axis+len(bs):])
-	out := x.Clone()
-	od, bd := out.Data(), b.Data()
-	for p := 0; p < o.outer; p++ {
-		for j := 0; j < o.bn; j++ {
-			row := od[(p*o.bn+j)*o.inner : (p*o.bn+j+1)*o.inner]
-			bv := bd[j]
-			for i := range row {
-				row[i] += bv
+	out := tensor.Empty[T](xs...)
+	xd, od, bd := x.Data(), out.Data(), b.Data()
+	parallel.For(o.outer*o.bn, len(od), func(lo, hi int) {
+		for r := lo; r < hi; r++ { // r = p·bn + j: one run of inner values sharing bias j
+			bv := bd[r%o.bn]
+			src, dst := xd[r*o.inner:(r+1)*o.inner], od[r*o.inner:(r+1)*o.inner]
+			for i, v := range src {
+				dst[i] = v + bv
 			}
 		}
-	}
+	})
 	return out, nil
 }
 
-// Backward implements autograd.Op: dx = g, db = g summed over the
-// broadcast axes.
+// Backward implements autograd.Op: dx = g (the upstream gradient itself,
+// which autograd shares or copies as the input's other uses require), db =
+// g summed over the broadcast axes.
 func (o *BiasAddOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) []*tensor.Tensor[T] {
 	grads := make([]*tensor.Tensor[T], 2)
 	if need[0] {
-		grads[0] = gout.Clone()
+		grads[0] = gout
 	}
 	if need[1] {
 		db := tensor.New[T](in[1].Shape()...)
 		dd, g := db.Data(), gout.Data()
-		for p := 0; p < o.outer; p++ {
-			for j := 0; j < o.bn; j++ {
-				var s T
-				for _, v := range g[(p*o.bn+j)*o.inner : (p*o.bn+j+1)*o.inner] {
-					s += v
+		// Each bias entry's sum runs over p in order whatever the split,
+		// so the result does not depend on the number of CPUs.
+		parallel.For(o.bn, len(g), func(j0, j1 int) {
+			for p := 0; p < o.outer; p++ {
+				for j := j0; j < j1; j++ {
+					var s T
+					for _, v := range g[(p*o.bn+j)*o.inner : (p*o.bn+j+1)*o.inner] {
+						s += v
+					}
+					dd[j] += s
 				}
-				dd[j] += s
 			}
-		}
+		})
 		grads[1] = db
 	}
 	return grads

@@ -255,3 +255,45 @@ func TestValueUsedTwiceAccumulates(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPassThroughGradSharing: bias add hands its upstream gradient on
+// unchanged and a row-major reshape hands on a view; autograd may share
+// that storage only with a node that has no other consumer. Here u feeds
+// both a bias add and a ReLU, so its gradient must be a sum in storage of
+// its own, and the gradients shown for v and w must stay as they were.
+func TestPassThroughGradSharing(t *testing.T) {
+	x := autograd.Leaf("x", tensor.MustFromSlice([]float64{-1, 2, -3, 4, 5, -6}, 2, 3), true)
+	b := autograd.Leaf("b", tensor.MustFromSlice([]float64{0.5, 0.5, 0.5}, 3), true)
+	u, _ := Scale("u", x, 2)
+	v, _ := BiasAdd("v", u, b, 1)
+	w, _ := Flatten("w", v, 0, false)
+	s1, _ := Sum("s1", w)
+	r, _ := ReLU("r", u)
+	r3, _ := Scale("r3", r, 3)
+	s2, _ := Sum("s2", r3)
+	loss, err := BiasAdd("loss", s1, s2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := autograd.Backward(loss); err != nil {
+		t.Fatal(err)
+	}
+	for i, xv := range x.Value.Data() {
+		relu := 0.0
+		if xv > 0 {
+			relu = 3
+		}
+		if got, want := u.Grad.Data()[i], 1+relu; got != want {
+			t.Errorf("du[%d] = %v, want %v", i, got, want)
+		}
+		if got, want := x.Grad.Data()[i], 2*(1+relu); got != want {
+			t.Errorf("dx[%d] = %v, want %v", i, got, want)
+		}
+		if v.Grad.Data()[i] != 1 || w.Grad.Data()[i] != 1 {
+			t.Errorf("dv[%d] = %v, dw[%d] = %v, want 1 (overwritten by a shared accumulation?)", i, v.Grad.Data()[i], i, w.Grad.Data()[i])
+		}
+	}
+	if got := b.Grad.Data(); got[0] != 2 || got[1] != 2 || got[2] != 2 {
+		t.Errorf("db = %v, want [2 2 2]", got)
+	}
+}

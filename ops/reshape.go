@@ -76,22 +76,25 @@ func (o *ReshapeOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error
 	}
 	o.n = x.Len()
 	o.inShape = append([]int(nil), x.Shape()...)
-	out := view.Clone()
 	o.src, o.dst = nil, nil
-	if o.ColMajor {
-		inShape, outShape := x.Shape(), out.Shape()
-		byPos := make([]int, o.n) // logical position -> input position
-		for m := 0; m < o.n; m++ {
-			byPos[colPos(inShape, tensor.Index(inShape, m))] = m
-		}
-		o.src = make([]int, o.n)
-		o.dst = make([]int, o.n)
-		xd, od := x.Data(), out.Data()
-		for k := 0; k < o.n; k++ {
-			m := byPos[colPos(outShape, tensor.Index(outShape, k))]
-			o.src[k], o.dst[m] = m, k
-			od[k] = xd[m]
-		}
+	if !o.ColMajor {
+		// Row-major order keeps every element where it is: the output is
+		// a view of the input, and the gradient a view of the upstream one.
+		return view, nil
+	}
+	out := view.Clone()
+	inShape, outShape := x.Shape(), out.Shape()
+	byPos := make([]int, o.n) // logical position -> input position
+	for m := 0; m < o.n; m++ {
+		byPos[colPos(inShape, tensor.Index(inShape, m))] = m
+	}
+	o.src = make([]int, o.n)
+	o.dst = make([]int, o.n)
+	xd, od := x.Data(), out.Data()
+	for k := 0; k < o.n; k++ {
+		m := byPos[colPos(outShape, tensor.Index(outShape, k))]
+		o.src[k], o.dst[m] = m, k
+		od[k] = xd[m]
 	}
 	return out, nil
 }
@@ -99,14 +102,17 @@ func (o *ReshapeOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error
 // Backward implements autograd.Op: the gradient is moved back through the
 // same permutation.
 func (o *ReshapeOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) []*tensor.Tensor[T] {
-	g := tensor.New[T](in[0].Shape()...)
 	if o.src == nil {
-		copy(g.Data(), gout.Data())
-	} else {
-		gd, up := g.Data(), gout.Data()
-		for k, m := range o.src {
-			gd[m] = up[k]
+		g, err := gout.Reshape(in[0].Shape()...)
+		if err != nil { // cannot happen: Forward checked the element counts
+			panic(err)
 		}
+		return []*tensor.Tensor[T]{g}
+	}
+	g := tensor.Empty[T](in[0].Shape()...)
+	gd, up := g.Data(), gout.Data()
+	for k, m := range o.src {
+		gd[m] = up[k]
 	}
 	return []*tensor.Tensor[T]{g}
 }
