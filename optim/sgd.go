@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/backprop-dev/backprop/internal/vec"
 	"github.com/backprop-dev/backprop/nn"
 	"github.com/backprop-dev/backprop/tensor"
 )
@@ -35,6 +36,7 @@ type SGD[T tensor.Float] struct {
 
 	params []nn.Parameter[T]
 	buf    []*tensor.Tensor[T] // momentum buffers; nil before a parameter's first step
+	batch  *vec.SGDBatch       // float32 updates of one Step, made by the first
 }
 
 // NewSGD returns an SGD optimizer over params (names must be distinct;
@@ -63,9 +65,19 @@ func NewSGD[T tensor.Float](params []nn.Parameter[T], opt SGDOptions) (*SGD[T], 
 }
 
 // Step implements Optimizer.
+//
+// float32 parameters are updated by package internal/vec, all in one
+// fork/join across the cores when there are many, with SIMD kernels that
+// compute the loops below operation by operation (no fused multiply-add),
+// so bit for bit on normal values; they flush subnormal values to zero.
+// float64 runs the loops here.
 func (o *SGD[T]) Step() error {
 	lr, wd, mu := T(o.Options.LR), T(o.Options.WeightDecay), T(o.Options.Momentum)
 	damp := T(1 - o.Options.Dampening)
+	// The queued float32 updates run at the end, or before an error is
+	// returned (the parameters before the faulty one are updated, as by
+	// the loops).
+	defer o.flush()
 	for i, p := range o.params {
 		g, err := gradOf(p)
 		if err != nil {
@@ -75,6 +87,23 @@ func (o *SGD[T]) Step() error {
 			continue
 		}
 		theta := p.Var.Value.Data()
+		if g32, ok := any(g).([]float32); ok {
+			c := vec.SGDCoeffs{LR: float32(lr), WeightDecay: float32(wd), Momentum: float32(mu), Damp: float32(damp),
+				HasMomentum: o.Options.Momentum != 0, Nesterov: o.Options.Nesterov}
+			var b []float32
+			if c.HasMomentum {
+				c.First = o.buf[i] == nil
+				if c.First {
+					o.buf[i] = tensor.New[T](p.Var.Value.Shape()...)
+				}
+				b = any(o.buf[i].Data()).([]float32)
+			}
+			if o.batch == nil {
+				o.batch = new(vec.SGDBatch)
+			}
+			o.batch.Add(vec.SGDTensor{Theta: any(theta).([]float32), Buf: b, Grad: g32, Coeffs: c})
+			continue
+		}
 		if o.Options.Momentum == 0 {
 			for j, d := range g {
 				if wd != 0 {
@@ -107,6 +136,13 @@ func (o *SGD[T]) Step() error {
 		}
 	}
 	return nil
+}
+
+// flush runs the float32 updates queued by Step.
+func (o *SGD[T]) flush() {
+	if o.batch != nil {
+		o.batch.Run()
+	}
 }
 
 // ZeroGrad implements Optimizer.

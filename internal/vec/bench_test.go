@@ -1,0 +1,94 @@
+package vec
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// adamBench is a 400K-element Adam problem (the size of the auto-encoder's
+// parameters); subnormal puts the moments deep in the subnormal range with
+// a zero gradient, as for a unit dead for ~900 steps, and β1 = β2 = 0.99999
+// keeps them there for the whole run (β changes values, not the cost).
+func adamBench(subnormal bool) (theta, m, v, g []float32, c AdamCoeffs) {
+	const n = 400_000
+	r := rand.New(rand.NewPCG(1, 2))
+	theta, m, v, g = make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+	c = adamConfigs()[2] // lr 1e-3, β (0.9, 0.999), step 1000
+	for j := range n {
+		theta[j], g[j] = normal(r, 1), normal(r, 1)
+		m[j], v[j] = normal(r, 0.01), float32(math.Abs(float64(normal(r, 1e-4))))
+	}
+	if subnormal {
+		for j := range n {
+			m[j], v[j], g[j] = 1e-39*float32(1+j%7), 1e-39*float32(1+j%5), 0
+		}
+		c.B1, c.B2 = 0.99999, 0.99999
+	}
+	return
+}
+
+// BenchmarkAdam measures the Adam update of 400K float32 elements on one
+// goroutine, per kernel path, with normal and with subnormal moments. MB/s
+// counts the memory traffic: θ, m and v read and written, the gradient
+// read, 28 bytes per element. (The Go path on subnormals takes ~70 ms per
+// op here: run it with -benchtime 20x.)
+func BenchmarkAdam(b *testing.B) {
+	for _, name := range kernelNames {
+		for _, state := range []string{"normal", "subnormal"} {
+			b.Run(name+"/"+state, func(b *testing.B) {
+				if !kernelAvailable(name) {
+					b.Skipf("kernel %s not available", name)
+				}
+				old := forceKernel
+				forceKernel = name
+				defer func() { forceKernel = old }()
+				theta, m, v, g, c := adamBench(state == "subnormal")
+				b.SetBytes(28 * int64(len(g)))
+				for b.Loop() {
+					Adam(theta, m, v, g, &c)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkAdamBatch is BenchmarkAdam through AdamBatch, split across
+// GOMAXPROCS goroutines, with the automatic kernel choice.
+func BenchmarkAdamBatch(b *testing.B) {
+	for _, state := range []string{"normal", "subnormal"} {
+		b.Run(state, func(b *testing.B) {
+			theta, m, v, g, c := adamBench(state == "subnormal")
+			var ab AdamBatch
+			b.SetBytes(28 * int64(len(g)))
+			b.ReportAllocs()
+			for b.Loop() {
+				ab.Add(AdamTensor{Theta: theta, M: m, V: v, Grad: g, Coeffs: c})
+				ab.Run()
+			}
+		})
+	}
+}
+
+// BenchmarkSGD measures the momentum SGD update (Nesterov, weight decay)
+// of 400K float32 elements on one goroutine, per kernel path. MB/s counts
+// θ and the buffer read and written and the gradient read, 20 bytes per
+// element.
+func BenchmarkSGD(b *testing.B) {
+	for _, name := range kernelNames {
+		b.Run(name, func(b *testing.B) {
+			if !kernelAvailable(name) {
+				b.Skipf("kernel %s not available", name)
+			}
+			old := forceKernel
+			forceKernel = name
+			defer func() { forceKernel = old }()
+			theta, buf, g, _, _ := adamBench(false)
+			c := SGDCoeffs{LR: 0.01, WeightDecay: 1e-4, Momentum: 0.9, Damp: 1, HasMomentum: true, Nesterov: true}
+			b.SetBytes(20 * int64(len(g)))
+			for b.Loop() {
+				SGD(theta, buf, g, &c)
+			}
+		})
+	}
+}
