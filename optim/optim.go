@@ -27,8 +27,10 @@ type Optimizer[T tensor.Float] interface {
 	// (Var.Grad non-nil); parameters without one are skipped, as PyTorch
 	// skips those whose .grad is None.
 	Step() error
-	// ZeroGrad sets every gradient to zero in place, ready for the next
-	// backward pass.
+	// ZeroGrad drops every gradient, ready for the next backward pass,
+	// which then hands its gradient to the parameter without adding it to
+	// zeros (PyTorch's zero_grad(set_to_none=True)). A parameter that gets
+	// no gradient before the next Step is skipped by it, as in PyTorch.
 	ZeroGrad()
 	// State exports the optimizer's per-parameter state as named tensors,
 	// "<parameter>.<field>", copied so that later steps do not change it.
@@ -76,11 +78,14 @@ func gradOf[T tensor.Float](p nn.Parameter[T]) ([]T, error) {
 	return g.Data(), nil
 }
 
-// zeroGrads clears the gradients of params in place.
+// zeroGrads drops the gradients of params, returning their storage to the
+// tensor pool: the next backward pass adopts its freshly computed gradient
+// instead of clearing a buffer and adding into it.
 func zeroGrads[T tensor.Float](params []nn.Parameter[T]) {
 	for _, p := range params {
 		if p.Var.Grad != nil {
-			p.Var.Grad.Zero()
+			tensor.Release(p.Var.Grad)
+			p.Var.Grad = nil
 		}
 	}
 }
