@@ -14,6 +14,8 @@
 // assembly kernels. Tests pin each path with the forceKernel hook.
 package blas
 
+import "sync"
+
 // Float mirrors tensor.Float without importing it (kernels import nothing of
 // the engine).
 type Float interface {
@@ -55,7 +57,70 @@ func Gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b 
 
 // sgemm is the float32 fast path: blocked driver + SIMD micro-kernel.
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if !transA && transB && swapped(m, n, k) {
+		// Cᵀ = op(B)ᵀ·op(A)ᵀ: the wide operand becomes the one the
+		// micro-kernel reads in place and the short one is packed.
+		t := getScratch(n * m)
+		gemmBlocked(pools32, pickKernel32(m), !transB, !transA, n, m, k, alpha, b, ldb, a, lda, 0, *t, m)
+		addTransposed(m, n, *t, beta, c, ldc)
+		scratch32.Put(t)
+		return
+	}
 	gemmBlocked(pools32, pickKernel32(n), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// swapMaxM is the largest number of rows of C for which swapped may pick
+// the transposed product. A Linear layer's products at batch size 64 are
+// such short, wide products (64 × 784 · 784 × 256): computed as they stand
+// the driver packs all of the wide op(B) for 64 rows of work (transposing
+// it when it is a weight used as Wᵀ), which costs as much as the
+// arithmetic; computed as Cᵀ it reads the weight in place and packs only
+// the batch.
+const swapMaxM = 96
+
+// swapped reports whether an m×n×k product A·Bᵀ runs as its transpose:
+// few rows, at least twice as many columns, and enough depth that the
+// kernel, not the final transposition of C, dominates. (For A·B the
+// transposed product would need the transposed packing instead, so it
+// stays as it is.)
+func swapped(m, n, k int) bool { return m <= swapMaxM && n >= 2*m && k >= 64 && !noSwap }
+
+// noSwap is a test hook that turns the transposed evaluation off, so that
+// tests can compare both.
+var noSwap bool
+
+// scratch32 recycles the buffers that hold Cᵀ.
+var scratch32 = sync.Pool{New: func() any { return new([]float32) }}
+
+// getScratch returns a recycled buffer of n elements.
+func getScratch(n int) *[]float32 {
+	t := scratch32.Get().(*[]float32)
+	if cap(*t) < n {
+		*t = make([]float32, n)
+	}
+	*t = (*t)[:n]
+	return t
+}
+
+// addTransposed sets C = tᵀ + beta·C for C m×n (row stride ldc) and t n×m.
+func addTransposed(m, n int, t []float32, beta float32, c []float32, ldc int) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		switch beta {
+		case 0:
+			for j := range row {
+				row[j] = t[j*m+i]
+			}
+		case 1:
+			for j := range row {
+				row[j] += t[j*m+i]
+			}
+		default:
+			for j := range row {
+				row[j] = beta*row[j] + t[j*m+i]
+			}
+		}
+	}
 }
 
 // dgemm is the float64 path: the same cache-blocked driver with the portable

@@ -290,3 +290,23 @@ func TestNoSIMD(t *testing.T) {
 		}
 	}
 }
+
+// TestSwappedProduct checks the short-and-wide A·Bᵀ products that run as
+// their transpose (see swapped) against the reference, with the swap on
+// and off, for every beta.
+func TestSwappedProduct(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	shapes := []shape{{64, 256, 784}, {64, 784, 256}, {1, 130, 64}, {96, 192, 64}, {33, 100, 70}}
+	for _, off := range []bool{false, true} {
+		noSwap = off
+		for _, s := range shapes {
+			if !off && !swapped(s.m, s.n, s.k) {
+				t.Fatalf("%v: expected the transposed evaluation", s)
+			}
+			for _, beta := range []float32{0, 1, 0.5} {
+				checkGemm(t, false, true, s, 2, 1.5, beta, rng)
+			}
+		}
+	}
+	noSwap = false
+}
