@@ -45,6 +45,7 @@ bench/run.sh races the same workloads against PyTorch (bench/torch_workloads.py)
 		Example: `  backprop bench gan-step ae-step --count 20
   backprop bench --json > go.json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			tuneGC() // as `train` runs
 			if count < 1 {
 				return usageError{fmt.Errorf("--count must be at least 1, got %d", count)}
 			}
