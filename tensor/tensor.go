@@ -59,34 +59,22 @@ func NumElements(shape []int) int {
 // New returns a zero-filled tensor of the given shape. It panics on a
 // negative dimension, which is a programming error, never a data error.
 // Large tensors reuse storage handed back through Release, if any.
-func New[T Float](shape ...int) *Tensor[T] {
-	for _, d := range shape {
-		if d < 0 {
-			panic(fmt.Sprintf("tensor.New: negative dimension in %v", shape))
-		}
-	}
-	n := NumElements(shape)
-	var data []T
-	if n >= minPooled {
-		data = poolFor[T]().get(n)
-	}
-	if data == nil {
-		data = make([]T, n)
-	} else {
-		clear(data)
-	}
-	return &Tensor[T]{shape: append([]int(nil), shape...), data: data, owned: true}
-}
+func New[T Float](shape ...int) *Tensor[T] { return alloc[T]("New", true, shape) }
 
 // Empty returns a tensor of the given shape whose elements are
 // unspecified: recycled storage (see Release) is handed out as it is,
 // without the zeroing New does. It is for outputs that the caller
 // overwrites entirely before reading them, where zeroing a multi-megabyte
 // buffer every training step would be wasted memory traffic.
-func Empty[T Float](shape ...int) *Tensor[T] {
+func Empty[T Float](shape ...int) *Tensor[T] { return alloc[T]("Empty", false, shape) }
+
+// alloc is New (zero set) or Empty: storage from the pool when a released
+// buffer of the length is free (cleared only if zero is set), else fresh
+// (the allocator zeroes it).
+func alloc[T Float](fn string, zero bool, shape []int) *Tensor[T] {
 	for _, d := range shape {
 		if d < 0 {
-			panic(fmt.Sprintf("tensor.Empty: negative dimension in %v", shape))
+			panic(fmt.Sprintf("tensor.%s: negative dimension in %v", fn, shape))
 		}
 	}
 	n := NumElements(shape)
@@ -94,8 +82,11 @@ func Empty[T Float](shape ...int) *Tensor[T] {
 	if n >= minPooled {
 		data = poolFor[T]().get(n)
 	}
-	if data == nil {
+	switch {
+	case data == nil:
 		data = make([]T, n)
+	case zero:
+		clear(data)
 	}
 	return &Tensor[T]{shape: append([]int(nil), shape...), data: data, owned: true}
 }
