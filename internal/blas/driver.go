@@ -29,6 +29,14 @@ var (
 	smallMNK = 200
 	// parallelFlops: products below this many flops (2·m·n·k) run serially.
 	parallelFlops = 2e6
+	// computeParallelFlops: products whose sides all exceed thinSide are
+	// bound by arithmetic, and below this many flops splitting them costs
+	// more (waking a helper, sharing packed panels) than the second core
+	// gives back; thin products (a side of at most thinSide, as the
+	// one-channel convolutions) are bound by memory and split from
+	// parallelFlops on.
+	computeParallelFlops = 6e7
+	thinSide             = 32
 	// flopsPerWorker: each extra goroutine needs at least this much work.
 	flopsPerWorker = 1e6
 )
@@ -523,6 +531,16 @@ func (cs *callState[T]) split(nw int, whole *gemmTask[T]) int {
 
 // gemmBlocked runs C = alpha·op(A)·op(B) + beta·C with the packed, blocked
 // driver and kernel kern, fanning out over goroutines for large products.
+// serial reports whether an m×n×k product runs on one goroutine (see
+// parallelFlops and computeParallelFlops).
+func serial(m, n, k int) bool {
+	flops := 2 * float64(m) * float64(n) * float64(k)
+	if min(m, n, k) <= thinSide {
+		return flops < parallelFlops
+	}
+	return flops < computeParallelFlops
+}
+
 func gemmBlocked[T Float](pl *pools[T], kern *microKernel[T], transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	cs := pl.calls.Get().(*callState[T])
 	g := &cs.plan
@@ -537,7 +555,7 @@ func gemmBlocked[T Float](pl *pools[T], kern *microKernel[T], transA, transB boo
 
 	flops := 2 * float64(m) * float64(n) * float64(k)
 	nw := 1
-	if flops >= parallelFlops {
+	if !serial(m, n, k) {
 		nw = min(runtime.GOMAXPROCS(0), maxWorkers, int(flops/flopsPerWorker))
 	}
 	whole := gemmTask[T]{g: g, i0: 0, i1: m, j0: 0, j1: n, p0: 0, p1: k, c: c, ldc: ldc, beta: beta, wg: &cs.wg}
