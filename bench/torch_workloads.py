@@ -10,6 +10,8 @@ the two engines side by side:
   ae-step      784-256-784 auto-encoder (ReLU, sigmoid), loss sum((x'-x)^2)/N,
                backward, Adam step, zero_grad; batch 64
   sgemm-N      torch.mm of two N x N float32 matrices into a preallocated out
+  gemm-conv*   torch.mm of the products backprop's DCGAN convolutions reduce
+               to (benchmark.DCGANGemms), transposed operands as views
   convL-fwd    F.conv2d / F.conv_transpose2d of the DCGAN layer L, batch 64, no bias
   convL-bwd    torch.autograd.grad of that layer for the input and the weight
 
@@ -155,6 +157,23 @@ def sgemm(n):
     return lambda: torch.mm(a, b, out=c)
 
 
+# benchmark.DCGANGemms: name, transA, transB, M, N, K
+GEMMS = [
+    ("gemm-conv1", False, False, 64, BATCH * 14 * 14, 16),
+    ("gemm-conv2-fwd", False, True, BATCH * 49, 128, 1024),
+    ("gemm-conv2-dw", False, False, 128, 1024, BATCH * 49),
+    ("gemm-conv2-dx", True, False, BATCH * 49, 1024, 128),
+]
+
+
+def gemm(ta, tb, m, n, k):
+    """C = op(A)·op(B) with A stored (K, M) if ta else (M, K), likewise B."""
+    a = torch.rand(k, m) * 2 - 1 if ta else torch.rand(m, k) * 2 - 1
+    b = torch.rand(n, k) * 2 - 1 if tb else torch.rand(k, n) * 2 - 1
+    oa, ob, c = (a.t() if ta else a), (b.t() if tb else b), torch.empty(m, n)
+    return lambda: torch.mm(oa, ob, out=c)
+
+
 def conv(l, backward):
     name, tr, cin, cout, h, w, k, s, p = l
     x = (torch.rand(BATCH, cin, h, w) * 2 - 1).requires_grad_(backward)
@@ -177,6 +196,8 @@ def workloads():
     ws = [("gan-step", True, gan_flops(), gan_step), ("ae-step", True, 5 * lin(784, 256), ae_step)]
     for n in (128, 256, 512, 1024):
         ws.append((f"sgemm-{n}", False, 2.0 * n ** 3, lambda n=n: sgemm(n)))
+    for name, ta, tb, m, n, k in GEMMS:
+        ws.append((name, False, 2.0 * m * n * k, lambda g=(ta, tb, m, n, k): gemm(*g)))
     for l in LAYERS:
         ws.append((l[0] + "-fwd", False, fwd_flops(l), lambda l=l: conv(l, False)))
         ws.append((l[0] + "-bwd", False, 2 * fwd_flops(l), lambda l=l: conv(l, True)))

@@ -69,6 +69,9 @@ func All() []Workload {
 	for _, n := range []int{128, 256, 512, 1024} {
 		ws = append(ws, sgemm(n))
 	}
+	for _, g := range DCGANGemms() {
+		ws = append(ws, convGemm(g))
+	}
 	for _, l := range DCGANLayers() {
 		ws = append(ws, convWorkload(l, false), convWorkload(l, true))
 	}

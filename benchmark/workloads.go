@@ -176,6 +176,56 @@ func sgemm(n int) Workload {
 	}
 }
 
+// ConvGemm is one of the matrix products the DCGAN's convolution layers
+// reduce to in package internal/conv at batch Batch, as C = op(A)·op(B) with
+// op(A) M×K and op(B) K×N (the "im2col shapes").
+type ConvGemm struct {
+	Name           string
+	TransA, TransB bool
+	M, N, K        int
+	Note           string
+}
+
+// DCGANGemms returns the distinct products behind the DCGAN layers: conv1's
+// forward on the column matrix, and conv2's forward, weight gradient and
+// input gradient on the row matrix (deconv1 runs conv2's input-gradient and
+// weight-gradient shapes; the 1-channel layers the short-k shape).
+func DCGANGemms() []ConvGemm {
+	rows := Batch * 7 * 7 // conv2's output positions
+	return []ConvGemm{
+		{"gemm-conv1", false, false, 64, Batch * 14 * 14, 16, "conv1 forward: W (64×16) · im2col (16×12544)"},
+		{"gemm-conv2-fwd", false, true, rows, 128, 1024, "conv2 forward: im2row (3136×1024) · Wᵀ"},
+		{"gemm-conv2-dw", false, false, 128, 1024, rows, "conv2 weight gradient: dY (128×3136) · im2row; deconv1's too"},
+		{"gemm-conv2-dx", true, false, rows, 1024, 128, "conv2 input gradient: dYᵀ · W (3136×1024 rows to fold); deconv1's forward"},
+	}
+}
+
+// convGemm times one DCGANGemms product through blas.Gemm (torch.mm of the
+// same, possibly transposed, operands on the PyTorch side).
+func convGemm(g ConvGemm) Workload {
+	return Workload{
+		Name: g.Name, FLOPs: 2 * float64(g.M) * float64(g.N) * float64(g.K),
+		FLOPNote: fmt.Sprintf("2·M·N·K with M×N×K = %d×%d×%d (%s)", g.M, g.N, g.K, g.Note),
+		Setup: func() (Run, error) {
+			rng := newRand()
+			a, b, c := make([]float32, g.M*g.K), make([]float32, g.K*g.N), make([]float32, g.M*g.N)
+			fill(rng, a, -1, 1)
+			fill(rng, b, -1, 1)
+			lda, ldb := g.K, g.N
+			if g.TransA {
+				lda = g.M
+			}
+			if g.TransB {
+				ldb = g.K
+			}
+			return func() error {
+				blas.Gemm(g.TransA, g.TransB, g.M, g.N, g.K, 1, a, lda, b, ldb, 0, c, g.N)
+				return nil
+			}, nil
+		},
+	}
+}
+
 // convWorkload is one DCGAN convolution layer through its op (ops.Conv2dOp
 // or ops.ConvTranspose2dOp, without bias) at batch 64: the forward pass, or
 // the backward pass computing both the input and the weight gradient from

@@ -24,6 +24,10 @@ var (
 	// directBMaxM: when op(A) has at most this many rows and B is not
 	// transposed, the kernel reads B in place instead of packing it.
 	directBMaxM = 48
+	// directBMaxK: a product this shallow (the one-channel convolution's
+	// k = 16) does too little work per packed value for packing B to pay,
+	// however many rows op(A) has.
+	directBMaxK = 32
 
 	// smallMNK: below this m·n·k the plain loops beat any setup cost.
 	smallMNK = 200
@@ -475,7 +479,12 @@ func (cs *callState[T]) split(nw int, whole *gemmTask[T]) int {
 	m, n, k := g.m, g.n, g.k
 	MR, NR := g.kern.mr, g.kern.nr
 	tilesM, tilesN := (m+MR-1)/MR, (n+NR-1)/NR
-	if max(tilesM, tilesN) < 2*nw && k >= 2*g.kc {
+	// Split k when there are too few tiles to share out, or when the
+	// depth dwarfs the output (a weight gradient summed over a batch of
+	// positions, 128×1024×3136): then each worker packs and streams its own
+	// half of both operands with no barrier, and only the small C is added
+	// up at the end, where a row split would share every B panel.
+	if (max(tilesM, tilesN) < 2*nw || k >= 2*max(m, n)) && k >= 2*g.kc {
 		nw = min(nw, k/g.kc)
 		chunk := roundUp((k+nw-1)/nw, g.kc)
 		parts := 0
@@ -551,7 +560,7 @@ func gemmBlocked[T Float](pl *pools[T], kern *microKernel[T], transA, transB boo
 		wsPool: &pl.ws,
 	}
 	g.directA = !transA && n <= directAMaxN
-	g.directB = !transB && m <= directBMaxM
+	g.directB = !transB && (m <= directBMaxM || k <= directBMaxK)
 
 	flops := 2 * float64(m) * float64(n) * float64(k)
 	nw := 1

@@ -126,7 +126,7 @@ func testShapes() []shape {
 			}
 		}
 	}
-	out = append(out, shape{12, 32, 5}, shape{24, 64, 300}, shape{13, 33, 257}, shape{100, 16, 40}, shape{50, 17, 9})
+	out = append(out, shape{12, 32, 5}, shape{24, 64, 300}, shape{13, 33, 257}, shape{100, 16, 40}, shape{50, 17, 9}, shape{130, 200, 600})
 	if !raceEnabled {
 		out = append(out, shape{1000, 32, 25}, shape{300, 128, 600}, shape{16, 64, 2000}, shape{520, 530, 270})
 	}
@@ -163,12 +163,12 @@ func TestSgemmBlocking(t *testing.T) {
 		{kc: 33, mc: 36, nc: 96, dA: 0, dB: 1 << 30, par: 1e12},
 		{kc: 7, mc: 12, nc: 32, dA: 1 << 30, dB: 0, par: 1},
 	}
-	save := []any{blockKC, blockMC, blockNC, directAMaxN, directBMaxM, parallelFlops, flopsPerWorker, computeParallelFlops}
+	save := []any{blockKC, blockMC, blockNC, directAMaxN, directBMaxM, parallelFlops, flopsPerWorker, computeParallelFlops, directBMaxK}
 	defer func() {
 		blockKC, blockMC, blockNC = save[0].(int), save[1].(int), save[2].(int)
 		directAMaxN, directBMaxM = save[3].(int), save[4].(int)
 		parallelFlops, flopsPerWorker = save[5].(float64), save[6].(float64)
-		computeParallelFlops = save[7].(float64)
+		computeParallelFlops, directBMaxK = save[7].(float64), save[8].(int)
 	}()
 	shapes := []shape{{1, 1, 1}, {7, 9, 13}, {25, 70, 40}, {63, 65, 66}, {130, 33, 17}, {40, 200, 51}, {7, 20, 200}, {13, 70, 150}}
 	for _, name := range kernelNames {
@@ -176,7 +176,7 @@ func TestSgemmBlocking(t *testing.T) {
 			rng := rand.New(rand.NewPCG(3, 4))
 			for ci, c := range cfgs {
 				blockKC, blockMC, blockNC = c.kc, c.mc, c.nc
-				directAMaxN, directBMaxM = c.dA, c.dB
+				directAMaxN, directBMaxM, directBMaxK = c.dA, c.dB, c.dB
 				parallelFlops, flopsPerWorker, computeParallelFlops = c.par, 1, c.par
 				for si, s := range shapes {
 					for tc := 0; tc < 4; tc++ {
