@@ -6,6 +6,7 @@ import (
 	"github.com/backprop-dev/backprop/autograd"
 	"github.com/backprop-dev/backprop/expr"
 	"github.com/backprop-dev/backprop/internal/parallel"
+	"github.com/backprop-dev/backprop/internal/vec"
 	"github.com/backprop-dev/backprop/tensor"
 )
 
@@ -28,6 +29,11 @@ const (
 type UnaryOp[T tensor.Float] struct {
 	Fn    Activation
 	Slope float64 // negative slope of LeakyReLU
+
+	// comp is σ(−x) = 1 − σ(x), kept by a float32 sigmoid's Forward
+	// (computed with σ(x) from one exponential per element) for Backward,
+	// which releases it after use.
+	comp *tensor.Tensor[T]
 }
 
 // Unary records fn(x) as node name.
@@ -132,19 +138,31 @@ func (o *UnaryOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error) 
 	}
 	out := tensor.Empty[T](in[0].Shape()...)
 	x, od := in[0].Data(), out.Data()
+	if o.comp != nil { // a Forward without Backward: drop what it kept
+		tensor.Release(o.comp)
+		o.comp = nil
+	}
+	if x32, ok := any(x).([]float32); ok && o.Fn == ActSigmoid {
+		comp := tensor.Empty[T](in[0].Shape()...)
+		o32, c32 := any(od).([]float32), any(comp.Data()).([]float32)
+		parallel.Chunks(len(x), func(lo, hi int) { vec.SigmoidPair(x32[lo:hi], o32[lo:hi], c32[lo:hi]) })
+		o.comp = comp
+		return out, nil
+	}
 	parallel.Chunks(len(x), func(lo, hi int) { o.forward(x[lo:hi], od[lo:hi]) })
 	return out, nil
 }
 
 // forward writes fn(x) into od. ReLU and LeakyReLU run without a float64
 // round trip (float32 LeakyReLU multiplies by the float32 slope, as
-// PyTorch's kernel does); float32 sigmoid and tanh use the float32
-// kernels of fastmath.go.
+// PyTorch's kernel does; float32 ReLU and LeakyReLU run package vec's SIMD
+// kernels); float32 sigmoid and tanh use the float32 kernels of
+// fastmath.go (Forward runs float32 sigmoid as vec.SigmoidPair instead).
 func (o *UnaryOp[T]) forward(x, od []T) {
 	switch o.Fn {
 	case ActReLU: // the hot path of training
 		if x32, ok := any(x).([]float32); ok {
-			reluf(x32, any(od).([]float32))
+			vec.ReLU(x32, any(od).([]float32))
 			return
 		}
 		for i, v := range x {
@@ -157,7 +175,7 @@ func (o *UnaryOp[T]) forward(x, od []T) {
 		return
 	case ActLeakyReLU:
 		if x32, ok := any(x).([]float32); ok {
-			leakyf(x32, any(od).([]float32), float32(o.Slope))
+			vec.LeakyReLU(x32, any(od).([]float32), float32(o.Slope))
 			return
 		}
 		slope := o.Slope
@@ -193,19 +211,41 @@ func (o *UnaryOp[T]) forward(x, od []T) {
 func (o *UnaryOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) []*tensor.Tensor[T] {
 	g := tensor.Empty[T](in[0].Shape()...)
 	x, y, up, gd := in[0].Data(), out.Data(), gout.Data(), g.Data()
+	if comp := o.comp; comp != nil {
+		o.comp = nil
+		if c := comp.Data(); len(c) == len(x) && o.Fn == ActSigmoid {
+			// σ'(x)·up = (σ(x)·σ(−x))·up with Forward's σ(−x): the same
+			// products as backward's sigmoidf(−x) path, bit for bit.
+			parallel.Chunks(len(x), func(lo, hi int) { sigmoidGrad(y[lo:hi], c[lo:hi], up[lo:hi], gd[lo:hi]) })
+			tensor.Release(comp)
+			return []*tensor.Tensor[T]{g}
+		}
+		tensor.Release(comp)
+	}
 	parallel.Chunks(len(x), func(lo, hi int) { o.backward(x[lo:hi], y[lo:hi], up[lo:hi], gd[lo:hi]) })
 	return []*tensor.Tensor[T]{g}
 }
 
+// sigmoidGrad writes up·(y·c) into gd: the sigmoid's input gradient from
+// its output y = σ(x) and c = σ(−x).
+func sigmoidGrad[T tensor.Float](y, c, up, gd []T) {
+	c, up, gd = c[:len(y)], up[:len(y)], gd[:len(y)]
+	for i, v := range y {
+		gd[i] = up[i] * (v * c[i])
+	}
+}
+
 // backward writes gout ⊙ fn'(x) into gd, with the fast paths of forward:
-// ReLU and LeakyReLU select or scale (exactly as the generic path), tanh
-// takes 1 − y² in float64 (no cancellation near saturation), float32
-// sigmoid takes y·σ(−x) with the float32 kernel.
+// ReLU and LeakyReLU select or scale (exactly as the generic path; float32
+// with package vec's SIMD kernels), tanh takes 1 − y² in float64 (no
+// cancellation near saturation), float32 sigmoid takes y·σ(−x) with the
+// float32 kernel (Backward uses the σ(−x) Forward kept instead, when it
+// has it).
 func (o *UnaryOp[T]) backward(x, y, up, gd []T) {
 	switch o.Fn {
 	case ActReLU:
 		if x32, ok := any(x).([]float32); ok {
-			reluGradf(x32, any(up).([]float32), any(gd).([]float32), 0, false)
+			vec.ReLUGrad(x32, any(up).([]float32), any(gd).([]float32))
 			return
 		}
 		for i, v := range x {
@@ -219,7 +259,7 @@ func (o *UnaryOp[T]) backward(x, y, up, gd []T) {
 	case ActLeakyReLU:
 		slope := T(o.Slope)
 		if x32, ok := any(x).([]float32); ok {
-			reluGradf(x32, any(up).([]float32), any(gd).([]float32), float32(slope), true)
+			vec.LeakyReLUGrad(x32, any(up).([]float32), any(gd).([]float32), float32(slope))
 			return
 		}
 		for i, v := range x {
@@ -307,58 +347,4 @@ func (o *UnaryOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr)
 // BackwardElem implements autograd.Explainer.
 func (o *UnaryOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr {
 	return expr.Product{gout(m), o.deriv(in(0, m), out(m), false)}
-}
-
-// The float32 ReLU kernels below select with bit masks instead of
-// branches: activations change sign at random, and a mispredicted branch
-// per element costs more than the arithmetic. They give exactly the
-// results of the generic loops (x > 0 selects x; −0, negatives and NaN
-// take the other side).
-
-// posMask returns all ones if the float32 with bits b is > 0 (a positive
-// number or +Inf, not NaN), else 0: 1 ≤ b ≤ bits(+Inf) as one unsigned
-// comparison, which the compiler turns into a conditional move.
-func posMask(b uint32) uint32 {
-	var m uint32
-	if b-1 < 0x7f800000 {
-		m = ^uint32(0)
-	}
-	return m
-}
-
-// reluf writes max(x, 0) into od (+0 for x ≤ 0 or NaN).
-func reluf(x, od []float32) {
-	od = od[:len(x)]
-	for i, v := range x {
-		b := math.Float32bits(v)
-		od[i] = math.Float32frombits(b & posMask(b))
-	}
-}
-
-// leakyf writes x for x > 0, else slope·x (in float32), into od.
-func leakyf(x, od []float32, slope float32) {
-	od = od[:len(x)]
-	for i, v := range x {
-		b := math.Float32bits(v)
-		m := posMask(b)
-		od[i] = math.Float32frombits(b&m | math.Float32bits(v*slope)&^m)
-	}
-}
-
-// reluGradf writes into gd up for x > 0, else up·slope (leaky) or +0
-// (ReLU, exactly as the generic loop: not up·0, which would turn an
-// infinite up into NaN).
-func reluGradf(x, up, gd []float32, slope float32, leaky bool) {
-	up, gd = up[:len(x)], gd[:len(x)]
-	if !leaky {
-		for i, v := range x {
-			gd[i] = math.Float32frombits(math.Float32bits(up[i]) & posMask(math.Float32bits(v)))
-		}
-		return
-	}
-	one, sb := math.Float32bits(1), math.Float32bits(slope)
-	for i, v := range x {
-		m := posMask(math.Float32bits(v))
-		gd[i] = up[i] * math.Float32frombits(one&m|sb&^m)
-	}
 }

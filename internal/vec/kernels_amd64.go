@@ -14,6 +14,31 @@ func adamAVX512(theta, m, v, grad *float32, n int, b1, b2, c1, c2, wd, eps, step
 //go:noescape
 func sgdAVX512(theta, buf, grad *float32, n int, lr, wd, mu, damp float32, flags int)
 
+// reluAVX512 is the 16-lane relu kernel (kernels_amd64.s).
+//
+//go:noescape
+func reluAVX512(x, y *float32, n int)
+
+// leakyReLUAVX512 is the 16-lane leakyReLU kernel (kernels_amd64.s).
+//
+//go:noescape
+func leakyReLUAVX512(x, y *float32, n int, slope float32)
+
+// reluGradAVX512 is the 16-lane reluGrad kernel (kernels_amd64.s).
+//
+//go:noescape
+func reluGradAVX512(x, up, gd *float32, n int)
+
+// leakyReLUGradAVX512 is the 16-lane leakyReLUGrad kernel (kernels_amd64.s).
+//
+//go:noescape
+func leakyReLUGradAVX512(x, up, gd *float32, n int, slope float32)
+
+// sigmoidPairAVX512 is the 16-lane sigmoidPair kernel (kernels_amd64.s).
+//
+//go:noescape
+func sigmoidPairAVX512(x, s, c *float32, n int)
+
 // adamAVX2 is the 8-lane adam kernel (kernels_amd64.s).
 //
 //go:noescape
@@ -23,3 +48,28 @@ func adamAVX2(theta, m, v, grad *float32, n int, b1, b2, c1, c2, wd, eps, stepSi
 //
 //go:noescape
 func sgdAVX2(theta, buf, grad *float32, n int, lr, wd, mu, damp float32, flags int)
+
+// reluAVX2 is the 8-lane relu kernel (kernels_amd64.s).
+//
+//go:noescape
+func reluAVX2(x, y *float32, n int)
+
+// leakyReLUAVX2 is the 8-lane leakyReLU kernel (kernels_amd64.s).
+//
+//go:noescape
+func leakyReLUAVX2(x, y *float32, n int, slope float32)
+
+// reluGradAVX2 is the 8-lane reluGrad kernel (kernels_amd64.s).
+//
+//go:noescape
+func reluGradAVX2(x, up, gd *float32, n int)
+
+// leakyReLUGradAVX2 is the 8-lane leakyReLUGrad kernel (kernels_amd64.s).
+//
+//go:noescape
+func leakyReLUGradAVX2(x, up, gd *float32, n int, slope float32)
+
+// sigmoidPairAVX2 is the 8-lane sigmoidPair kernel (kernels_amd64.s).
+//
+//go:noescape
+func sigmoidPairAVX2(x, s, c *float32, n int)

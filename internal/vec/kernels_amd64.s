@@ -4,14 +4,16 @@
 
 #include "textflag.h"
 
-// Every kernel saves MXCSR, sets FTZ (bit 15) and DAZ (bit 6) so that
-// subnormal m, v and gradient values read as zero and subnormal results
-// flush to zero instead of taking a microcode assist each, and restores the
-// saved MXCSR before RET. This is safe: the Go runtime never preempts an
-// assembly function asynchronously (it is not an async safe point) and the
-// kernels call nothing, so no other Go code runs on the thread while the
-// bits are set; a signal handler that interrupts the kernel gets the
-// register state saved and restored by the operating system.
+// The optimizer kernels (adam, sgd) save MXCSR, set FTZ (bit 15) and DAZ
+// (bit 6) so that subnormal m, v and gradient values read as zero and
+// subnormal results flush to zero instead of taking a microcode assist
+// each, and restore the saved MXCSR before RET. This is safe: the Go
+// runtime never preempts an assembly function asynchronously (it is not an
+// async safe point) and the kernels call nothing, so no other Go code runs
+// on the thread while the bits are set; a signal handler that interrupts
+// the kernel gets the register state saved and restored by the operating
+// system. The activation kernels leave MXCSR alone: with Go's setting
+// (round to nearest, no FTZ/DAZ) they are exact on subnormals too.
 
 // tailMask is 8 all-ones lanes then 8 zero lanes: the 8 lanes at byte
 // offset 32−4·t enable the first t elements (AVX2 tails).
@@ -32,6 +34,332 @@ DATA tailMask<>+52(SB)/4, $0
 DATA tailMask<>+56(SB)/4, $0
 DATA tailMask<>+60(SB)/4, $0
 GLOBL tailMask<>(SB), RODATA|NOPTR, $64
+
+// Constants of the activation kernels: 16 copies each, a full AVX-512
+// vector (AVX reads the first 32 bytes).
+DATA const_c127<>+0(SB)/4, $0x42fe0000
+DATA const_c127<>+4(SB)/4, $0x42fe0000
+DATA const_c127<>+8(SB)/4, $0x42fe0000
+DATA const_c127<>+12(SB)/4, $0x42fe0000
+DATA const_c127<>+16(SB)/4, $0x42fe0000
+DATA const_c127<>+20(SB)/4, $0x42fe0000
+DATA const_c127<>+24(SB)/4, $0x42fe0000
+DATA const_c127<>+28(SB)/4, $0x42fe0000
+DATA const_c127<>+32(SB)/4, $0x42fe0000
+DATA const_c127<>+36(SB)/4, $0x42fe0000
+DATA const_c127<>+40(SB)/4, $0x42fe0000
+DATA const_c127<>+44(SB)/4, $0x42fe0000
+DATA const_c127<>+48(SB)/4, $0x42fe0000
+DATA const_c127<>+52(SB)/4, $0x42fe0000
+DATA const_c127<>+56(SB)/4, $0x42fe0000
+DATA const_c127<>+60(SB)/4, $0x42fe0000
+GLOBL const_c127<>(SB), RODATA|NOPTR, $64
+DATA const_c64<>+0(SB)/4, $0x42800000
+DATA const_c64<>+4(SB)/4, $0x42800000
+DATA const_c64<>+8(SB)/4, $0x42800000
+DATA const_c64<>+12(SB)/4, $0x42800000
+DATA const_c64<>+16(SB)/4, $0x42800000
+DATA const_c64<>+20(SB)/4, $0x42800000
+DATA const_c64<>+24(SB)/4, $0x42800000
+DATA const_c64<>+28(SB)/4, $0x42800000
+DATA const_c64<>+32(SB)/4, $0x42800000
+DATA const_c64<>+36(SB)/4, $0x42800000
+DATA const_c64<>+40(SB)/4, $0x42800000
+DATA const_c64<>+44(SB)/4, $0x42800000
+DATA const_c64<>+48(SB)/4, $0x42800000
+DATA const_c64<>+52(SB)/4, $0x42800000
+DATA const_c64<>+56(SB)/4, $0x42800000
+DATA const_c64<>+60(SB)/4, $0x42800000
+GLOBL const_c64<>(SB), RODATA|NOPTR, $64
+DATA const_expMin<>+0(SB)/4, $0xc2cff1b4
+DATA const_expMin<>+4(SB)/4, $0xc2cff1b4
+DATA const_expMin<>+8(SB)/4, $0xc2cff1b4
+DATA const_expMin<>+12(SB)/4, $0xc2cff1b4
+DATA const_expMin<>+16(SB)/4, $0xc2cff1b4
+DATA const_expMin<>+20(SB)/4, $0xc2cff1b4
+DATA const_expMin<>+24(SB)/4, $0xc2cff1b4
+DATA const_expMin<>+28(SB)/4, $0xc2cff1b4
+DATA const_expMin<>+32(SB)/4, $0xc2cff1b4
+DATA const_expMin<>+36(SB)/4, $0xc2cff1b4
+DATA const_expMin<>+40(SB)/4, $0xc2cff1b4
+DATA const_expMin<>+44(SB)/4, $0xc2cff1b4
+DATA const_expMin<>+48(SB)/4, $0xc2cff1b4
+DATA const_expMin<>+52(SB)/4, $0xc2cff1b4
+DATA const_expMin<>+56(SB)/4, $0xc2cff1b4
+DATA const_expMin<>+60(SB)/4, $0xc2cff1b4
+GLOBL const_expMin<>(SB), RODATA|NOPTR, $64
+DATA const_half<>+0(SB)/4, $0x3f000000
+DATA const_half<>+4(SB)/4, $0x3f000000
+DATA const_half<>+8(SB)/4, $0x3f000000
+DATA const_half<>+12(SB)/4, $0x3f000000
+DATA const_half<>+16(SB)/4, $0x3f000000
+DATA const_half<>+20(SB)/4, $0x3f000000
+DATA const_half<>+24(SB)/4, $0x3f000000
+DATA const_half<>+28(SB)/4, $0x3f000000
+DATA const_half<>+32(SB)/4, $0x3f000000
+DATA const_half<>+36(SB)/4, $0x3f000000
+DATA const_half<>+40(SB)/4, $0x3f000000
+DATA const_half<>+44(SB)/4, $0x3f000000
+DATA const_half<>+48(SB)/4, $0x3f000000
+DATA const_half<>+52(SB)/4, $0x3f000000
+DATA const_half<>+56(SB)/4, $0x3f000000
+DATA const_half<>+60(SB)/4, $0x3f000000
+GLOBL const_half<>(SB), RODATA|NOPTR, $64
+DATA const_ln2Hi<>+0(SB)/4, $0x3f317200
+DATA const_ln2Hi<>+4(SB)/4, $0x3f317200
+DATA const_ln2Hi<>+8(SB)/4, $0x3f317200
+DATA const_ln2Hi<>+12(SB)/4, $0x3f317200
+DATA const_ln2Hi<>+16(SB)/4, $0x3f317200
+DATA const_ln2Hi<>+20(SB)/4, $0x3f317200
+DATA const_ln2Hi<>+24(SB)/4, $0x3f317200
+DATA const_ln2Hi<>+28(SB)/4, $0x3f317200
+DATA const_ln2Hi<>+32(SB)/4, $0x3f317200
+DATA const_ln2Hi<>+36(SB)/4, $0x3f317200
+DATA const_ln2Hi<>+40(SB)/4, $0x3f317200
+DATA const_ln2Hi<>+44(SB)/4, $0x3f317200
+DATA const_ln2Hi<>+48(SB)/4, $0x3f317200
+DATA const_ln2Hi<>+52(SB)/4, $0x3f317200
+DATA const_ln2Hi<>+56(SB)/4, $0x3f317200
+DATA const_ln2Hi<>+60(SB)/4, $0x3f317200
+GLOBL const_ln2Hi<>(SB), RODATA|NOPTR, $64
+DATA const_ln2Lo<>+0(SB)/4, $0x35bfbe8e
+DATA const_ln2Lo<>+4(SB)/4, $0x35bfbe8e
+DATA const_ln2Lo<>+8(SB)/4, $0x35bfbe8e
+DATA const_ln2Lo<>+12(SB)/4, $0x35bfbe8e
+DATA const_ln2Lo<>+16(SB)/4, $0x35bfbe8e
+DATA const_ln2Lo<>+20(SB)/4, $0x35bfbe8e
+DATA const_ln2Lo<>+24(SB)/4, $0x35bfbe8e
+DATA const_ln2Lo<>+28(SB)/4, $0x35bfbe8e
+DATA const_ln2Lo<>+32(SB)/4, $0x35bfbe8e
+DATA const_ln2Lo<>+36(SB)/4, $0x35bfbe8e
+DATA const_ln2Lo<>+40(SB)/4, $0x35bfbe8e
+DATA const_ln2Lo<>+44(SB)/4, $0x35bfbe8e
+DATA const_ln2Lo<>+48(SB)/4, $0x35bfbe8e
+DATA const_ln2Lo<>+52(SB)/4, $0x35bfbe8e
+DATA const_ln2Lo<>+56(SB)/4, $0x35bfbe8e
+DATA const_ln2Lo<>+60(SB)/4, $0x35bfbe8e
+GLOBL const_ln2Lo<>(SB), RODATA|NOPTR, $64
+DATA const_log2e<>+0(SB)/4, $0x3fb8aa3b
+DATA const_log2e<>+4(SB)/4, $0x3fb8aa3b
+DATA const_log2e<>+8(SB)/4, $0x3fb8aa3b
+DATA const_log2e<>+12(SB)/4, $0x3fb8aa3b
+DATA const_log2e<>+16(SB)/4, $0x3fb8aa3b
+DATA const_log2e<>+20(SB)/4, $0x3fb8aa3b
+DATA const_log2e<>+24(SB)/4, $0x3fb8aa3b
+DATA const_log2e<>+28(SB)/4, $0x3fb8aa3b
+DATA const_log2e<>+32(SB)/4, $0x3fb8aa3b
+DATA const_log2e<>+36(SB)/4, $0x3fb8aa3b
+DATA const_log2e<>+40(SB)/4, $0x3fb8aa3b
+DATA const_log2e<>+44(SB)/4, $0x3fb8aa3b
+DATA const_log2e<>+48(SB)/4, $0x3fb8aa3b
+DATA const_log2e<>+52(SB)/4, $0x3fb8aa3b
+DATA const_log2e<>+56(SB)/4, $0x3fb8aa3b
+DATA const_log2e<>+60(SB)/4, $0x3fb8aa3b
+GLOBL const_log2e<>(SB), RODATA|NOPTR, $64
+DATA const_m126<>+0(SB)/4, $0xc2fc0000
+DATA const_m126<>+4(SB)/4, $0xc2fc0000
+DATA const_m126<>+8(SB)/4, $0xc2fc0000
+DATA const_m126<>+12(SB)/4, $0xc2fc0000
+DATA const_m126<>+16(SB)/4, $0xc2fc0000
+DATA const_m126<>+20(SB)/4, $0xc2fc0000
+DATA const_m126<>+24(SB)/4, $0xc2fc0000
+DATA const_m126<>+28(SB)/4, $0xc2fc0000
+DATA const_m126<>+32(SB)/4, $0xc2fc0000
+DATA const_m126<>+36(SB)/4, $0xc2fc0000
+DATA const_m126<>+40(SB)/4, $0xc2fc0000
+DATA const_m126<>+44(SB)/4, $0xc2fc0000
+DATA const_m126<>+48(SB)/4, $0xc2fc0000
+DATA const_m126<>+52(SB)/4, $0xc2fc0000
+DATA const_m126<>+56(SB)/4, $0xc2fc0000
+DATA const_m126<>+60(SB)/4, $0xc2fc0000
+GLOBL const_m126<>(SB), RODATA|NOPTR, $64
+DATA const_one<>+0(SB)/4, $0x3f800000
+DATA const_one<>+4(SB)/4, $0x3f800000
+DATA const_one<>+8(SB)/4, $0x3f800000
+DATA const_one<>+12(SB)/4, $0x3f800000
+DATA const_one<>+16(SB)/4, $0x3f800000
+DATA const_one<>+20(SB)/4, $0x3f800000
+DATA const_one<>+24(SB)/4, $0x3f800000
+DATA const_one<>+28(SB)/4, $0x3f800000
+DATA const_one<>+32(SB)/4, $0x3f800000
+DATA const_one<>+36(SB)/4, $0x3f800000
+DATA const_one<>+40(SB)/4, $0x3f800000
+DATA const_one<>+44(SB)/4, $0x3f800000
+DATA const_one<>+48(SB)/4, $0x3f800000
+DATA const_one<>+52(SB)/4, $0x3f800000
+DATA const_one<>+56(SB)/4, $0x3f800000
+DATA const_one<>+60(SB)/4, $0x3f800000
+GLOBL const_one<>(SB), RODATA|NOPTR, $64
+DATA const_p3<>+0(SB)/4, $0x3e2aaaab
+DATA const_p3<>+4(SB)/4, $0x3e2aaaab
+DATA const_p3<>+8(SB)/4, $0x3e2aaaab
+DATA const_p3<>+12(SB)/4, $0x3e2aaaab
+DATA const_p3<>+16(SB)/4, $0x3e2aaaab
+DATA const_p3<>+20(SB)/4, $0x3e2aaaab
+DATA const_p3<>+24(SB)/4, $0x3e2aaaab
+DATA const_p3<>+28(SB)/4, $0x3e2aaaab
+DATA const_p3<>+32(SB)/4, $0x3e2aaaab
+DATA const_p3<>+36(SB)/4, $0x3e2aaaab
+DATA const_p3<>+40(SB)/4, $0x3e2aaaab
+DATA const_p3<>+44(SB)/4, $0x3e2aaaab
+DATA const_p3<>+48(SB)/4, $0x3e2aaaab
+DATA const_p3<>+52(SB)/4, $0x3e2aaaab
+DATA const_p3<>+56(SB)/4, $0x3e2aaaab
+DATA const_p3<>+60(SB)/4, $0x3e2aaaab
+GLOBL const_p3<>(SB), RODATA|NOPTR, $64
+DATA const_p4<>+0(SB)/4, $0x3d2aaaab
+DATA const_p4<>+4(SB)/4, $0x3d2aaaab
+DATA const_p4<>+8(SB)/4, $0x3d2aaaab
+DATA const_p4<>+12(SB)/4, $0x3d2aaaab
+DATA const_p4<>+16(SB)/4, $0x3d2aaaab
+DATA const_p4<>+20(SB)/4, $0x3d2aaaab
+DATA const_p4<>+24(SB)/4, $0x3d2aaaab
+DATA const_p4<>+28(SB)/4, $0x3d2aaaab
+DATA const_p4<>+32(SB)/4, $0x3d2aaaab
+DATA const_p4<>+36(SB)/4, $0x3d2aaaab
+DATA const_p4<>+40(SB)/4, $0x3d2aaaab
+DATA const_p4<>+44(SB)/4, $0x3d2aaaab
+DATA const_p4<>+48(SB)/4, $0x3d2aaaab
+DATA const_p4<>+52(SB)/4, $0x3d2aaaab
+DATA const_p4<>+56(SB)/4, $0x3d2aaaab
+DATA const_p4<>+60(SB)/4, $0x3d2aaaab
+GLOBL const_p4<>(SB), RODATA|NOPTR, $64
+DATA const_p5<>+0(SB)/4, $0x3c088889
+DATA const_p5<>+4(SB)/4, $0x3c088889
+DATA const_p5<>+8(SB)/4, $0x3c088889
+DATA const_p5<>+12(SB)/4, $0x3c088889
+DATA const_p5<>+16(SB)/4, $0x3c088889
+DATA const_p5<>+20(SB)/4, $0x3c088889
+DATA const_p5<>+24(SB)/4, $0x3c088889
+DATA const_p5<>+28(SB)/4, $0x3c088889
+DATA const_p5<>+32(SB)/4, $0x3c088889
+DATA const_p5<>+36(SB)/4, $0x3c088889
+DATA const_p5<>+40(SB)/4, $0x3c088889
+DATA const_p5<>+44(SB)/4, $0x3c088889
+DATA const_p5<>+48(SB)/4, $0x3c088889
+DATA const_p5<>+52(SB)/4, $0x3c088889
+DATA const_p5<>+56(SB)/4, $0x3c088889
+DATA const_p5<>+60(SB)/4, $0x3c088889
+GLOBL const_p5<>(SB), RODATA|NOPTR, $64
+DATA const_p6<>+0(SB)/4, $0x3ab60b61
+DATA const_p6<>+4(SB)/4, $0x3ab60b61
+DATA const_p6<>+8(SB)/4, $0x3ab60b61
+DATA const_p6<>+12(SB)/4, $0x3ab60b61
+DATA const_p6<>+16(SB)/4, $0x3ab60b61
+DATA const_p6<>+20(SB)/4, $0x3ab60b61
+DATA const_p6<>+24(SB)/4, $0x3ab60b61
+DATA const_p6<>+28(SB)/4, $0x3ab60b61
+DATA const_p6<>+32(SB)/4, $0x3ab60b61
+DATA const_p6<>+36(SB)/4, $0x3ab60b61
+DATA const_p6<>+40(SB)/4, $0x3ab60b61
+DATA const_p6<>+44(SB)/4, $0x3ab60b61
+DATA const_p6<>+48(SB)/4, $0x3ab60b61
+DATA const_p6<>+52(SB)/4, $0x3ab60b61
+DATA const_p6<>+56(SB)/4, $0x3ab60b61
+DATA const_p6<>+60(SB)/4, $0x3ab60b61
+GLOBL const_p6<>(SB), RODATA|NOPTR, $64
+DATA const_p7<>+0(SB)/4, $0x39500d01
+DATA const_p7<>+4(SB)/4, $0x39500d01
+DATA const_p7<>+8(SB)/4, $0x39500d01
+DATA const_p7<>+12(SB)/4, $0x39500d01
+DATA const_p7<>+16(SB)/4, $0x39500d01
+DATA const_p7<>+20(SB)/4, $0x39500d01
+DATA const_p7<>+24(SB)/4, $0x39500d01
+DATA const_p7<>+28(SB)/4, $0x39500d01
+DATA const_p7<>+32(SB)/4, $0x39500d01
+DATA const_p7<>+36(SB)/4, $0x39500d01
+DATA const_p7<>+40(SB)/4, $0x39500d01
+DATA const_p7<>+44(SB)/4, $0x39500d01
+DATA const_p7<>+48(SB)/4, $0x39500d01
+DATA const_p7<>+52(SB)/4, $0x39500d01
+DATA const_p7<>+56(SB)/4, $0x39500d01
+DATA const_p7<>+60(SB)/4, $0x39500d01
+GLOBL const_p7<>(SB), RODATA|NOPTR, $64
+DATA const_pow2m64<>+0(SB)/4, $0x1f800000
+DATA const_pow2m64<>+4(SB)/4, $0x1f800000
+DATA const_pow2m64<>+8(SB)/4, $0x1f800000
+DATA const_pow2m64<>+12(SB)/4, $0x1f800000
+DATA const_pow2m64<>+16(SB)/4, $0x1f800000
+DATA const_pow2m64<>+20(SB)/4, $0x1f800000
+DATA const_pow2m64<>+24(SB)/4, $0x1f800000
+DATA const_pow2m64<>+28(SB)/4, $0x1f800000
+DATA const_pow2m64<>+32(SB)/4, $0x1f800000
+DATA const_pow2m64<>+36(SB)/4, $0x1f800000
+DATA const_pow2m64<>+40(SB)/4, $0x1f800000
+DATA const_pow2m64<>+44(SB)/4, $0x1f800000
+DATA const_pow2m64<>+48(SB)/4, $0x1f800000
+DATA const_pow2m64<>+52(SB)/4, $0x1f800000
+DATA const_pow2m64<>+56(SB)/4, $0x1f800000
+DATA const_pow2m64<>+60(SB)/4, $0x1f800000
+GLOBL const_pow2m64<>(SB), RODATA|NOPTR, $64
+DATA const_quiet<>+0(SB)/4, $0x00400000
+DATA const_quiet<>+4(SB)/4, $0x00400000
+DATA const_quiet<>+8(SB)/4, $0x00400000
+DATA const_quiet<>+12(SB)/4, $0x00400000
+DATA const_quiet<>+16(SB)/4, $0x00400000
+DATA const_quiet<>+20(SB)/4, $0x00400000
+DATA const_quiet<>+24(SB)/4, $0x00400000
+DATA const_quiet<>+28(SB)/4, $0x00400000
+DATA const_quiet<>+32(SB)/4, $0x00400000
+DATA const_quiet<>+36(SB)/4, $0x00400000
+DATA const_quiet<>+40(SB)/4, $0x00400000
+DATA const_quiet<>+44(SB)/4, $0x00400000
+DATA const_quiet<>+48(SB)/4, $0x00400000
+DATA const_quiet<>+52(SB)/4, $0x00400000
+DATA const_quiet<>+56(SB)/4, $0x00400000
+DATA const_quiet<>+60(SB)/4, $0x00400000
+GLOBL const_quiet<>(SB), RODATA|NOPTR, $64
+DATA const_sign<>+0(SB)/4, $0x80000000
+DATA const_sign<>+4(SB)/4, $0x80000000
+DATA const_sign<>+8(SB)/4, $0x80000000
+DATA const_sign<>+12(SB)/4, $0x80000000
+DATA const_sign<>+16(SB)/4, $0x80000000
+DATA const_sign<>+20(SB)/4, $0x80000000
+DATA const_sign<>+24(SB)/4, $0x80000000
+DATA const_sign<>+28(SB)/4, $0x80000000
+DATA const_sign<>+32(SB)/4, $0x80000000
+DATA const_sign<>+36(SB)/4, $0x80000000
+DATA const_sign<>+40(SB)/4, $0x80000000
+DATA const_sign<>+44(SB)/4, $0x80000000
+DATA const_sign<>+48(SB)/4, $0x80000000
+DATA const_sign<>+52(SB)/4, $0x80000000
+DATA const_sign<>+56(SB)/4, $0x80000000
+DATA const_sign<>+60(SB)/4, $0x80000000
+GLOBL const_sign<>(SB), RODATA|NOPTR, $64
+DATA const_two23<>+0(SB)/4, $0x4b000000
+DATA const_two23<>+4(SB)/4, $0x4b000000
+DATA const_two23<>+8(SB)/4, $0x4b000000
+DATA const_two23<>+12(SB)/4, $0x4b000000
+DATA const_two23<>+16(SB)/4, $0x4b000000
+DATA const_two23<>+20(SB)/4, $0x4b000000
+DATA const_two23<>+24(SB)/4, $0x4b000000
+DATA const_two23<>+28(SB)/4, $0x4b000000
+DATA const_two23<>+32(SB)/4, $0x4b000000
+DATA const_two23<>+36(SB)/4, $0x4b000000
+DATA const_two23<>+40(SB)/4, $0x4b000000
+DATA const_two23<>+44(SB)/4, $0x4b000000
+DATA const_two23<>+48(SB)/4, $0x4b000000
+DATA const_two23<>+52(SB)/4, $0x4b000000
+DATA const_two23<>+56(SB)/4, $0x4b000000
+DATA const_two23<>+60(SB)/4, $0x4b000000
+GLOBL const_two23<>(SB), RODATA|NOPTR, $64
+DATA const_zero<>+0(SB)/4, $0x00000000
+DATA const_zero<>+4(SB)/4, $0x00000000
+DATA const_zero<>+8(SB)/4, $0x00000000
+DATA const_zero<>+12(SB)/4, $0x00000000
+DATA const_zero<>+16(SB)/4, $0x00000000
+DATA const_zero<>+20(SB)/4, $0x00000000
+DATA const_zero<>+24(SB)/4, $0x00000000
+DATA const_zero<>+28(SB)/4, $0x00000000
+DATA const_zero<>+32(SB)/4, $0x00000000
+DATA const_zero<>+36(SB)/4, $0x00000000
+DATA const_zero<>+40(SB)/4, $0x00000000
+DATA const_zero<>+44(SB)/4, $0x00000000
+DATA const_zero<>+48(SB)/4, $0x00000000
+DATA const_zero<>+52(SB)/4, $0x00000000
+DATA const_zero<>+56(SB)/4, $0x00000000
+DATA const_zero<>+60(SB)/4, $0x00000000
+GLOBL const_zero<>(SB), RODATA|NOPTR, $64
 
 // func adamAVX512(theta, m, v, grad *float32, n int, b1, b2, c1, c2, wd, eps, stepSize, bc2Sqrt float32, flags int)
 // Per element, as optim.Adam's Go loop:
@@ -240,6 +568,289 @@ done:
 	VZEROUPPER
 	RET
 
+// func reluAVX512(x, y *float32, n int)
+// Per element, as reluGo: y = x if x > 0, else +0 (also for −0 and NaN).
+// MAXPS returns its second source unless the first is greater, which is
+// exactly this with x first and +0 second.
+TEXT ·reluAVX512(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), DI
+	MOVQ y+8(FP), SI
+	MOVQ n+16(FP), CX
+	VMOVUPS const_zero<>(SB), Z16
+	MOVQ CX, R9
+	SHRQ $4, R9
+	JZ tail
+loop:
+	VMOVUPS (DI), Z0
+	VMAXPS Z16, Z0, Z0
+	VMOVUPS Z0, (SI)
+	ADDQ $64, DI
+	ADDQ $64, SI
+	DECQ R9
+	JNZ loop
+tail:
+	ANDQ $15, CX
+	JZ done
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z (DI), K1, Z0
+	VMAXPS Z16, Z0, Z0
+	VMOVUPS Z0, K1, (SI)
+done:
+	VZEROUPPER
+	RET
+
+// func leakyReLUAVX512(x, y *float32, n int, slope float32)
+// Per element, as leakyReLUGo: y = x if x > 0, else x·slope.
+TEXT ·leakyReLUAVX512(SB), NOSPLIT, $0-28
+	MOVQ x+0(FP), DI
+	MOVQ y+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS slope+24(FP), Z16
+	VMOVUPS const_zero<>(SB), Z17
+	MOVQ CX, R9
+	SHRQ $4, R9
+	JZ tail
+loop:
+	VMOVUPS (DI), Z0
+	VMULPS Z16, Z0, Z1
+	VCMPPS $0x1e, Z17, Z0, K2
+	VBLENDMPS Z0, Z1, K2, Z1
+	VMOVUPS Z1, (SI)
+	ADDQ $64, DI
+	ADDQ $64, SI
+	DECQ R9
+	JNZ loop
+tail:
+	ANDQ $15, CX
+	JZ done
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z (DI), K1, Z0
+	VMULPS Z16, Z0, Z1
+	VCMPPS $0x1e, Z17, Z0, K2
+	VBLENDMPS Z0, Z1, K2, Z1
+	VMOVUPS Z1, K1, (SI)
+done:
+	VZEROUPPER
+	RET
+
+// func reluGradAVX512(x, up, gd *float32, n int)
+// Per element, as reluGradGo: gd = up if x > 0, else +0 (not up·0).
+TEXT ·reluGradAVX512(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), DI
+	MOVQ up+8(FP), SI
+	MOVQ gd+16(FP), DX
+	MOVQ n+24(FP), CX
+	VMOVUPS const_zero<>(SB), Z16
+	MOVQ CX, R9
+	SHRQ $4, R9
+	JZ tail
+loop:
+	VMOVUPS (DI), Z0
+	VMOVUPS (SI), Z1
+	VCMPPS $0x1e, Z16, Z0, K2
+	VMOVUPS.Z Z1, K2, Z1
+	VMOVUPS Z1, (DX)
+	ADDQ $64, DI
+	ADDQ $64, SI
+	ADDQ $64, DX
+	DECQ R9
+	JNZ loop
+tail:
+	ANDQ $15, CX
+	JZ done
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z (DI), K1, Z0
+	VMOVUPS.Z (SI), K1, Z1
+	VCMPPS $0x1e, Z16, Z0, K2
+	VMOVUPS.Z Z1, K2, Z1
+	VMOVUPS Z1, K1, (DX)
+done:
+	VZEROUPPER
+	RET
+
+// func leakyReLUGradAVX512(x, up, gd *float32, n int, slope float32)
+// Per element, as leakyReLUGradGo: gd = up·(x > 0 ? 1 : slope).
+TEXT ·leakyReLUGradAVX512(SB), NOSPLIT, $0-36
+	MOVQ x+0(FP), DI
+	MOVQ up+8(FP), SI
+	MOVQ gd+16(FP), DX
+	MOVQ n+24(FP), CX
+	VBROADCASTSS slope+32(FP), Z16
+	VMOVUPS const_one<>(SB), Z17
+	VMOVUPS const_zero<>(SB), Z18
+	MOVQ CX, R9
+	SHRQ $4, R9
+	JZ tail
+loop:
+	VMOVUPS (DI), Z0
+	VMOVUPS (SI), Z1
+	VCMPPS $0x1e, Z18, Z0, K2
+	VBLENDMPS Z17, Z16, K2, Z2
+	VMULPS Z2, Z1, Z1
+	VMOVUPS Z1, (DX)
+	ADDQ $64, DI
+	ADDQ $64, SI
+	ADDQ $64, DX
+	DECQ R9
+	JNZ loop
+tail:
+	ANDQ $15, CX
+	JZ done
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z (DI), K1, Z0
+	VMOVUPS.Z (SI), K1, Z1
+	VCMPPS $0x1e, Z18, Z0, K2
+	VBLENDMPS Z17, Z16, K2, Z2
+	VMULPS Z2, Z1, Z1
+	VMOVUPS Z1, K1, (DX)
+done:
+	VZEROUPPER
+	RET
+
+// func sigmoidPairAVX512(x, s, c *float32, n int)
+// Per element, as sigmoidPairGo: with a = −|x| and e = Exp(a),
+//	s, c = 1/(1+e), e/(1+e) for x ≥ 0; e/(1+e), 1/(1+e) for x < 0;
+//	s, c = x, −x with the quiet bit set for NaN x.
+// Exp(a) is Exp's computation for a ≤ 0, operation by operation:
+//	n = ⌊a·log2e + 1/2⌋ (in float32: exact for a·log2e ≤ −1/2, and any
+//	    rounding above keeps the sum in [0, 1) with floor 0, as in float64)
+//	r = (a − n·ln2Hi) − n·ln2Lo
+//	p = 1 + r·(1 + r·(1/2 + r·(1/6 + r·(1/24 + r·(1/120 + r·(1/720 + r·(1/5040)))))))
+//	e = p·2ⁿ, 0 for a < expMin
+// where p·2ⁿ is rounded once, as Exp's one or two multiplications round
+// it (the first of two is exact): AVX-512 scales with VSCALEFPS, AVX builds
+// 2ⁿ (or 2ⁿ⁺⁶⁴ and 2⁻⁶⁴ below the normal range) from exponent bits.
+TEXT ·sigmoidPairAVX512(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), DI
+	MOVQ s+8(FP), SI
+	MOVQ c+16(FP), DX
+	MOVQ n+24(FP), CX
+	VMOVUPS const_one<>(SB), Z16
+	VMOVUPS const_sign<>(SB), Z17
+	VMOVUPS const_half<>(SB), Z18
+	VMOVUPS const_log2e<>(SB), Z19
+	VMOVUPS const_ln2Hi<>(SB), Z20
+	VMOVUPS const_ln2Lo<>(SB), Z21
+	VMOVUPS const_p7<>(SB), Z22
+	VMOVUPS const_p6<>(SB), Z23
+	VMOVUPS const_p5<>(SB), Z24
+	VMOVUPS const_p4<>(SB), Z25
+	VMOVUPS const_p3<>(SB), Z26
+	VMOVUPS const_expMin<>(SB), Z27
+	VMOVUPS const_zero<>(SB), Z28
+	VMOVUPS const_quiet<>(SB), Z29
+	VMOVUPS const_m126<>(SB), Z30
+	VMOVUPS const_c64<>(SB), Z31
+	MOVQ CX, R9
+	SHRQ $4, R9
+	JZ tail
+loop:
+	VMOVUPS (DI), Z0
+	VPORD Z17, Z0, Z1
+	VMULPS Z19, Z1, Z2
+	VADDPS Z18, Z2, Z3
+	VRNDSCALEPS $9, Z3, Z3
+	VMULPS Z20, Z3, Z2
+	VSUBPS Z2, Z1, Z4
+	VMULPS Z21, Z3, Z2
+	VSUBPS Z2, Z4, Z4
+	VMULPS Z22, Z4, Z2
+	VADDPS Z23, Z2, Z2
+	VMULPS Z4, Z2, Z2
+	VADDPS Z24, Z2, Z2
+	VMULPS Z4, Z2, Z2
+	VADDPS Z25, Z2, Z2
+	VMULPS Z4, Z2, Z2
+	VADDPS Z26, Z2, Z2
+	VMULPS Z4, Z2, Z2
+	VADDPS Z18, Z2, Z2
+	VMULPS Z4, Z2, Z2
+	VADDPS Z16, Z2, Z2
+	VMULPS Z4, Z2, Z2
+	VADDPS Z16, Z2, Z2
+	VSCALEFPS Z3, Z2, Z2
+	VCMPPS $0x1d, Z27, Z1, K2
+	VMOVUPS.Z Z2, K2, Z2
+	VADDPS Z16, Z2, Z3
+	VDIVPS Z3, Z16, Z4
+	VDIVPS Z3, Z2, Z2
+	VCMPPS $0x1d, Z28, Z0, K2
+	VBLENDMPS Z4, Z2, K2, Z6
+	VBLENDMPS Z2, Z4, K2, Z3
+	VCMPPS $0x03, Z0, Z0, K2
+	VPORD Z29, Z0, Z4
+	VBLENDMPS Z4, Z6, K2, Z6
+	VPXORD Z17, Z4, Z4
+	VBLENDMPS Z4, Z3, K2, Z3
+	VMOVUPS Z6, (SI)
+	VMOVUPS Z3, (DX)
+	ADDQ $64, DI
+	ADDQ $64, SI
+	ADDQ $64, DX
+	DECQ R9
+	JNZ loop
+tail:
+	ANDQ $15, CX
+	JZ done
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z (DI), K1, Z0
+	VPORD Z17, Z0, Z1
+	VMULPS Z19, Z1, Z2
+	VADDPS Z18, Z2, Z3
+	VRNDSCALEPS $9, Z3, Z3
+	VMULPS Z20, Z3, Z2
+	VSUBPS Z2, Z1, Z4
+	VMULPS Z21, Z3, Z2
+	VSUBPS Z2, Z4, Z4
+	VMULPS Z22, Z4, Z2
+	VADDPS Z23, Z2, Z2
+	VMULPS Z4, Z2, Z2
+	VADDPS Z24, Z2, Z2
+	VMULPS Z4, Z2, Z2
+	VADDPS Z25, Z2, Z2
+	VMULPS Z4, Z2, Z2
+	VADDPS Z26, Z2, Z2
+	VMULPS Z4, Z2, Z2
+	VADDPS Z18, Z2, Z2
+	VMULPS Z4, Z2, Z2
+	VADDPS Z16, Z2, Z2
+	VMULPS Z4, Z2, Z2
+	VADDPS Z16, Z2, Z2
+	VSCALEFPS Z3, Z2, Z2
+	VCMPPS $0x1d, Z27, Z1, K2
+	VMOVUPS.Z Z2, K2, Z2
+	VADDPS Z16, Z2, Z3
+	VDIVPS Z3, Z16, Z4
+	VDIVPS Z3, Z2, Z2
+	VCMPPS $0x1d, Z28, Z0, K2
+	VBLENDMPS Z4, Z2, K2, Z6
+	VBLENDMPS Z2, Z4, K2, Z3
+	VCMPPS $0x03, Z0, Z0, K2
+	VPORD Z29, Z0, Z4
+	VBLENDMPS Z4, Z6, K2, Z6
+	VPXORD Z17, Z4, Z4
+	VBLENDMPS Z4, Z3, K2, Z3
+	VMOVUPS Z6, K1, (SI)
+	VMOVUPS Z3, K1, (DX)
+done:
+	VZEROUPPER
+	RET
+
 // func adamAVX2(theta, m, v, grad *float32, n int, b1, b2, c1, c2, wd, eps, stepSize, bc2Sqrt float32, flags int)
 // Per element, as optim.Adam's Go loop:
 //	d = g; if flags&flagWD { d = d + wd·θ }
@@ -444,5 +1055,296 @@ tail2:
 	VMASKMOVPS Y1, Y7, (DI)
 done:
 	LDMXCSR saved-8(SP)
+	VZEROUPPER
+	RET
+
+// func reluAVX2(x, y *float32, n int)
+// Per element, as reluGo: y = x if x > 0, else +0 (also for −0 and NaN).
+// MAXPS returns its second source unless the first is greater, which is
+// exactly this with x first and +0 second.
+TEXT ·reluAVX2(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), DI
+	MOVQ y+8(FP), SI
+	MOVQ n+16(FP), CX
+	VMOVUPS const_zero<>(SB), Y8
+	MOVQ CX, R9
+	SHRQ $3, R9
+	JZ tail
+loop:
+	VMOVUPS (DI), Y0
+	VMAXPS Y8, Y0, Y0
+	VMOVUPS Y0, (SI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ R9
+	JNZ loop
+tail:
+	ANDQ $7, CX
+	JZ done
+	LEAQ tailMask<>+32(SB), AX
+	SHLQ $2, CX
+	SUBQ CX, AX
+	VMOVDQU (AX), Y7
+	VMASKMOVPS (DI), Y7, Y0
+	VMAXPS Y8, Y0, Y0
+	VMASKMOVPS Y0, Y7, (SI)
+done:
+	VZEROUPPER
+	RET
+
+// func leakyReLUAVX2(x, y *float32, n int, slope float32)
+// Per element, as leakyReLUGo: y = x if x > 0, else x·slope.
+TEXT ·leakyReLUAVX2(SB), NOSPLIT, $0-28
+	MOVQ x+0(FP), DI
+	MOVQ y+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS slope+24(FP), Y8
+	VMOVUPS const_zero<>(SB), Y9
+	MOVQ CX, R9
+	SHRQ $3, R9
+	JZ tail
+loop:
+	VMOVUPS (DI), Y0
+	VMULPS Y8, Y0, Y1
+	VCMPPS $0x1e, Y9, Y0, Y2
+	VBLENDVPS Y2, Y0, Y1, Y1
+	VMOVUPS Y1, (SI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ R9
+	JNZ loop
+tail:
+	ANDQ $7, CX
+	JZ done
+	LEAQ tailMask<>+32(SB), AX
+	SHLQ $2, CX
+	SUBQ CX, AX
+	VMOVDQU (AX), Y7
+	VMASKMOVPS (DI), Y7, Y0
+	VMULPS Y8, Y0, Y1
+	VCMPPS $0x1e, Y9, Y0, Y2
+	VBLENDVPS Y2, Y0, Y1, Y1
+	VMASKMOVPS Y1, Y7, (SI)
+done:
+	VZEROUPPER
+	RET
+
+// func reluGradAVX2(x, up, gd *float32, n int)
+// Per element, as reluGradGo: gd = up if x > 0, else +0 (not up·0).
+TEXT ·reluGradAVX2(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), DI
+	MOVQ up+8(FP), SI
+	MOVQ gd+16(FP), DX
+	MOVQ n+24(FP), CX
+	VMOVUPS const_zero<>(SB), Y8
+	MOVQ CX, R9
+	SHRQ $3, R9
+	JZ tail
+loop:
+	VMOVUPS (DI), Y0
+	VMOVUPS (SI), Y1
+	VCMPPS $0x1e, Y8, Y0, Y2
+	VANDPS Y2, Y1, Y1
+	VMOVUPS Y1, (DX)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	ADDQ $32, DX
+	DECQ R9
+	JNZ loop
+tail:
+	ANDQ $7, CX
+	JZ done
+	LEAQ tailMask<>+32(SB), AX
+	SHLQ $2, CX
+	SUBQ CX, AX
+	VMOVDQU (AX), Y7
+	VMASKMOVPS (DI), Y7, Y0
+	VMASKMOVPS (SI), Y7, Y1
+	VCMPPS $0x1e, Y8, Y0, Y2
+	VANDPS Y2, Y1, Y1
+	VMASKMOVPS Y1, Y7, (DX)
+done:
+	VZEROUPPER
+	RET
+
+// func leakyReLUGradAVX2(x, up, gd *float32, n int, slope float32)
+// Per element, as leakyReLUGradGo: gd = up·(x > 0 ? 1 : slope).
+TEXT ·leakyReLUGradAVX2(SB), NOSPLIT, $0-36
+	MOVQ x+0(FP), DI
+	MOVQ up+8(FP), SI
+	MOVQ gd+16(FP), DX
+	MOVQ n+24(FP), CX
+	VBROADCASTSS slope+32(FP), Y8
+	VMOVUPS const_one<>(SB), Y9
+	VMOVUPS const_zero<>(SB), Y10
+	MOVQ CX, R9
+	SHRQ $3, R9
+	JZ tail
+loop:
+	VMOVUPS (DI), Y0
+	VMOVUPS (SI), Y1
+	VCMPPS $0x1e, Y10, Y0, Y3
+	VBLENDVPS Y3, Y9, Y8, Y2
+	VMULPS Y2, Y1, Y1
+	VMOVUPS Y1, (DX)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	ADDQ $32, DX
+	DECQ R9
+	JNZ loop
+tail:
+	ANDQ $7, CX
+	JZ done
+	LEAQ tailMask<>+32(SB), AX
+	SHLQ $2, CX
+	SUBQ CX, AX
+	VMOVDQU (AX), Y7
+	VMASKMOVPS (DI), Y7, Y0
+	VMASKMOVPS (SI), Y7, Y1
+	VCMPPS $0x1e, Y10, Y0, Y3
+	VBLENDVPS Y3, Y9, Y8, Y2
+	VMULPS Y2, Y1, Y1
+	VMASKMOVPS Y1, Y7, (DX)
+done:
+	VZEROUPPER
+	RET
+
+// func sigmoidPairAVX2(x, s, c *float32, n int)
+// Per element, as sigmoidPairGo: with a = −|x| and e = Exp(a),
+//	s, c = 1/(1+e), e/(1+e) for x ≥ 0; e/(1+e), 1/(1+e) for x < 0;
+//	s, c = x, −x with the quiet bit set for NaN x.
+// Exp(a) is Exp's computation for a ≤ 0, operation by operation:
+//	n = ⌊a·log2e + 1/2⌋ (in float32: exact for a·log2e ≤ −1/2, and any
+//	    rounding above keeps the sum in [0, 1) with floor 0, as in float64)
+//	r = (a − n·ln2Hi) − n·ln2Lo
+//	p = 1 + r·(1 + r·(1/2 + r·(1/6 + r·(1/24 + r·(1/120 + r·(1/720 + r·(1/5040)))))))
+//	e = p·2ⁿ, 0 for a < expMin
+// where p·2ⁿ is rounded once, as Exp's one or two multiplications round
+// it (the first of two is exact): AVX-512 scales with VSCALEFPS, AVX builds
+// 2ⁿ (or 2ⁿ⁺⁶⁴ and 2⁻⁶⁴ below the normal range) from exponent bits.
+TEXT ·sigmoidPairAVX2(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), DI
+	MOVQ s+8(FP), SI
+	MOVQ c+16(FP), DX
+	MOVQ n+24(FP), CX
+	VMOVUPS const_one<>(SB), Y8
+	VMOVUPS const_sign<>(SB), Y9
+	VMOVUPS const_half<>(SB), Y10
+	VMOVUPS const_log2e<>(SB), Y11
+	VMOVUPS const_ln2Hi<>(SB), Y12
+	VMOVUPS const_ln2Lo<>(SB), Y13
+	VMOVUPS const_p7<>(SB), Y14
+	VMOVUPS const_p6<>(SB), Y15
+	MOVQ CX, R9
+	SHRQ $3, R9
+	JZ tail
+loop:
+	VMOVUPS (DI), Y0
+	VORPS Y9, Y0, Y1
+	VMULPS Y11, Y1, Y2
+	VADDPS Y10, Y2, Y3
+	VROUNDPS $9, Y3, Y3
+	VMULPS Y12, Y3, Y2
+	VSUBPS Y2, Y1, Y4
+	VMULPS Y13, Y3, Y2
+	VSUBPS Y2, Y4, Y4
+	VMULPS Y14, Y4, Y2
+	VADDPS Y15, Y2, Y2
+	VMULPS Y4, Y2, Y2
+	VADDPS const_p5<>(SB), Y2, Y2
+	VMULPS Y4, Y2, Y2
+	VADDPS const_p4<>(SB), Y2, Y2
+	VMULPS Y4, Y2, Y2
+	VADDPS const_p3<>(SB), Y2, Y2
+	VMULPS Y4, Y2, Y2
+	VADDPS Y10, Y2, Y2
+	VMULPS Y4, Y2, Y2
+	VADDPS Y8, Y2, Y2
+	VMULPS Y4, Y2, Y2
+	VADDPS Y8, Y2, Y2
+	VCMPPS $0x11, const_m126<>(SB), Y3, Y5
+	VBLENDVPS Y5, const_pow2m64<>(SB), Y8, Y6
+	VANDPS const_c64<>(SB), Y5, Y5
+	VADDPS Y5, Y3, Y3
+	VADDPS const_c127<>(SB), Y3, Y3
+	VMULPS const_two23<>(SB), Y3, Y3
+	VCVTTPS2DQ Y3, Y3
+	VMULPS Y3, Y2, Y2
+	VMULPS Y6, Y2, Y2
+	VCMPPS $0x1d, const_expMin<>(SB), Y1, Y5
+	VANDPS Y5, Y2, Y2
+	VADDPS Y8, Y2, Y3
+	VDIVPS Y3, Y8, Y4
+	VDIVPS Y3, Y2, Y2
+	VCMPPS $0x1d, const_zero<>(SB), Y0, Y5
+	VBLENDVPS Y5, Y4, Y2, Y6
+	VBLENDVPS Y5, Y2, Y4, Y3
+	VCMPPS $0x03, Y0, Y0, Y5
+	VORPS const_quiet<>(SB), Y0, Y4
+	VBLENDVPS Y5, Y4, Y6, Y6
+	VXORPS Y9, Y4, Y4
+	VBLENDVPS Y5, Y4, Y3, Y3
+	VMOVUPS Y6, (SI)
+	VMOVUPS Y3, (DX)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	ADDQ $32, DX
+	DECQ R9
+	JNZ loop
+tail:
+	ANDQ $7, CX
+	JZ done
+	LEAQ tailMask<>+32(SB), AX
+	SHLQ $2, CX
+	SUBQ CX, AX
+	VMOVDQU (AX), Y7
+	VMASKMOVPS (DI), Y7, Y0
+	VORPS Y9, Y0, Y1
+	VMULPS Y11, Y1, Y2
+	VADDPS Y10, Y2, Y3
+	VROUNDPS $9, Y3, Y3
+	VMULPS Y12, Y3, Y2
+	VSUBPS Y2, Y1, Y4
+	VMULPS Y13, Y3, Y2
+	VSUBPS Y2, Y4, Y4
+	VMULPS Y14, Y4, Y2
+	VADDPS Y15, Y2, Y2
+	VMULPS Y4, Y2, Y2
+	VADDPS const_p5<>(SB), Y2, Y2
+	VMULPS Y4, Y2, Y2
+	VADDPS const_p4<>(SB), Y2, Y2
+	VMULPS Y4, Y2, Y2
+	VADDPS const_p3<>(SB), Y2, Y2
+	VMULPS Y4, Y2, Y2
+	VADDPS Y10, Y2, Y2
+	VMULPS Y4, Y2, Y2
+	VADDPS Y8, Y2, Y2
+	VMULPS Y4, Y2, Y2
+	VADDPS Y8, Y2, Y2
+	VCMPPS $0x11, const_m126<>(SB), Y3, Y5
+	VBLENDVPS Y5, const_pow2m64<>(SB), Y8, Y6
+	VANDPS const_c64<>(SB), Y5, Y5
+	VADDPS Y5, Y3, Y3
+	VADDPS const_c127<>(SB), Y3, Y3
+	VMULPS const_two23<>(SB), Y3, Y3
+	VCVTTPS2DQ Y3, Y3
+	VMULPS Y3, Y2, Y2
+	VMULPS Y6, Y2, Y2
+	VCMPPS $0x1d, const_expMin<>(SB), Y1, Y5
+	VANDPS Y5, Y2, Y2
+	VADDPS Y8, Y2, Y3
+	VDIVPS Y3, Y8, Y4
+	VDIVPS Y3, Y2, Y2
+	VCMPPS $0x1d, const_zero<>(SB), Y0, Y5
+	VBLENDVPS Y5, Y4, Y2, Y6
+	VBLENDVPS Y5, Y2, Y4, Y3
+	VCMPPS $0x03, Y0, Y0, Y5
+	VORPS const_quiet<>(SB), Y0, Y4
+	VBLENDVPS Y5, Y4, Y6, Y6
+	VXORPS Y9, Y4, Y4
+	VBLENDVPS Y5, Y4, Y3, Y3
+	VMASKMOVPS Y6, Y7, (SI)
+	VMASKMOVPS Y3, Y7, (DX)
+done:
 	VZEROUPPER
 	RET

@@ -1,17 +1,27 @@
 //go:build ignore
 
-// Command gen writes the AVX-512 and AVX2 optimizer kernels in Go assembly
-// (../kernels_amd64.s) and their Go declarations (../kernels_amd64.go). Run
-// it from internal/vec:
+// Command gen writes the AVX-512 and AVX2 kernels of package vec in Go
+// assembly (../kernels_amd64.s) and their Go declarations
+// (../kernels_amd64.go): the optimizer updates and the element-wise
+// activations. Run it from internal/vec:
 //
 //	go run gen/main.go
 //
-// Both instruction sets get the same two kernels, adam and sgd, emitted from
-// one description (the body functions below) so that the 512-bit and the
-// 256-bit code cannot drift apart. Each kernel
+// Both instruction sets get the same kernels (adam, sgd, relu, leakyReLU,
+// reluGrad, leakyReLUGrad, sigmoidPair), emitted from one description (the
+// body functions below) so that the 512-bit and the 256-bit code cannot
+// drift apart; where the two instruction sets differ (AVX-512 compares into
+// opmask registers and has no VANDPS without AVX512DQ), small helpers
+// (cmp, sel, andMask, or, xor, floor, scale) emit the right form. Each
+// kernel
 //
-//   - saves MXCSR and sets FTZ|DAZ, restoring the saved value before RET;
-//   - loads the float32 coefficients broadcast into vector registers;
+//   - for the optimizers only (ftz), saves MXCSR and sets FTZ|DAZ,
+//     restoring the saved value before RET; the activation kernels leave
+//     MXCSR as Go keeps it (round to nearest, no FTZ/DAZ), so they are exact
+//     on subnormals too;
+//   - loads the float32 coefficients broadcast into vector registers, then
+//     as many of its constants (the consts table) as registers remain; the
+//     others are read from 64-byte memory vectors;
 //   - runs its body once per full vector, then once more on the remaining
 //     n mod width elements with masked loads and stores (AVX-512 opmask K1,
 //     AVX VMASKMOVPS with a mask from tailMask), so every element of the
@@ -30,7 +40,9 @@ import (
 	"bytes"
 	"fmt"
 	"go/format"
+	"math"
 	"os"
+	"sort"
 	"strings"
 )
 
@@ -40,12 +52,49 @@ type isa struct {
 	reg    string // "Z" or "Y"
 	width  int    // float32 lanes per vector
 	konst  int    // first register of the broadcast coefficients
+	last   int    // last vector register
 	mask   string // the tail mask register (opmask or vector)
 }
 
 var isas = []isa{
-	{suffix: "AVX512", reg: "Z", width: 16, konst: 16, mask: "K1"},
-	{suffix: "AVX2", reg: "Y", width: 8, konst: 8, mask: "Y7"},
+	{suffix: "AVX512", reg: "Z", width: 16, konst: 16, last: 31, mask: "K1"},
+	{suffix: "AVX2", reg: "Y", width: 8, konst: 8, last: 15, mask: "Y7"},
+}
+
+// Comparison predicates of VCMPPS (ordered, quiet: false when either
+// operand is NaN, except unord).
+const (
+	cmpEQ    = 0x00 // a == b
+	cmpUnord = 0x03 // a or b is NaN
+	cmpLT    = 0x11 // a < b
+	cmpGE    = 0x1d // a >= b
+	cmpGT    = 0x1e // a > b
+)
+
+// consts are the named float32 constants the kernels may use, as bit
+// patterns; each used one becomes a 64-byte vector (16 copies) in the
+// object file. The values repeat the Go constants of exp.go
+// (same literals, same rounding to float32).
+var consts = map[string]uint32{
+	"zero":    0,
+	"one":     math.Float32bits(1),
+	"half":    math.Float32bits(0.5),
+	"sign":    1 << 31, // the sign bit
+	"quiet":   1 << 22, // the quiet bit of a NaN
+	"log2e":   math.Float32bits(float32(1.4426950408889634)),
+	"ln2Hi":   math.Float32bits(float32(0.693145751953125)),
+	"ln2Lo":   math.Float32bits(float32(1.4286068203094172e-06)),
+	"expMin":  math.Float32bits(float32(-103.97208)),
+	"p3":      math.Float32bits(float32(1.0 / 6)),
+	"p4":      math.Float32bits(float32(1.0 / 24)),
+	"p5":      math.Float32bits(float32(1.0 / 120)),
+	"p6":      math.Float32bits(float32(1.0 / 720)),
+	"p7":      math.Float32bits(float32(1.0 / 5040)),
+	"m126":    math.Float32bits(-126),
+	"c64":     math.Float32bits(64),
+	"c127":    math.Float32bits(127),
+	"two23":   math.Float32bits(1 << 23),
+	"pow2m64": math.Float32bits(float32(math.Ldexp(1, -64))),
 }
 
 // Flag bits of the flags argument; the same constants are declared in Go
@@ -62,6 +111,9 @@ type kernel struct {
 	name    string   // without the ISA suffix
 	ptrs    []string // slice arguments, in order; each gets a pointer register
 	coeffs  []string // float32 arguments, broadcast in this order
+	flags   bool     // takes a flags int argument (in R8)
+	ftz     bool     // runs with MXCSR's FTZ and DAZ set
+	consts  []string // constants of the consts table, most used (or needed in a register) first
 	comment string
 	body    func(e *emitter)
 }
@@ -79,6 +131,8 @@ var kernels = []kernel{
 		name:   "adam",
 		ptrs:   []string{"theta", "m", "v", "grad"},
 		coeffs: []string{"b1", "b2", "c1", "c2", "wd", "eps", "stepSize", "bc2Sqrt"},
+		flags:  true,
+		ftz:    true,
 		comment: `// Per element, as optim.Adam's Go loop:
 //	d = g; if flags&flagWD { d = d + wd·θ }
 //	m = m·b1 + c1·d
@@ -118,6 +172,8 @@ var kernels = []kernel{
 		name:   "sgd",
 		ptrs:   []string{"theta", "buf", "grad"},
 		coeffs: []string{"lr", "wd", "mu", "damp"},
+		flags:  true,
+		ftz:    true,
 		comment: `// Per element, as optim.SGD's Go loop:
 //	d = g; if flags&flagWD { d = d + wd·θ }
 //	if flags&flagMomentum {
@@ -157,6 +213,127 @@ var kernels = []kernel{
 			e.store(th, "theta")
 		},
 	},
+	{
+		name:   "relu",
+		ptrs:   []string{"x", "y"},
+		consts: []string{"zero"},
+		comment: `// Per element, as reluGo: y = x if x > 0, else +0 (also for −0 and NaN).
+// MAXPS returns its second source unless the first is greater, which is
+// exactly this with x first and +0 second.`,
+		body: func(e *emitter) {
+			x := e.v(0)
+			e.load(x, "x")
+			e.op("VMAXPS", e.c("zero"), x, x) // x > 0 ? x : +0
+			e.store(x, "y")
+		},
+	},
+	{
+		name:    "leakyReLU",
+		ptrs:    []string{"x", "y"},
+		coeffs:  []string{"slope"},
+		consts:  []string{"zero"},
+		comment: `// Per element, as leakyReLUGo: y = x if x > 0, else x·slope.`,
+		body: func(e *emitter) {
+			x, t := e.v(0), e.v(1)
+			m := e.mask(0, 2)
+			e.load(x, "x")
+			e.op("VMULPS", e.k("slope"), x, t) // x·slope
+			e.cmp(cmpGT, e.c("zero"), x, m)    // x > 0
+			e.sel(m, x, t, t)
+			e.store(t, "y")
+		},
+	},
+	{
+		name:    "reluGrad",
+		ptrs:    []string{"x", "up", "gd"},
+		consts:  []string{"zero"},
+		comment: `// Per element, as reluGradGo: gd = up if x > 0, else +0 (not up·0).`,
+		body: func(e *emitter) {
+			x, u := e.v(0), e.v(1)
+			m := e.mask(0, 2)
+			e.load(x, "x")
+			e.load(u, "up")
+			e.cmp(cmpGT, e.c("zero"), x, m) // x > 0
+			e.andMask(m, u, u)
+			e.store(u, "gd")
+		},
+	},
+	{
+		name:    "leakyReLUGrad",
+		ptrs:    []string{"x", "up", "gd"},
+		coeffs:  []string{"slope"},
+		consts:  []string{"one", "zero"},
+		comment: `// Per element, as leakyReLUGradGo: gd = up·(x > 0 ? 1 : slope).`,
+		body: func(e *emitter) {
+			x, u, f := e.v(0), e.v(1), e.v(2)
+			m := e.mask(0, 3)
+			e.load(x, "x")
+			e.load(u, "up")
+			e.cmp(cmpGT, e.c("zero"), x, m) // x > 0
+			e.sel(m, e.c("one"), e.k("slope"), f)
+			e.op("VMULPS", f, u, u)
+			e.store(u, "gd")
+		},
+	},
+	{
+		name: "sigmoidPair",
+		ptrs: []string{"x", "s", "c"},
+		// one first: it is the dividend of 1/(1+e), which must be a
+		// register; then by use.
+		consts: []string{"one", "sign", "half", "log2e", "ln2Hi", "ln2Lo", "p7", "p6", "p5", "p4", "p3",
+			"expMin", "zero", "quiet", "m126", "c64", "c127", "two23", "pow2m64"},
+		comment: `// Per element, as sigmoidPairGo: with a = −|x| and e = Exp(a),
+//	s, c = 1/(1+e), e/(1+e) for x ≥ 0; e/(1+e), 1/(1+e) for x < 0;
+//	s, c = x, −x with the quiet bit set for NaN x.
+// Exp(a) is Exp's computation for a ≤ 0, operation by operation:
+//	n = ⌊a·log2e + 1/2⌋ (in float32: exact for a·log2e ≤ −1/2, and any
+//	    rounding above keeps the sum in [0, 1) with floor 0, as in float64)
+//	r = (a − n·ln2Hi) − n·ln2Lo
+//	p = 1 + r·(1 + r·(1/2 + r·(1/6 + r·(1/24 + r·(1/120 + r·(1/720 + r·(1/5040)))))))
+//	e = p·2ⁿ, 0 for a < expMin
+// where p·2ⁿ is rounded once, as Exp's one or two multiplications round
+// it (the first of two is exact): AVX-512 scales with VSCALEFPS, AVX builds
+// 2ⁿ (or 2ⁿ⁺⁶⁴ and 2⁻⁶⁴ below the normal range) from exponent bits.`,
+		body: func(e *emitter) {
+			x, a, t, n, r := e.v(0), e.v(1), e.v(2), e.v(3), e.v(4)
+			e.load(x, "x")
+			e.or(e.c("sign"), x, a)            // a = −|x|
+			e.op("VMULPS", e.c("log2e"), a, t) // a·log2e
+			e.op("VADDPS", e.c("half"), t, n)  // + 1/2
+			e.floor(n, n)                      // n
+			e.op("VMULPS", e.c("ln2Hi"), n, t) // n·ln2Hi
+			e.op("VSUBPS", t, a, r)            // a − n·ln2Hi
+			e.op("VMULPS", e.c("ln2Lo"), n, t) // n·ln2Lo
+			e.op("VSUBPS", t, r, r)            // r
+			p := e.v(2)
+			e.op("VMULPS", e.c("p7"), r, p) // r·(1/5040)
+			for _, k := range []string{"p6", "p5", "p4", "p3", "half", "one"} {
+				e.op("VADDPS", e.c(k), p, p) // k + …
+				e.op("VMULPS", r, p, p)      // r·(…)
+			}
+			e.op("VADDPS", e.c("one"), p, p) // p = 1 + r·(…)
+			e.scale(n, p, e.v(5), e.v(6))    // p·2ⁿ
+			m := e.mask(0, 5)
+			e.cmp(cmpGE, e.c("expMin"), a, m) // a ≥ expMin (false for NaN)
+			e.andMask(m, p, p)                // e, 0 below expMin
+			den, q1 := e.v(3), e.v(4)
+			e.op("VADDPS", e.c("one"), p, den) // 1 + e
+			e.op("VDIVPS", den, e.c("one"), q1)
+			e.op("VDIVPS", den, p, p) // e/(1+e)
+			e.cmp(cmpGE, e.c("zero"), x, m)
+			s, c := e.v(6), e.v(3)
+			e.sel(m, q1, p, s) // σ(x)
+			e.sel(m, p, q1, c) // σ(−x)
+			e.cmp(cmpUnord, x, x, m)
+			q := e.v(4)
+			e.or(e.c("quiet"), x, q) // NaN x: quiet x …
+			e.sel(m, q, s, s)
+			e.xor(e.c("sign"), q, q) // … and quiet −x
+			e.sel(m, q, c, c)
+			e.store(s, "s")
+			e.store(c, "c")
+		},
+	},
 }
 
 // emitter writes one kernel body for one ISA, full-width or masked.
@@ -182,6 +359,106 @@ func (e *emitter) k(name string) string {
 		}
 	}
 	panic("no coefficient " + name)
+}
+
+// c is the register holding the constant name, or the 64-byte memory
+// vector holding it when the registers after the coefficients have run
+// out. A memory operand may stand only where the instruction takes r/m:
+// the first Go operand of op, cmp, or, xor, floor and the true value of
+// sel.
+func (e *emitter) c(name string) string {
+	for i, c := range e.k_.consts {
+		if c == name {
+			if r := e.isa.konst + len(e.k_.coeffs) + i; r <= e.isa.last {
+				return fmt.Sprintf("%s%d", e.isa.reg, r)
+			}
+			return constSym(name)
+		}
+	}
+	panic("no constant " + name)
+}
+
+// constSym is the memory vector of constant name.
+func constSym(name string) string { return "const_" + name + "<>(SB)" }
+
+// mask is a comparison mask: opmask K(2+i) on AVX-512, work register v on
+// AVX.
+func (e *emitter) mask(i, v int) string {
+	if e.isa.reg == "Z" {
+		return fmt.Sprintf("K%d", 2+i)
+	}
+	return e.v(v)
+}
+
+// cmp sets mask m to a pred b lane by lane (a cmpXX predicate).
+func (e *emitter) cmp(pred int, b, a, m string) { e.p("VCMPPS $0x%02x, %s, %s, %s", pred, b, a, m) }
+
+// sel sets dst to t where mask m is set, else f (t may be a memory operand).
+func (e *emitter) sel(m, t, f, dst string) {
+	if e.isa.reg == "Z" {
+		e.p("VBLENDMPS %s, %s, %s, %s", t, f, m, dst)
+		return
+	}
+	e.p("VBLENDVPS %s, %s, %s, %s", m, t, f, dst)
+}
+
+// andMask sets dst to src where mask m is set, else +0.
+func (e *emitter) andMask(m, src, dst string) {
+	if e.isa.reg == "Z" {
+		e.p("VMOVUPS.Z %s, %s, %s", src, m, dst)
+		return
+	}
+	e.p("VANDPS %s, %s, %s", m, src, dst)
+}
+
+// or and xor are the bitwise operations (VPORD/VPXORD on AVX-512F, which
+// lacks the floating-point forms without AVX512DQ).
+func (e *emitter) or(b, a, dst string) {
+	if e.isa.reg == "Z" {
+		e.op("VPORD", b, a, dst)
+		return
+	}
+	e.op("VORPS", b, a, dst)
+}
+
+func (e *emitter) xor(b, a, dst string) {
+	if e.isa.reg == "Z" {
+		e.op("VPXORD", b, a, dst)
+		return
+	}
+	e.op("VXORPS", b, a, dst)
+}
+
+// floor rounds src down to an integer (imm 9: toward −∞, no precision
+// exception).
+func (e *emitter) floor(src, dst string) {
+	if e.isa.reg == "Z" {
+		e.p("VRNDSCALEPS $9, %s, %s", src, dst)
+		return
+	}
+	e.p("VROUNDPS $9, %s, %s", src, dst)
+}
+
+// scale sets p to p·2ⁿ for integral n ≤ 0 with one rounding (exact unless
+// the result is subnormal), using t1 and t2 as scratch on AVX. AVX-512:
+// VSCALEFPS. AVX: 2ⁿ from exponent bits ((n+127)·2²³ converted to an
+// integer), in two factors 2ⁿ⁺⁶⁴·2⁻⁶⁴ when 2ⁿ is subnormal (n < −126), as
+// Exp does: p·2ⁿ⁺⁶⁴ is then exact and only the second product rounds.
+// n is clobbered.
+func (e *emitter) scale(n, p, t1, t2 string) {
+	if e.isa.reg == "Z" {
+		e.p("VSCALEFPS %s, %s, %s", n, p, p)
+		return
+	}
+	e.cmp(cmpLT, e.c("m126"), n, t1)             // n < −126
+	e.sel(t1, e.c("pow2m64"), e.c("one"), t2)    // second factor
+	e.p("VANDPS %s, %s, %s", e.c("c64"), t1, t1) // 64 or 0
+	e.op("VADDPS", t1, n, n)                     // n + 64 or n
+	e.op("VADDPS", e.c("c127"), n, n)            // biased exponent
+	e.op("VMULPS", e.c("two23"), n, n)           // … in the exponent field
+	e.p("VCVTTPS2DQ %s, %s", n, n)               // 2ⁿ (or 2ⁿ⁺⁶⁴) as bits
+	e.op("VMULPS", n, p, p)                      // exact
+	e.op("VMULPS", t2, p, p)                     // rounds below the normal range
 }
 
 // op emits a three-operand instruction in Go operand order: for VSUBPS and
@@ -247,17 +524,36 @@ func (e *emitter) ifElse(bit int, then, els func()) {
 
 // signature returns the Go parameter list of k.
 func signature(k kernel) string {
-	return strings.Join(k.ptrs, ", ") + " *float32, n int, " + strings.Join(k.coeffs, ", ") + " float32, flags int"
+	s := strings.Join(k.ptrs, ", ") + " *float32, n int"
+	if len(k.coeffs) > 0 {
+		s += ", " + strings.Join(k.coeffs, ", ") + " float32"
+	}
+	if k.flags {
+		s += ", flags int"
+	}
+	return s
 }
 
-func argsSize(k kernel) int { return 8*len(k.ptrs) + 8 + 4*len(k.coeffs) + 8 }
+// flagsOff is the frame offset of the flags argument (8-byte aligned).
+func flagsOff(k kernel) int { return (8*len(k.ptrs) + 8 + 4*len(k.coeffs) + 7) &^ 7 }
+
+func argsSize(k kernel) int {
+	if k.flags {
+		return flagsOff(k) + 8
+	}
+	return 8*len(k.ptrs) + 8 + 4*len(k.coeffs)
+}
 
 func emit(w *bytes.Buffer, k kernel, is isa) {
 	name := k.name + is.suffix
 	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
 	fmt.Fprintf(w, "\n// func %s(%s)\n", name, signature(k))
 	fmt.Fprintf(w, "%s\n", k.comment)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $8-%d\n", name, argsSize(k))
+	frame := 0
+	if k.ftz {
+		frame = 8
+	}
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $%d-%d\n", name, frame, argsSize(k))
 	off := 0
 	for i, ptr := range k.ptrs {
 		p("MOVQ %s+%d(FP), %s", ptr, off, ptrRegs[i])
@@ -269,13 +565,22 @@ func emit(w *bytes.Buffer, k kernel, is isa) {
 		p("VBROADCASTSS %s+%d(FP), %s%d", c, off, is.reg, is.konst+i)
 		off += 4
 	}
-	p("MOVQ flags+%d(FP), %s", off, rFlags)
-	// MXCSR: save, then set FTZ|DAZ (see the comment at the top of the .s).
-	p("STMXCSR saved-8(SP)")
-	p("MOVL saved-8(SP), AX")
-	p("ORL $0x8040, AX") // FTZ | DAZ
-	p("MOVL AX, ftzdaz-4(SP)")
-	p("LDMXCSR ftzdaz-4(SP)")
+	if k.flags {
+		p("MOVQ flags+%d(FP), %s", flagsOff(k), rFlags)
+	}
+	for i, c := range k.consts {
+		if r := is.konst + len(k.coeffs) + i; r <= is.last {
+			p("VMOVUPS %s, %s%d", constSym(c), is.reg, r)
+		}
+	}
+	if k.ftz {
+		// MXCSR: save, then set FTZ|DAZ (see the comment at the top of the .s).
+		p("STMXCSR saved-8(SP)")
+		p("MOVL saved-8(SP), AX")
+		p("ORL $0x8040, AX") // FTZ | DAZ
+		p("MOVL AX, ftzdaz-4(SP)")
+		p("LDMXCSR ftzdaz-4(SP)")
+	}
 	p("MOVQ %s, %s", rN, rVecs)
 	p("SHRQ $%d, %s", log2(is.width), rVecs)
 	p("JZ tail")
@@ -306,7 +611,9 @@ func emit(w *bytes.Buffer, k kernel, is isa) {
 	tail := &emitter{w: w, isa: is, k_: k, masked: true, prefix: "tail"}
 	k.body(tail)
 	fmt.Fprintf(w, "done:\n")
-	p("LDMXCSR saved-8(SP)")
+	if k.ftz {
+		p("LDMXCSR saved-8(SP)")
+	}
 	p("VZEROUPPER")
 	p("RET")
 }
@@ -324,14 +631,16 @@ func main() {
 	fmt.Fprintf(&w, "// Code generated by gen/main.go; DO NOT EDIT.\n\n")
 	fmt.Fprintf(&w, "//go:build amd64 && !purego\n\n")
 	fmt.Fprintf(&w, "#include \"textflag.h\"\n\n")
-	fmt.Fprint(&w, `// Every kernel saves MXCSR, sets FTZ (bit 15) and DAZ (bit 6) so that
-// subnormal m, v and gradient values read as zero and subnormal results
-// flush to zero instead of taking a microcode assist each, and restores the
-// saved MXCSR before RET. This is safe: the Go runtime never preempts an
-// assembly function asynchronously (it is not an async safe point) and the
-// kernels call nothing, so no other Go code runs on the thread while the
-// bits are set; a signal handler that interrupts the kernel gets the
-// register state saved and restored by the operating system.
+	fmt.Fprint(&w, `// The optimizer kernels (adam, sgd) save MXCSR, set FTZ (bit 15) and DAZ
+// (bit 6) so that subnormal m, v and gradient values read as zero and
+// subnormal results flush to zero instead of taking a microcode assist
+// each, and restore the saved MXCSR before RET. This is safe: the Go
+// runtime never preempts an assembly function asynchronously (it is not an
+// async safe point) and the kernels call nothing, so no other Go code runs
+// on the thread while the bits are set; a signal handler that interrupts
+// the kernel gets the register state saved and restored by the operating
+// system. The activation kernels leave MXCSR alone: with Go's setting
+// (round to nearest, no FTZ/DAZ) they are exact on subnormals too.
 
 `)
 	fmt.Fprintf(&w, "// tailMask is 8 all-ones lanes then 8 zero lanes: the 8 lanes at byte\n")
@@ -344,6 +653,28 @@ func main() {
 		fmt.Fprintf(&w, "DATA tailMask<>+%d(SB)/4, %s\n", 4*i, v)
 	}
 	fmt.Fprintf(&w, "GLOBL tailMask<>(SB), RODATA|NOPTR, $64\n")
+	used := map[string]bool{}
+	for _, k := range kernels {
+		for _, c := range k.consts {
+			if _, ok := consts[c]; !ok {
+				panic("unknown constant " + c)
+			}
+			used[c] = true
+		}
+	}
+	var names []string
+	for c := range used {
+		names = append(names, c)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(&w, "\n// Constants of the activation kernels: 16 copies each, a full AVX-512\n")
+	fmt.Fprintf(&w, "// vector (AVX reads the first 32 bytes).\n")
+	for _, c := range names {
+		for i := 0; i < 16; i++ {
+			fmt.Fprintf(&w, "DATA const_%s<>+%d(SB)/4, $0x%08x\n", c, 4*i, consts[c])
+		}
+		fmt.Fprintf(&w, "GLOBL const_%s<>(SB), RODATA|NOPTR, $64\n", c)
+	}
 	for _, is := range isas {
 		for _, k := range kernels {
 			emit(&w, k, is)
