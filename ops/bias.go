@@ -48,6 +48,17 @@ func (o *BiasAddOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error
 	o.inner = tensor.NumElements(xs[o.Axis+len(bs):])
 	out := tensor.Empty[T](xs...)
 	xd, od, bd := x.Data(), out.Data(), b.Data()
+	if o.inner == 1 { // (N, C) rows, a Linear layer's output: add b to each row
+		parallel.For(o.outer, len(od), func(lo, hi int) {
+			for p := lo; p < hi; p++ {
+				src, dst := xd[p*o.bn:(p+1)*o.bn], od[p*o.bn:(p+1)*o.bn]
+				for j, bv := range bd[:len(src)] {
+					dst[j] = src[j] + bv
+				}
+			}
+		})
+		return out, nil
+	}
 	parallel.For(o.outer*o.bn, len(od), func(lo, hi int) {
 		for r := lo; r < hi; r++ { // r = p·bn + j: one run of inner values sharing bias j
 			bv := bd[r%o.bn]
@@ -74,6 +85,15 @@ func (o *BiasAddOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor
 		// Each bias entry's sum runs over p in order whatever the split,
 		// so the result does not depend on the number of CPUs.
 		parallel.For(o.bn, len(g), func(j0, j1 int) {
+			if o.inner == 1 { // (N, C): sum the rows, each column in order of p
+				for p := 0; p < o.outer; p++ {
+					row := g[p*o.bn+j0 : p*o.bn+j1]
+					for j, v := range row {
+						dd[j0+j] += v
+					}
+				}
+				return
+			}
 			for p := 0; p < o.outer; p++ {
 				for j := j0; j < j1; j++ {
 					var s T
