@@ -22,8 +22,10 @@ var (
 	// im2col products).
 	directAMaxN = 128
 	// directBMaxM: when op(A) has at most this many rows and B is not
-	// transposed, the kernel reads B in place instead of packing it.
-	directBMaxM = 48
+	// transposed, the kernel reads B in place instead of packing it: B's
+	// panels are then reused by at most 128/MR row tiles, too few to repay
+	// a copy of all of B (a weight gradient's 3136×1024 unfolded input).
+	directBMaxM = 128
 	// directBMaxK: a product this shallow (the one-channel convolution's
 	// k = 16) does too little work per packed value for packing B to pay,
 	// however many rows op(A) has.
