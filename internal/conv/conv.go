@@ -209,6 +209,20 @@ func im2row[T Float](g Geom, img, rows, pad []T) {
 		padImage(g, img, src)
 	}
 	plane := hp * wp
+	if s32, ok := any(src).([]float32); ok && g.KH == 4 && g.KW == 4 && haveK4 && g.C > 0 {
+		// The DCGAN kernels in AVX-512: one 16-value row segment per
+		// channel, gathered from the window's four image rows.
+		r32 := any(rows).([]float32)
+		for i := 0; i < g.OH; i++ {
+			for j := 0; j < g.OW; j++ {
+				row := r32[(i*g.OW+j)*k : (i*g.OW+j+1)*k]
+				base := i*g.SH*wp + j*g.SW
+				_ = s32[(g.C-1)*plane+base+3*wp+3] // the kernel reads up to here
+				im2rowK4(&row[0], &s32[base], g.C, plane, wp)
+			}
+		}
+		return
+	}
 	for i := 0; i < g.OH; i++ {
 		for j := 0; j < g.OW; j++ {
 			row := rows[(i*g.OW+j)*k : (i*g.OW+j+1)*k]
@@ -276,6 +290,34 @@ func row2im[T Float](g Geom, rows, img, pad []T) {
 	}
 	clear(dst)
 	plane := hp * wp
+	if d32, ok := any(dst).([]float32); ok && g.KH == 4 && g.KW == 4 && haveK4 && g.C > 0 {
+		r32 := any(rows).([]float32)
+		for i := 0; i < g.OH; i++ {
+			for j := 0; j < g.OW; j++ {
+				row := r32[(i*g.OW+j)*k : (i*g.OW+j+1)*k]
+				base := i*g.SH*wp + j*g.SW
+				_ = d32[(g.C-1)*plane+base+3*wp+3] // the kernel writes up to here
+				row2imK4(&d32[base], &row[0], g.C, plane, wp)
+			}
+		}
+	} else {
+		row2imGo(g, rows, dst, k, plane, wp)
+	}
+	if len(dst) == len(img) && &dst[0] == &img[0] {
+		return
+	}
+	for c := 0; c < g.C; c++ {
+		for y := 0; y < g.H; y++ {
+			o := (c*hp+g.PH+y)*wp + g.PW
+			copy(img[(c*g.H+y)*g.W:(c*g.H+y+1)*g.W], dst[o:o+g.W])
+		}
+	}
+}
+
+// row2imGo is row2im's accumulation in Go: every kernel row of every
+// output position adds KW contiguous values into dst (the padded image,
+// planes plane apart, rows wp apart).
+func row2imGo[T Float](g Geom, rows, dst []T, k, plane, wp int) {
 	for i := 0; i < g.OH; i++ {
 		for j := 0; j < g.OW; j++ {
 			row := rows[(i*g.OW+j)*k : (i*g.OW+j+1)*k]
@@ -307,15 +349,6 @@ func row2im[T Float](g Geom, rows, img, pad []T) {
 					o += wp
 				}
 			}
-		}
-	}
-	if len(dst) == len(img) && &dst[0] == &img[0] {
-		return
-	}
-	for c := 0; c < g.C; c++ {
-		for y := 0; y < g.H; y++ {
-			o := (c*hp+g.PH+y)*wp + g.PW
-			copy(img[(c*g.H+y)*g.W:(c*g.H+y+1)*g.W], dst[o:o+g.W])
 		}
 	}
 }

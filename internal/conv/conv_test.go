@@ -283,3 +283,50 @@ func TestSaved(t *testing.T) {
 		}
 	}
 }
+
+// TestK4Kernels checks the AVX-512 im2row and row2im for 4×4 kernels
+// against the Go loops, bit for bit, on float32 images of several
+// channels, with and without padding, strides 1 and 2.
+func TestK4Kernels(t *testing.T) {
+	if !haveK4 {
+		t.Skip("no AVX-512 (or BACKPROP_NOSIMD=1 / purego): only the Go loops run")
+	}
+	defer func() { haveK4 = true }()
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, g := range []Geom{
+		{C: 1, H: 28, W: 28, KH: 4, KW: 4, SH: 2, SW: 2, PH: 1, PW: 1},
+		{C: 64, H: 14, W: 14, KH: 4, KW: 4, SH: 2, SW: 2, PH: 1, PW: 1},
+		{C: 3, H: 9, W: 11, KH: 4, KW: 4, SH: 1, SW: 1, PH: 0, PW: 0},
+		{C: 5, H: 10, W: 7, KH: 4, KW: 4, SH: 2, SW: 1, PH: 2, PW: 1},
+	} {
+		g.OH, g.OW = OutSize(g.H, g.KH, g.SH, g.PH), OutSize(g.W, g.KW, g.SW, g.PW)
+		img := make([]float32, g.ImageLen())
+		for i := range img {
+			img[i] = float32(rng.NormFloat64())
+		}
+		rowsIn := make([]float32, g.ColLen())
+		for i := range rowsIn {
+			rowsIn[i] = float32(rng.NormFloat64())
+		}
+		var want, got [2][]float32 // im2row, row2im
+		for pass, k4 := range []bool{false, true} {
+			haveK4 = k4
+			rows := make([]float32, g.ColLen())
+			im2row(g, img, rows, make([]float32, g.PaddedLen()))
+			back := make([]float32, g.ImageLen())
+			row2im(g, rowsIn, back, make([]float32, g.PaddedLen()))
+			if pass == 0 {
+				want = [2][]float32{rows, back}
+			} else {
+				got = [2][]float32{rows, back}
+			}
+		}
+		for f, name := range []string{"im2row", "row2im"} {
+			for i := range want[f] {
+				if math.Float32bits(want[f][i]) != math.Float32bits(got[f][i]) {
+					t.Fatalf("%+v %s: element %d = %v with AVX-512, %v in Go", g, name, i, got[f][i], want[f][i])
+				}
+			}
+		}
+	}
+}
