@@ -7,6 +7,7 @@ import (
 	"github.com/backprop-dev/backprop/autograd"
 	"github.com/backprop-dev/backprop/expr"
 	"github.com/backprop-dev/backprop/internal/parallel"
+	"github.com/backprop-dev/backprop/internal/vec"
 	"github.com/backprop-dev/backprop/tensor"
 )
 
@@ -149,24 +150,26 @@ func (o *BatchNormOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], err
 	}
 	out := tensor.Empty[T](xs...)
 	od, wd, bd := out.Data(), w.Data(), b.Data()
-	// Channels are independent: each worker normalises a range of them.
-	o.channels(func(c0, c1 int) {
-		if o.inner == 1 {
-			for n := 0; n < o.outer; n++ {
-				dst, src := od[n*c:(n+1)*c], xd[n*c:(n+1)*c]
-				for ch := c0; ch < c1; ch++ {
-					dst[ch] = T((float64(src[ch])-o.mean[ch])*o.invStd[ch]*float64(wd[ch]) + float64(bd[ch]))
-				}
-			}
-			return
+	// Channels are independent: each worker normalises a range of them,
+	// y = ((x − μ)·is)·γ + β in float64 (vec.Normalize, vec.NormalizeCh).
+	if o.inner == 1 {
+		gamma, beta := make([]float64, c), make([]float64, c)
+		for ch := range c {
+			gamma[ch], beta[ch] = float64(wd[ch]), float64(bd[ch])
 		}
+		o.channels(func(c0, c1 int) {
+			mu, is, ga, be := o.mean[c0:c1], o.invStd[c0:c1], gamma[c0:c1], beta[c0:c1]
+			for n := 0; n < o.outer; n++ {
+				lo, hi := n*c+c0, n*c+c1
+				vec.NormalizeCh(xd[lo:hi], od[lo:hi], mu, is, ga, be)
+			}
+		})
+		return out, nil
+	}
+	o.channels(func(c0, c1 int) {
 		for n := 0; n < o.outer; n++ {
 			for ch := c0; ch < c1; ch++ {
-				mu, is, g, be := o.mean[ch], o.invStd[ch], float64(wd[ch]), float64(bd[ch])
-				dst := o.row(od, n, ch)
-				for i, v := range o.row(xd, n, ch) {
-					dst[i] = T((float64(v)-mu)*is*g + be)
-				}
+				vec.Normalize(o.row(xd, n, ch), o.row(od, n, ch), o.mean[ch], o.invStd[ch], float64(wd[ch]), float64(bd[ch]))
 			}
 		}
 	})
@@ -175,8 +178,9 @@ func (o *BatchNormOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], err
 
 // channels runs f over ranges of channels [c0, c1) split across the
 // CPUs (see parallel.For). Every per-channel sum runs over the same
-// values in the same order whatever the split, so results do not depend
-// on the number of CPUs.
+// values in the same order whatever the split (and package vec's sums add
+// in one fixed order on every CPU), so results depend neither on the
+// number of CPUs nor on their instruction set.
 func (o *BatchNormOp[T]) channels(f func(c0, c1 int)) {
 	parallel.For(o.c, o.m*o.c, f)
 }
@@ -188,12 +192,14 @@ func (o *BatchNormOp[T]) row(d []T, n, ch int) []T {
 }
 
 // stats sets the batch mean and biased variance per channel, summing each
-// row of a channel in float64.
+// row of a channel in float64 (vec.Sum, vec.SumSqDev: eight partial sums
+// per row in a fixed order), then the rows' sums in the order of the
+// samples.
 func (o *BatchNormOp[T]) stats(xd []T) {
 	o.channels(func(c0, c1 int) {
 		for n := 0; n < o.outer; n++ {
 			for ch := c0; ch < c1; ch++ {
-				o.mean[ch] += sum64(o.row(xd, n, ch))
+				o.mean[ch] += vec.Sum(o.row(xd, n, ch))
 			}
 		}
 		for ch := c0; ch < c1; ch++ {
@@ -201,7 +207,7 @@ func (o *BatchNormOp[T]) stats(xd []T) {
 		}
 		for n := 0; n < o.outer; n++ {
 			for ch := c0; ch < c1; ch++ {
-				o.variance[ch] += sumSq64(o.row(xd, n, ch), o.mean[ch])
+				o.variance[ch] += vec.SumSqDev(o.row(xd, n, ch), o.mean[ch])
 			}
 		}
 		for ch := c0; ch < c1; ch++ {
@@ -211,25 +217,21 @@ func (o *BatchNormOp[T]) stats(xd []T) {
 }
 
 // stats1d is stats for inner == 1: x is (N, C) and each sample's channels
-// are contiguous, so the sums run along rows (in the same order per
-// channel as stats, so the results are identical).
+// are contiguous, so the sums run along rows, vectorised across channels
+// (vec.AccSum, vec.AccSqDev): each channel adds its values one by one in
+// the order of the samples.
 func (o *BatchNormOp[T]) stats1d(xd []T) {
 	c := o.c
 	o.channels(func(c0, c1 int) {
 		mean, variance := o.mean[c0:c1], o.variance[c0:c1]
 		for n := 0; n < o.outer; n++ {
-			for ch, v := range xd[n*c+c0 : n*c+c1] {
-				mean[ch] += float64(v)
-			}
+			vec.AccSum(mean, xd[n*c+c0:n*c+c1])
 		}
 		for ch := range mean {
 			mean[ch] /= float64(o.m)
 		}
 		for n := 0; n < o.outer; n++ {
-			for ch, v := range xd[n*c+c0 : n*c+c1] {
-				d := float64(v) - mean[ch]
-				variance[ch] += d * d
-			}
+			vec.AccSqDev(variance, xd[n*c+c0:n*c+c1], mean)
 		}
 		for ch := range variance {
 			variance[ch] /= float64(o.m)
@@ -245,7 +247,9 @@ func (o *BatchNormOp[T]) stats1d(xd []T) {
 //	dx = γ/√(σ²+ε) · g                          (evaluation)
 //
 // The training form is the full derivative through μ and σ², which
-// depend on every value of the channel.
+// depend on every value of the channel. The sums and dx run in float64 on
+// package vec's kernels: dx = scale·((g − mg) − x̂·mgx) with scale = γ·is,
+// mg = Σg/M, mgx = Σg·x̂/M and x̂ = (x − μ)·is.
 func (o *BatchNormOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) []*tensor.Tensor[T] {
 	xd, wd, g := in[0].Data(), in[1].Data(), gout.Data()
 	sumG := make([]float64, o.c)
@@ -262,7 +266,7 @@ func (o *BatchNormOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tens
 	o.channels(func(c0, c1 int) {
 		for n := 0; n < o.outer; n++ {
 			for ch := c0; ch < c1; ch++ {
-				sg, sgx := sumGradDot64(o.row(g, n, ch), o.row(xd, n, ch), o.mean[ch], o.invStd[ch])
+				sg, sgx := vec.SumGradDot(o.row(g, n, ch), o.row(xd, n, ch), o.mean[ch], o.invStd[ch])
 				sumG[ch] += sg
 				sumGX[ch] += sgx
 			}
@@ -277,16 +281,10 @@ func (o *BatchNormOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tens
 				scale := float64(wd[ch]) * is
 				gr, dst := o.row(g, n, ch), o.row(dd, n, ch)
 				if !o.Training {
-					for i, gv := range gr {
-						dst[i] = T(scale * float64(gv))
-					}
+					vec.ScaleGrad(gr, dst, scale)
 					continue
 				}
-				mg, mgx := sumG[ch]/m, sumGX[ch]/m
-				for i, v := range o.row(xd, n, ch) {
-					xh := (float64(v) - mu) * is
-					dst[i] = T(scale * (float64(gr[i]) - mg - xh*mgx))
-				}
+				vec.NormGrad(o.row(xd, n, ch), gr, dst, mu, is, scale, sumG[ch]/m, sumGX[ch]/m)
 			}
 		}
 	})
@@ -308,40 +306,42 @@ func (o *BatchNormOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tens
 }
 
 // backward1d is Backward for inner == 1, x (N, C): the same arithmetic
-// in the same order per channel, looping along the contiguous rows.
+// in the same order per channel, along the contiguous rows, vectorised
+// across channels (vec.AccGradDot, then vec.NormGradCh or
+// vec.ScaleGradCh with per-channel scale, mg and mgx).
 func (o *BatchNormOp[T]) backward1d(in []*tensor.Tensor[T], g []T, sumG, sumGX []float64, need []bool) []*tensor.Tensor[T] {
 	xd, wd, c := in[0].Data(), in[1].Data(), o.c
 	mean, invStd := o.mean, o.invStd
 	var dd []T
+	var scale, mg, mgx []float64
 	grads := make([]*tensor.Tensor[T], 3)
 	if need[0] {
 		grads[0] = tensor.Empty[T](in[0].Shape()...)
 		dd = grads[0].Data()
+		scale, mg, mgx = make([]float64, c), make([]float64, c), make([]float64, c)
 	}
 	o.channels(func(c0, c1 int) {
+		sg, sgx, mu, is := sumG[c0:c1], sumGX[c0:c1], mean[c0:c1], invStd[c0:c1]
 		for n := 0; n < o.outer; n++ {
-			gr := g[n*c : (n+1)*c]
-			for ch := c0; ch < c1; ch++ {
-				gv := float64(gr[ch])
-				sumG[ch] += gv
-				sumGX[ch] += gv * (float64(xd[n*c+ch]) - mean[ch]) * invStd[ch]
-			}
+			lo, hi := n*c+c0, n*c+c1
+			vec.AccGradDot(sg, sgx, g[lo:hi], xd[lo:hi], mu, is)
 		}
 		if dd == nil {
 			return
 		}
 		m := float64(o.m)
+		for ch := c0; ch < c1; ch++ {
+			scale[ch] = float64(wd[ch]) * invStd[ch]
+			mg[ch], mgx[ch] = sumG[ch]/m, sumGX[ch]/m
+		}
+		sc, mgc, mgxc := scale[c0:c1], mg[c0:c1], mgx[c0:c1]
 		for n := 0; n < o.outer; n++ {
-			gr, dst, src := g[n*c:(n+1)*c], dd[n*c:(n+1)*c], xd[n*c:(n+1)*c]
-			for ch := c0; ch < c1; ch++ {
-				scale := float64(wd[ch]) * invStd[ch]
-				if !o.Training {
-					dst[ch] = T(scale * float64(gr[ch]))
-					continue
-				}
-				xh := (float64(src[ch]) - mean[ch]) * invStd[ch]
-				dst[ch] = T(scale * (float64(gr[ch]) - sumG[ch]/m - xh*(sumGX[ch]/m)))
+			lo, hi := n*c+c0, n*c+c1
+			if !o.Training {
+				vec.ScaleGradCh(g[lo:hi], dd[lo:hi], sc)
+				continue
 			}
+			vec.NormGradCh(xd[lo:hi], g[lo:hi], dd[lo:hi], mu, is, sc, mgc, mgxc)
 		}
 	})
 	if need[1] {
@@ -472,70 +472,4 @@ func (o *BatchNormOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out
 		A: expr.Diff{A: gout(m), B: expr.Quot{A: sumOf(gs), B: mm}},
 		B: expr.Product{o.xhat(m, in), expr.Quot{A: sumOf(gx), B: mm}},
 	}}
-}
-
-// The per-row sums below run in float64 with four partial sums, so that
-// the float64 additions (four cycles of latency each) overlap instead of
-// waiting on one another; the rows are long (a feature map per sample and
-// channel) and these loops are most of batch normalisation's time. The
-// grouping of the additions is fixed, so results do not depend on the
-// number of CPUs.
-
-// sum64 is Σ x in float64.
-func sum64[T tensor.Float](x []T) float64 {
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		s0 += float64(x[i])
-		s1 += float64(x[i+1])
-		s2 += float64(x[i+2])
-		s3 += float64(x[i+3])
-	}
-	for ; i < len(x); i++ {
-		s0 += float64(x[i])
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
-// sumSq64 is Σ (x − mu)² in float64.
-func sumSq64[T tensor.Float](x []T, mu float64) float64 {
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		d0, d1, d2, d3 := float64(x[i])-mu, float64(x[i+1])-mu, float64(x[i+2])-mu, float64(x[i+3])-mu
-		s0 += d0 * d0
-		s1 += d1 * d1
-		s2 += d2 * d2
-		s3 += d3 * d3
-	}
-	for ; i < len(x); i++ {
-		d := float64(x[i]) - mu
-		s0 += d * d
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
-// sumGradDot64 returns Σ g and Σ g·(x − mu)·is in float64 (g and x of one
-// length).
-func sumGradDot64[T tensor.Float](g, x []T, mu, is float64) (sg, sgx float64) {
-	x = x[:len(g)]
-	var a0, a1, a2, a3, b0, b1, b2, b3 float64
-	i := 0
-	for ; i+4 <= len(g); i += 4 {
-		g0, g1, g2, g3 := float64(g[i]), float64(g[i+1]), float64(g[i+2]), float64(g[i+3])
-		a0 += g0
-		a1 += g1
-		a2 += g2
-		a3 += g3
-		b0 += g0 * (float64(x[i]) - mu) * is
-		b1 += g1 * (float64(x[i+1]) - mu) * is
-		b2 += g2 * (float64(x[i+2]) - mu) * is
-		b3 += g3 * (float64(x[i+3]) - mu) * is
-	}
-	for ; i < len(g); i++ {
-		gv := float64(g[i])
-		a0 += gv
-		b0 += gv * (float64(x[i]) - mu) * is
-	}
-	return (a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3)
 }

@@ -3,6 +3,7 @@ package ops
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -213,5 +214,122 @@ func TestBatchNormExplainText(t *testing.T) {
 	}
 	if got, want := expr.String(ex.BackwardFormula(0, names, expr.Ref{Name: "y"}, expr.Ref{Name: "g"})), "γ/√(σ²_B + ε)·(g - Σg/2 - x̂ ⊙ Σ(g ⊙ x̂)/2)"; got != want {
 		t.Errorf("BackwardFormula = %q, want %q", got, want)
+	}
+}
+
+// refBatchNorm is batch normalisation of x viewed as (n, c, inner) with
+// upstream gradient up, written as scalar loops: the arithmetic of
+// BatchNormOp (float64, operation by operation, products rounded
+// explicitly) and its order of the sums: per channel, the rows' sums in the
+// order of the samples, each row (inner > 1) summed by package vec's fixed
+// order (eight lanes i mod 8, then ((s0+s4)+(s2+s6)) + ((s1+s5)+(s3+s7))),
+// or value by value (inner = 1).
+func refBatchNorm[T tensor.Float](x, w, b, up []T, n, c, inner int, training bool, eps float64, rm, rv []T) (y, dx, dw, db []T) {
+	rowSum := func(k int, term func(i int) float64) float64 {
+		if inner == 1 {
+			return term(0)
+		}
+		var s [8]float64
+		for i := range k {
+			s[i%8] += term(i)
+		}
+		return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))
+	}
+	at := func(d []T, s, ch, i int) float64 { return float64(d[(s*c+ch)*inner+i]) }
+	m := float64(n * inner)
+	y, dx, dw, db = make([]T, len(x)), make([]T, len(x)), make([]T, c), make([]T, c)
+	for ch := range c {
+		var mu, v float64
+		if training {
+			for s := range n {
+				mu += rowSum(inner, func(i int) float64 { return at(x, s, ch, i) })
+			}
+			mu /= m
+			for s := range n {
+				v += rowSum(inner, func(i int) float64 { d := at(x, s, ch, i) - mu; return float64(d * d) })
+			}
+			v /= m
+		} else {
+			mu, v = float64(rm[ch]), float64(rv[ch])
+		}
+		is := 1 / math.Sqrt(v+eps)
+		var sg, sgx float64
+		for s := range n {
+			sg += rowSum(inner, func(i int) float64 { return at(up, s, ch, i) })
+			sgx += rowSum(inner, func(i int) float64 {
+				return float64(float64(at(up, s, ch, i)*(at(x, s, ch, i)-mu)) * is)
+			})
+		}
+		dw[ch], db[ch] = T(sgx), T(sg)
+		scale, mg, mgx := float64(float64(w[ch])*is), sg/m, sgx/m
+		for s := range n {
+			for i := range inner {
+				k := (s*c+ch)*inner + i
+				xh := float64((float64(x[k]) - mu) * is)
+				y[k] = T(float64(xh*float64(w[ch])) + float64(b[ch]))
+				if training {
+					dx[k] = T(scale * (float64(up[k]) - mg - float64(xh*mgx)))
+				} else {
+					dx[k] = T(scale * float64(up[k]))
+				}
+			}
+		}
+	}
+	return y, dx, dw, db
+}
+
+// TestBatchNormExact checks BatchNormOp against refBatchNorm bit for bit,
+// float32 and float64, BatchNorm1d and BatchNorm2d shapes (the DCGAN's
+// among them), training and evaluation mode, on one CPU and on two (the
+// channels split across goroutines): the kernels of package vec compute
+// exactly the scalar arithmetic, and the sums do not depend on the split.
+func TestBatchNormExact(t *testing.T) {
+	shapes := [][]int{{64, 6272}, {5, 17}, {16, 512, 2}, {16, 64, 14, 14}, {8, 128, 7, 7}, {3, 5, 7, 7}, {4, 6, 3, 5}, {2, 3, 1}}
+	for _, procs := range []int{1, 2} {
+		old := runtime.GOMAXPROCS(procs)
+		for i, s := range shapes {
+			for _, training := range []bool{true, false} {
+				name := fmt.Sprintf("procs=%d/%v/training=%v", procs, s, training)
+				t.Run(name+"/float32", func(t *testing.T) { batchNormExact[float32](t, s, training, uint64(i)) })
+				t.Run(name+"/float64", func(t *testing.T) { batchNormExact[float64](t, s, training, uint64(i)) })
+			}
+		}
+		runtime.GOMAXPROCS(old)
+	}
+}
+
+func batchNormExact[T tensor.Float](t *testing.T, shape []int, training bool, seed uint64) {
+	r := rng(seed)
+	rand := func(n int, mean, std float64) *tensor.Tensor[T] {
+		d := tensor.New[T](n)
+		for i := range d.Data() {
+			d.Data()[i] = T(mean + std*r.NormFloat64())
+		}
+		return d
+	}
+	c, total := shape[1], tensor.NumElements(shape)
+	x, up := tensor.MustFromSlice(rand(total, 0.3, 2).Data(), shape...), tensor.MustFromSlice(rand(total, 0, 1).Data(), shape...)
+	w, b, rm, rv := rand(c, 1, 0.2), rand(c, 0, 0.1), rand(c, 0, 0.3), rand(c, 0, 0)
+	for i := range rv.Data() {
+		rv.Data()[i] = T(0.5 + r.Float64())
+	}
+	in := []*autograd.Var[T]{autograd.Leaf("x", x, true), autograd.Leaf("w", w, true), autograd.Leaf("b", b, true)}
+	y, err := BatchNorm("y", in[0], in[1], in[2], BatchNormOptions[T]{Training: training, Eps: 1e-5, RunningMean: rm, RunningVar: rv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := autograd.BackwardFrom(y, up); err != nil {
+		t.Fatal(err)
+	}
+	wy, wdx, wdw, wdb := refBatchNorm(x.Data(), w.Data(), b.Data(), up.Data(), shape[0], c, total/shape[0]/c, training, 1e-5, rm.Data(), rv.Data())
+	for _, cmp := range []struct {
+		name      string
+		got, want []T
+	}{{"y", y.Value.Data(), wy}, {"dx", in[0].Grad.Data(), wdx}, {"dγ", in[1].Grad.Data(), wdw}, {"dβ", in[2].Grad.Data(), wdb}} {
+		for i, v := range cmp.want {
+			if g := cmp.got[i]; g != v {
+				t.Fatalf("%s[%d] = %v, want %v", cmp.name, i, g, v)
+			}
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package vec
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -131,5 +132,74 @@ func BenchmarkActivations(b *testing.B) {
 				b.ReportMetric(float64(k.bytes*n)*float64(b.N)/float64(b.Elapsed().Nanoseconds()), "GB/s")
 			})
 		}
+	}
+}
+
+// BenchmarkBN measures each batch-normalisation kernel over 400K float32
+// elements (x, g and the output 1.6 MB each) cut into rows of 49 and of 196
+// values (the 7×7 and 14×14 feature maps of the DCGAN), one call per row as
+// ops.BatchNormOp makes them, on one goroutine, per kernel path. The
+// per-channel kernels (…Ch, Acc…) get parameter slices of one row's length,
+// reused for every row, as for an (N, C) input with C = 49 or 196.
+func BenchmarkBN(b *testing.B) {
+	const n = 400_000
+	r := rand.New(rand.NewPCG(1, 2))
+	x, g, y := make([]float32, n), make([]float32, n), make([]float32, n)
+	for i := range x {
+		x[i], g[i] = float32(0.3+2*r.NormFloat64()), float32(r.NormFloat64())
+	}
+	for _, rowLen := range []int{49, 196} {
+		p := make([][]float64, 5)
+		for i := range p {
+			p[i] = make([]float64, rowLen)
+			for j := range p[i] {
+				p[i][j] = 0.5 + r.Float64()
+			}
+		}
+		rows := func(f func(lo, hi int)) {
+			for lo := 0; lo+rowLen <= n; lo += rowLen {
+				f(lo, lo+rowLen)
+			}
+		}
+		var sink float64
+		kernels := []struct {
+			name string
+			run  func()
+		}{
+			{"Sum", func() { rows(func(lo, hi int) { sink += Sum(x[lo:hi]) }) }},
+			{"SumSqDev", func() { rows(func(lo, hi int) { sink += SumSqDev(x[lo:hi], 0.3) }) }},
+			{"SumGradDot", func() {
+				rows(func(lo, hi int) { sg, sgx := SumGradDot(g[lo:hi], x[lo:hi], 0.3, 0.5); sink += sg + sgx })
+			}},
+			{"AccSum", func() { rows(func(lo, hi int) { AccSum(p[0], x[lo:hi]) }) }},
+			{"AccSqDev", func() { rows(func(lo, hi int) { AccSqDev(p[0], x[lo:hi], p[1]) }) }},
+			{"AccGradDot", func() { rows(func(lo, hi int) { AccGradDot(p[0], p[1], g[lo:hi], x[lo:hi], p[2], p[3]) }) }},
+			{"Normalize", func() { rows(func(lo, hi int) { Normalize(x[lo:hi], y[lo:hi], 0.3, 0.5, 1.1, 0.1) }) }},
+			{"NormalizeCh", func() { rows(func(lo, hi int) { NormalizeCh(x[lo:hi], y[lo:hi], p[0], p[1], p[2], p[3]) }) }},
+			{"NormGrad", func() {
+				rows(func(lo, hi int) { NormGrad(x[lo:hi], g[lo:hi], y[lo:hi], 0.3, 0.5, 0.55, 0.01, 0.02) })
+			}},
+			{"NormGradCh", func() {
+				rows(func(lo, hi int) { NormGradCh(x[lo:hi], g[lo:hi], y[lo:hi], p[0], p[1], p[2], p[3], p[4]) })
+			}},
+			{"ScaleGrad", func() { rows(func(lo, hi int) { ScaleGrad(g[lo:hi], y[lo:hi], 0.55) }) }},
+			{"ScaleGradCh", func() { rows(func(lo, hi int) { ScaleGradCh(g[lo:hi], y[lo:hi], p[0]) }) }},
+		}
+		for _, k := range kernels {
+			for _, name := range kernelNames {
+				b.Run(fmt.Sprintf("%s/row%d/%s", k.name, rowLen, name), func(b *testing.B) {
+					if !kernelAvailable(name) {
+						b.Skipf("kernel %s not available", name)
+					}
+					old := forceKernel
+					forceKernel = name
+					defer func() { forceKernel = old }()
+					for b.Loop() {
+						k.run()
+					}
+				})
+			}
+		}
+		_ = sink
 	}
 }

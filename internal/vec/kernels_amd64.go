@@ -39,6 +39,66 @@ func leakyReLUGradAVX512(x, up, gd *float32, n int, slope float32)
 //go:noescape
 func sigmoidPairAVX512(x, s, c *float32, n int)
 
+// sumAVX512 is the 8-lane float64 (one zmm) sum kernel (kernels_amd64.s).
+//
+//go:noescape
+func sumAVX512(x *float32, n int) (s float64)
+
+// sumSqDevAVX512 is the 8-lane float64 (one zmm) sumSqDev kernel (kernels_amd64.s).
+//
+//go:noescape
+func sumSqDevAVX512(x *float32, n int, mu float64) (s float64)
+
+// sumGradDotAVX512 is the 8-lane float64 (one zmm) sumGradDot kernel (kernels_amd64.s).
+//
+//go:noescape
+func sumGradDotAVX512(gr, x *float32, n int, mu, is float64) (sg, sgx float64)
+
+// accSumAVX512 is the 8-lane float64 (one zmm) accSum kernel (kernels_amd64.s).
+//
+//go:noescape
+func accSumAVX512(x *float32, acc *float64, n int)
+
+// accSqDevAVX512 is the 8-lane float64 (one zmm) accSqDev kernel (kernels_amd64.s).
+//
+//go:noescape
+func accSqDevAVX512(x *float32, acc, mu *float64, n int)
+
+// accGradDotAVX512 is the 8-lane float64 (one zmm) accGradDot kernel (kernels_amd64.s).
+//
+//go:noescape
+func accGradDotAVX512(gr, x *float32, sg, sgx, mu, is *float64, n int)
+
+// normalizeAVX512 is the 8-lane float64 (one zmm) normalize kernel (kernels_amd64.s).
+//
+//go:noescape
+func normalizeAVX512(x, y *float32, n int, mu, is, gamma, beta float64)
+
+// normalizeChAVX512 is the 8-lane float64 (one zmm) normalizeCh kernel (kernels_amd64.s).
+//
+//go:noescape
+func normalizeChAVX512(x, y *float32, mu, is, gamma, beta *float64, n int)
+
+// normGradAVX512 is the 8-lane float64 (one zmm) normGrad kernel (kernels_amd64.s).
+//
+//go:noescape
+func normGradAVX512(x, gr, dx *float32, n int, mu, is, scale, mg, mgx float64)
+
+// normGradChAVX512 is the 8-lane float64 (one zmm) normGradCh kernel (kernels_amd64.s).
+//
+//go:noescape
+func normGradChAVX512(x, gr, dx *float32, mu, is, scale, mg, mgx *float64, n int)
+
+// scaleGradAVX512 is the 8-lane float64 (one zmm) scaleGrad kernel (kernels_amd64.s).
+//
+//go:noescape
+func scaleGradAVX512(gr, dx *float32, n int, scale float64)
+
+// scaleGradChAVX512 is the 8-lane float64 (one zmm) scaleGradCh kernel (kernels_amd64.s).
+//
+//go:noescape
+func scaleGradChAVX512(gr, dx *float32, scale *float64, n int)
+
 // adamAVX2 is the 8-lane adam kernel (kernels_amd64.s).
 //
 //go:noescape
@@ -73,3 +133,63 @@ func leakyReLUGradAVX2(x, up, gd *float32, n int, slope float32)
 //
 //go:noescape
 func sigmoidPairAVX2(x, s, c *float32, n int)
+
+// sumAVX2 is the 8-lane float64 (two ymm) sum kernel (kernels_amd64.s).
+//
+//go:noescape
+func sumAVX2(x *float32, n int) (s float64)
+
+// sumSqDevAVX2 is the 8-lane float64 (two ymm) sumSqDev kernel (kernels_amd64.s).
+//
+//go:noescape
+func sumSqDevAVX2(x *float32, n int, mu float64) (s float64)
+
+// sumGradDotAVX2 is the 8-lane float64 (two ymm) sumGradDot kernel (kernels_amd64.s).
+//
+//go:noescape
+func sumGradDotAVX2(gr, x *float32, n int, mu, is float64) (sg, sgx float64)
+
+// accSumAVX2 is the 8-lane float64 (two ymm) accSum kernel (kernels_amd64.s).
+//
+//go:noescape
+func accSumAVX2(x *float32, acc *float64, n int)
+
+// accSqDevAVX2 is the 8-lane float64 (two ymm) accSqDev kernel (kernels_amd64.s).
+//
+//go:noescape
+func accSqDevAVX2(x *float32, acc, mu *float64, n int)
+
+// accGradDotAVX2 is the 8-lane float64 (two ymm) accGradDot kernel (kernels_amd64.s).
+//
+//go:noescape
+func accGradDotAVX2(gr, x *float32, sg, sgx, mu, is *float64, n int)
+
+// normalizeAVX2 is the 8-lane float64 (two ymm) normalize kernel (kernels_amd64.s).
+//
+//go:noescape
+func normalizeAVX2(x, y *float32, n int, mu, is, gamma, beta float64)
+
+// normalizeChAVX2 is the 8-lane float64 (two ymm) normalizeCh kernel (kernels_amd64.s).
+//
+//go:noescape
+func normalizeChAVX2(x, y *float32, mu, is, gamma, beta *float64, n int)
+
+// normGradAVX2 is the 8-lane float64 (two ymm) normGrad kernel (kernels_amd64.s).
+//
+//go:noescape
+func normGradAVX2(x, gr, dx *float32, n int, mu, is, scale, mg, mgx float64)
+
+// normGradChAVX2 is the 8-lane float64 (two ymm) normGradCh kernel (kernels_amd64.s).
+//
+//go:noescape
+func normGradChAVX2(x, gr, dx *float32, mu, is, scale, mg, mgx *float64, n int)
+
+// scaleGradAVX2 is the 8-lane float64 (two ymm) scaleGrad kernel (kernels_amd64.s).
+//
+//go:noescape
+func scaleGradAVX2(gr, dx *float32, n int, scale float64)
+
+// scaleGradChAVX2 is the 8-lane float64 (two ymm) scaleGradCh kernel (kernels_amd64.s).
+//
+//go:noescape
+func scaleGradChAVX2(gr, dx *float32, scale *float64, n int)

@@ -12,11 +12,14 @@
 // async safe point) and the kernels call nothing, so no other Go code runs
 // on the thread while the bits are set; a signal handler that interrupts
 // the kernel gets the register state saved and restored by the operating
-// system. The activation kernels leave MXCSR alone: with Go's setting
-// (round to nearest, no FTZ/DAZ) they are exact on subnormals too.
+// system. The activation and batch-normalisation kernels leave MXCSR
+// alone: with Go's setting (round to nearest, no FTZ/DAZ) they are exact on
+// subnormals too.
 
 // tailMask is 8 all-ones lanes then 8 zero lanes: the 8 lanes at byte
-// offset 32−4·t enable the first t elements (AVX2 tails).
+// offset 32−4·t enable the first t elements (AVX2 tails). Read as
+// quadwords it is 4 all-ones then 4 zero lanes: the 4 float64 lanes at
+// offset 32−8·t enable the first t of them (batch-normalisation tails).
 DATA tailMask<>+0(SB)/4, $0xffffffff
 DATA tailMask<>+4(SB)/4, $0xffffffff
 DATA tailMask<>+8(SB)/4, $0xffffffff
@@ -851,6 +854,577 @@ done:
 	VZEROUPPER
 	RET
 
+// func sumAVX512(x *float32, n int) (s float64)
+// s = Σ float64(x[i]), in the order of sumGo.
+TEXT ·sumAVX512(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), DI
+	MOVQ n+8(FP), CX
+	VPXORQ Z8, Z8, Z8
+	XORQ R9, R9
+	MOVQ CX, R8
+	ANDQ $-8, R8
+	JZ tail
+loop:
+	VCVTPS2PD 0(DI)(R9*4), Z0
+	VADDPD Z0, Z8, Z8
+	ADDQ $8, R9
+	CMPQ R9, R8
+	JLT loop
+tail:
+	MOVQ CX, AX
+	SUBQ R9, AX
+	JZ done
+	MOVQ AX, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z 0(DI)(R9*4), K1, Z0
+	VCVTPS2PD Y0, Z0
+	VADDPD Z0, Z8, K1, Z8
+done:
+	VEXTRACTF64X4 $1, Z8, Y1
+	VADDPD Y1, Y8, Y8
+	VEXTRACTF128 $1, Y8, X1
+	VADDPD X1, X8, X8
+	VPERMILPD $1, X8, X1
+	VADDSD X1, X8, X8
+	VMOVSD X8, s+16(FP)
+	VZEROUPPER
+	RET
+
+// func sumSqDevAVX512(x *float32, n int, mu float64) (s float64)
+// s = Σ d·d with d = float64(x[i]) − mu, in the order of sumGo.
+TEXT ·sumSqDevAVX512(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), DI
+	MOVQ n+8(FP), CX
+	VBROADCASTSD mu+16(FP), Z16
+	VPXORQ Z8, Z8, Z8
+	XORQ R9, R9
+	MOVQ CX, R8
+	ANDQ $-8, R8
+	JZ tail
+loop:
+	VCVTPS2PD 0(DI)(R9*4), Z0
+	VSUBPD Z16, Z0, Z0
+	VMULPD Z0, Z0, Z0
+	VADDPD Z0, Z8, Z8
+	ADDQ $8, R9
+	CMPQ R9, R8
+	JLT loop
+tail:
+	MOVQ CX, AX
+	SUBQ R9, AX
+	JZ done
+	MOVQ AX, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z 0(DI)(R9*4), K1, Z0
+	VCVTPS2PD Y0, Z0
+	VSUBPD Z16, Z0, Z0
+	VMULPD Z0, Z0, Z0
+	VADDPD Z0, Z8, K1, Z8
+done:
+	VEXTRACTF64X4 $1, Z8, Y1
+	VADDPD Y1, Y8, Y8
+	VEXTRACTF128 $1, Y8, X1
+	VADDPD X1, X8, X8
+	VPERMILPD $1, X8, X1
+	VADDSD X1, X8, X8
+	VMOVSD X8, s+24(FP)
+	VZEROUPPER
+	RET
+
+// func sumGradDotAVX512(gr, x *float32, n int, mu, is float64) (sg, sgx float64)
+// sg = Σ gv, sgx = Σ (gv·(float64(x[i]) − mu))·is with gv = float64(gr[i]),
+// in the order of sumGo.
+TEXT ·sumGradDotAVX512(SB), NOSPLIT, $0-56
+	MOVQ gr+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSD mu+24(FP), Z16
+	VBROADCASTSD is+32(FP), Z17
+	VPXORQ Z8, Z8, Z8
+	VPXORQ Z9, Z9, Z9
+	XORQ R9, R9
+	MOVQ CX, R8
+	ANDQ $-8, R8
+	JZ tail
+loop:
+	VCVTPS2PD 0(DI)(R9*4), Z0
+	VADDPD Z0, Z8, Z8
+	VCVTPS2PD 0(SI)(R9*4), Z1
+	VSUBPD Z16, Z1, Z1
+	VMULPD Z1, Z0, Z1
+	VMULPD Z17, Z1, Z1
+	VADDPD Z1, Z9, Z9
+	ADDQ $8, R9
+	CMPQ R9, R8
+	JLT loop
+tail:
+	MOVQ CX, AX
+	SUBQ R9, AX
+	JZ done
+	MOVQ AX, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z 0(DI)(R9*4), K1, Z0
+	VCVTPS2PD Y0, Z0
+	VADDPD Z0, Z8, K1, Z8
+	VMOVUPS.Z 0(SI)(R9*4), K1, Z1
+	VCVTPS2PD Y1, Z1
+	VSUBPD Z16, Z1, Z1
+	VMULPD Z1, Z0, Z1
+	VMULPD Z17, Z1, Z1
+	VADDPD Z1, Z9, K1, Z9
+done:
+	VEXTRACTF64X4 $1, Z8, Y1
+	VADDPD Y1, Y8, Y8
+	VEXTRACTF128 $1, Y8, X1
+	VADDPD X1, X8, X8
+	VPERMILPD $1, X8, X1
+	VADDSD X1, X8, X8
+	VMOVSD X8, sg+40(FP)
+	VEXTRACTF64X4 $1, Z9, Y1
+	VADDPD Y1, Y9, Y9
+	VEXTRACTF128 $1, Y9, X1
+	VADDPD X1, X9, X9
+	VPERMILPD $1, X9, X1
+	VADDSD X1, X9, X9
+	VMOVSD X9, sgx+48(FP)
+	VZEROUPPER
+	RET
+
+// func accSumAVX512(x *float32, acc *float64, n int)
+// acc[i] = acc[i] + float64(x[i]).
+TEXT ·accSumAVX512(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), DI
+	MOVQ acc+8(FP), SI
+	MOVQ n+16(FP), CX
+	XORQ R9, R9
+	MOVQ CX, R8
+	ANDQ $-8, R8
+	JZ tail
+loop:
+	VCVTPS2PD 0(DI)(R9*4), Z0
+	VMOVUPD 0(SI)(R9*8), Z1
+	VADDPD Z0, Z1, Z1
+	VMOVUPD Z1, 0(SI)(R9*8)
+	ADDQ $8, R9
+	CMPQ R9, R8
+	JLT loop
+tail:
+	MOVQ CX, AX
+	SUBQ R9, AX
+	JZ done
+	MOVQ AX, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z 0(DI)(R9*4), K1, Z0
+	VCVTPS2PD Y0, Z0
+	VMOVUPD.Z 0(SI)(R9*8), K1, Z1
+	VADDPD Z0, Z1, Z1
+	VMOVUPD Z1, K1, 0(SI)(R9*8)
+done:
+	VZEROUPPER
+	RET
+
+// func accSqDevAVX512(x *float32, acc, mu *float64, n int)
+// acc[i] = acc[i] + d·d with d = float64(x[i]) − mu[i].
+TEXT ·accSqDevAVX512(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), DI
+	MOVQ acc+8(FP), SI
+	MOVQ mu+16(FP), DX
+	MOVQ n+24(FP), CX
+	XORQ R9, R9
+	MOVQ CX, R8
+	ANDQ $-8, R8
+	JZ tail
+loop:
+	VCVTPS2PD 0(DI)(R9*4), Z0
+	VSUBPD 0(DX)(R9*8), Z0, Z0
+	VMULPD Z0, Z0, Z0
+	VMOVUPD 0(SI)(R9*8), Z1
+	VADDPD Z0, Z1, Z1
+	VMOVUPD Z1, 0(SI)(R9*8)
+	ADDQ $8, R9
+	CMPQ R9, R8
+	JLT loop
+tail:
+	MOVQ CX, AX
+	SUBQ R9, AX
+	JZ done
+	MOVQ AX, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z 0(DI)(R9*4), K1, Z0
+	VCVTPS2PD Y0, Z0
+	VMOVUPD.Z 0(DX)(R9*8), K1, Z1
+	VSUBPD Z1, Z0, Z0
+	VMULPD Z0, Z0, Z0
+	VMOVUPD.Z 0(SI)(R9*8), K1, Z2
+	VADDPD Z0, Z2, Z2
+	VMOVUPD Z2, K1, 0(SI)(R9*8)
+done:
+	VZEROUPPER
+	RET
+
+// func accGradDotAVX512(gr, x *float32, sg, sgx, mu, is *float64, n int)
+// sg[i] = sg[i] + gv, sgx[i] = sgx[i] + (gv·(float64(x[i]) − mu[i]))·is[i]
+// with gv = float64(gr[i]).
+TEXT ·accGradDotAVX512(SB), NOSPLIT, $0-56
+	MOVQ gr+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ sg+16(FP), DX
+	MOVQ sgx+24(FP), BX
+	MOVQ mu+32(FP), R10
+	MOVQ is+40(FP), R11
+	MOVQ n+48(FP), CX
+	XORQ R9, R9
+	MOVQ CX, R8
+	ANDQ $-8, R8
+	JZ tail
+loop:
+	VCVTPS2PD 0(DI)(R9*4), Z0
+	VMOVUPD 0(DX)(R9*8), Z1
+	VADDPD Z0, Z1, Z1
+	VMOVUPD Z1, 0(DX)(R9*8)
+	VCVTPS2PD 0(SI)(R9*4), Z2
+	VSUBPD 0(R10)(R9*8), Z2, Z2
+	VMULPD Z2, Z0, Z2
+	VMULPD 0(R11)(R9*8), Z2, Z2
+	VMOVUPD 0(BX)(R9*8), Z1
+	VADDPD Z2, Z1, Z1
+	VMOVUPD Z1, 0(BX)(R9*8)
+	ADDQ $8, R9
+	CMPQ R9, R8
+	JLT loop
+tail:
+	MOVQ CX, AX
+	SUBQ R9, AX
+	JZ done
+	MOVQ AX, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z 0(DI)(R9*4), K1, Z0
+	VCVTPS2PD Y0, Z0
+	VMOVUPD.Z 0(DX)(R9*8), K1, Z1
+	VADDPD Z0, Z1, Z1
+	VMOVUPD Z1, K1, 0(DX)(R9*8)
+	VMOVUPS.Z 0(SI)(R9*4), K1, Z2
+	VCVTPS2PD Y2, Z2
+	VMOVUPD.Z 0(R10)(R9*8), K1, Z3
+	VSUBPD Z3, Z2, Z2
+	VMULPD Z2, Z0, Z2
+	VMOVUPD.Z 0(R11)(R9*8), K1, Z4
+	VMULPD Z4, Z2, Z2
+	VMOVUPD.Z 0(BX)(R9*8), K1, Z1
+	VADDPD Z2, Z1, Z1
+	VMOVUPD Z1, K1, 0(BX)(R9*8)
+done:
+	VZEROUPPER
+	RET
+
+// func normalizeAVX512(x, y *float32, n int, mu, is, gamma, beta float64)
+// y[i] = float32(((float64(x[i]) − mu)·is)·gamma + beta).
+TEXT ·normalizeAVX512(SB), NOSPLIT, $0-56
+	MOVQ x+0(FP), DI
+	MOVQ y+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSD mu+24(FP), Z16
+	VBROADCASTSD is+32(FP), Z17
+	VBROADCASTSD gamma+40(FP), Z18
+	VBROADCASTSD beta+48(FP), Z19
+	XORQ R9, R9
+	MOVQ CX, R8
+	ANDQ $-8, R8
+	JZ tail
+loop:
+	VCVTPS2PD 0(DI)(R9*4), Z0
+	VSUBPD Z16, Z0, Z0
+	VMULPD Z17, Z0, Z0
+	VMULPD Z18, Z0, Z0
+	VADDPD Z19, Z0, Z0
+	VCVTPD2PS Z0, Y0
+	VMOVUPS Y0, 0(SI)(R9*4)
+	ADDQ $8, R9
+	CMPQ R9, R8
+	JLT loop
+tail:
+	MOVQ CX, AX
+	SUBQ R9, AX
+	JZ done
+	MOVQ AX, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z 0(DI)(R9*4), K1, Z0
+	VCVTPS2PD Y0, Z0
+	VSUBPD Z16, Z0, Z0
+	VMULPD Z17, Z0, Z0
+	VMULPD Z18, Z0, Z0
+	VADDPD Z19, Z0, Z0
+	VCVTPD2PS Z0, Y0
+	VMOVUPS Z0, K1, 0(SI)(R9*4)
+done:
+	VZEROUPPER
+	RET
+
+// func normalizeChAVX512(x, y *float32, mu, is, gamma, beta *float64, n int)
+// y[i] = float32(((float64(x[i]) − mu[i])·is[i])·gamma[i] + beta[i]).
+TEXT ·normalizeChAVX512(SB), NOSPLIT, $0-56
+	MOVQ x+0(FP), DI
+	MOVQ y+8(FP), SI
+	MOVQ mu+16(FP), DX
+	MOVQ is+24(FP), BX
+	MOVQ gamma+32(FP), R10
+	MOVQ beta+40(FP), R11
+	MOVQ n+48(FP), CX
+	XORQ R9, R9
+	MOVQ CX, R8
+	ANDQ $-8, R8
+	JZ tail
+loop:
+	VCVTPS2PD 0(DI)(R9*4), Z0
+	VSUBPD 0(DX)(R9*8), Z0, Z0
+	VMULPD 0(BX)(R9*8), Z0, Z0
+	VMULPD 0(R10)(R9*8), Z0, Z0
+	VADDPD 0(R11)(R9*8), Z0, Z0
+	VCVTPD2PS Z0, Y0
+	VMOVUPS Y0, 0(SI)(R9*4)
+	ADDQ $8, R9
+	CMPQ R9, R8
+	JLT loop
+tail:
+	MOVQ CX, AX
+	SUBQ R9, AX
+	JZ done
+	MOVQ AX, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z 0(DI)(R9*4), K1, Z0
+	VCVTPS2PD Y0, Z0
+	VMOVUPD.Z 0(DX)(R9*8), K1, Z1
+	VSUBPD Z1, Z0, Z0
+	VMOVUPD.Z 0(BX)(R9*8), K1, Z2
+	VMULPD Z2, Z0, Z0
+	VMOVUPD.Z 0(R10)(R9*8), K1, Z3
+	VMULPD Z3, Z0, Z0
+	VMOVUPD.Z 0(R11)(R9*8), K1, Z4
+	VADDPD Z4, Z0, Z0
+	VCVTPD2PS Z0, Y0
+	VMOVUPS Z0, K1, 0(SI)(R9*4)
+done:
+	VZEROUPPER
+	RET
+
+// func normGradAVX512(x, gr, dx *float32, n int, mu, is, scale, mg, mgx float64)
+// dx[i] = float32(scale·((gv − mg) − xh·mgx)) with gv = float64(gr[i]) and
+// xh = (float64(x[i]) − mu)·is.
+TEXT ·normGradAVX512(SB), NOSPLIT, $0-72
+	MOVQ x+0(FP), DI
+	MOVQ gr+8(FP), SI
+	MOVQ dx+16(FP), DX
+	MOVQ n+24(FP), CX
+	VBROADCASTSD mu+32(FP), Z16
+	VBROADCASTSD is+40(FP), Z17
+	VBROADCASTSD scale+48(FP), Z18
+	VBROADCASTSD mg+56(FP), Z19
+	VBROADCASTSD mgx+64(FP), Z20
+	XORQ R9, R9
+	MOVQ CX, R8
+	ANDQ $-8, R8
+	JZ tail
+loop:
+	VCVTPS2PD 0(DI)(R9*4), Z0
+	VSUBPD Z16, Z0, Z0
+	VMULPD Z17, Z0, Z0
+	VCVTPS2PD 0(SI)(R9*4), Z1
+	VSUBPD Z19, Z1, Z1
+	VMULPD Z20, Z0, Z0
+	VSUBPD Z0, Z1, Z1
+	VMULPD Z1, Z18, Z1
+	VCVTPD2PS Z1, Y1
+	VMOVUPS Y1, 0(DX)(R9*4)
+	ADDQ $8, R9
+	CMPQ R9, R8
+	JLT loop
+tail:
+	MOVQ CX, AX
+	SUBQ R9, AX
+	JZ done
+	MOVQ AX, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z 0(DI)(R9*4), K1, Z0
+	VCVTPS2PD Y0, Z0
+	VSUBPD Z16, Z0, Z0
+	VMULPD Z17, Z0, Z0
+	VMOVUPS.Z 0(SI)(R9*4), K1, Z1
+	VCVTPS2PD Y1, Z1
+	VSUBPD Z19, Z1, Z1
+	VMULPD Z20, Z0, Z0
+	VSUBPD Z0, Z1, Z1
+	VMULPD Z1, Z18, Z1
+	VCVTPD2PS Z1, Y1
+	VMOVUPS Z1, K1, 0(DX)(R9*4)
+done:
+	VZEROUPPER
+	RET
+
+// func normGradChAVX512(x, gr, dx *float32, mu, is, scale, mg, mgx *float64, n int)
+// dx[i] = float32(scale[i]·((gv − mg[i]) − xh·mgx[i])) with
+// gv = float64(gr[i]) and xh = (float64(x[i]) − mu[i])·is[i].
+TEXT ·normGradChAVX512(SB), NOSPLIT, $0-72
+	MOVQ x+0(FP), DI
+	MOVQ gr+8(FP), SI
+	MOVQ dx+16(FP), DX
+	MOVQ mu+24(FP), BX
+	MOVQ is+32(FP), R10
+	MOVQ scale+40(FP), R11
+	MOVQ mg+48(FP), R12
+	MOVQ mgx+56(FP), R13
+	MOVQ n+64(FP), CX
+	XORQ R9, R9
+	MOVQ CX, R8
+	ANDQ $-8, R8
+	JZ tail
+loop:
+	VCVTPS2PD 0(DI)(R9*4), Z0
+	VSUBPD 0(BX)(R9*8), Z0, Z0
+	VMULPD 0(R10)(R9*8), Z0, Z0
+	VCVTPS2PD 0(SI)(R9*4), Z1
+	VSUBPD 0(R12)(R9*8), Z1, Z1
+	VMULPD 0(R13)(R9*8), Z0, Z0
+	VSUBPD Z0, Z1, Z1
+	VMOVUPD 0(R11)(R9*8), Z2
+	VMULPD Z1, Z2, Z1
+	VCVTPD2PS Z1, Y1
+	VMOVUPS Y1, 0(DX)(R9*4)
+	ADDQ $8, R9
+	CMPQ R9, R8
+	JLT loop
+tail:
+	MOVQ CX, AX
+	SUBQ R9, AX
+	JZ done
+	MOVQ AX, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z 0(DI)(R9*4), K1, Z0
+	VCVTPS2PD Y0, Z0
+	VMOVUPD.Z 0(BX)(R9*8), K1, Z1
+	VSUBPD Z1, Z0, Z0
+	VMOVUPD.Z 0(R10)(R9*8), K1, Z2
+	VMULPD Z2, Z0, Z0
+	VMOVUPS.Z 0(SI)(R9*4), K1, Z3
+	VCVTPS2PD Y3, Z3
+	VMOVUPD.Z 0(R12)(R9*8), K1, Z4
+	VSUBPD Z4, Z3, Z3
+	VMOVUPD.Z 0(R13)(R9*8), K1, Z5
+	VMULPD Z5, Z0, Z0
+	VSUBPD Z0, Z3, Z3
+	VMOVUPD.Z 0(R11)(R9*8), K1, Z6
+	VMULPD Z3, Z6, Z3
+	VCVTPD2PS Z3, Y3
+	VMOVUPS Z3, K1, 0(DX)(R9*4)
+done:
+	VZEROUPPER
+	RET
+
+// func scaleGradAVX512(gr, dx *float32, n int, scale float64)
+// dx[i] = float32(scale·float64(gr[i])).
+TEXT ·scaleGradAVX512(SB), NOSPLIT, $0-32
+	MOVQ gr+0(FP), DI
+	MOVQ dx+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSD scale+24(FP), Z16
+	XORQ R9, R9
+	MOVQ CX, R8
+	ANDQ $-8, R8
+	JZ tail
+loop:
+	VCVTPS2PD 0(DI)(R9*4), Z0
+	VMULPD Z0, Z16, Z0
+	VCVTPD2PS Z0, Y0
+	VMOVUPS Y0, 0(SI)(R9*4)
+	ADDQ $8, R9
+	CMPQ R9, R8
+	JLT loop
+tail:
+	MOVQ CX, AX
+	SUBQ R9, AX
+	JZ done
+	MOVQ AX, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z 0(DI)(R9*4), K1, Z0
+	VCVTPS2PD Y0, Z0
+	VMULPD Z0, Z16, Z0
+	VCVTPD2PS Z0, Y0
+	VMOVUPS Z0, K1, 0(SI)(R9*4)
+done:
+	VZEROUPPER
+	RET
+
+// func scaleGradChAVX512(gr, dx *float32, scale *float64, n int)
+// dx[i] = float32(scale[i]·float64(gr[i])).
+TEXT ·scaleGradChAVX512(SB), NOSPLIT, $0-32
+	MOVQ gr+0(FP), DI
+	MOVQ dx+8(FP), SI
+	MOVQ scale+16(FP), DX
+	MOVQ n+24(FP), CX
+	XORQ R9, R9
+	MOVQ CX, R8
+	ANDQ $-8, R8
+	JZ tail
+loop:
+	VCVTPS2PD 0(DI)(R9*4), Z0
+	VMOVUPD 0(DX)(R9*8), Z1
+	VMULPD Z0, Z1, Z0
+	VCVTPD2PS Z0, Y0
+	VMOVUPS Y0, 0(SI)(R9*4)
+	ADDQ $8, R9
+	CMPQ R9, R8
+	JLT loop
+tail:
+	MOVQ CX, AX
+	SUBQ R9, AX
+	JZ done
+	MOVQ AX, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z 0(DI)(R9*4), K1, Z0
+	VCVTPS2PD Y0, Z0
+	VMOVUPD.Z 0(DX)(R9*8), K1, Z1
+	VMULPD Z0, Z1, Z0
+	VCVTPD2PS Z0, Y0
+	VMOVUPS Z0, K1, 0(SI)(R9*4)
+done:
+	VZEROUPPER
+	RET
+
 // func adamAVX2(theta, m, v, grad *float32, n int, b1, b2, c1, c2, wd, eps, stepSize, bc2Sqrt float32, flags int)
 // Per element, as optim.Adam's Go loop:
 //	d = g; if flags&flagWD { d = d + wd·θ }
@@ -1345,6 +1919,840 @@ tail:
 	VBLENDVPS Y5, Y4, Y3, Y3
 	VMASKMOVPS Y6, Y7, (SI)
 	VMASKMOVPS Y3, Y7, (DX)
+done:
+	VZEROUPPER
+	RET
+
+// func sumAVX2(x *float32, n int) (s float64)
+// s = Σ float64(x[i]), in the order of sumGo.
+TEXT ·sumAVX2(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), DI
+	MOVQ n+8(FP), CX
+	VXORPD Y10, Y10, Y10
+	VXORPD Y11, Y11, Y11
+	XORQ R9, R9
+	MOVQ CX, R8
+	ANDQ $-8, R8
+	JZ tail
+loop:
+	VCVTPS2PD 0(DI)(R9*4), Y0
+	VADDPD Y0, Y10, Y10
+	VCVTPS2PD 16(DI)(R9*4), Y0
+	VADDPD Y0, Y11, Y11
+	ADDQ $8, R9
+	CMPQ R9, R8
+	JLT loop
+tail:
+	MOVQ CX, AX
+	SUBQ R9, AX
+	JZ done
+	MOVQ $4, CX
+	CMPQ AX, CX
+	CMOVQLT AX, CX
+	SUBQ CX, AX
+	LEAQ tailMask<>+32(SB), R8
+	NEGQ CX
+	NEGQ AX
+	VMOVDQU (R8)(CX*4), X12
+	VMOVDQU (R8)(CX*8), Y13
+	VMOVDQU (R8)(AX*4), X14
+	VMOVDQU (R8)(AX*8), Y15
+	VMASKMOVPS 0(DI)(R9*4), X12, X0
+	VCVTPS2PD X0, Y0
+	VANDPD Y13, Y0, Y0
+	VADDPD Y0, Y10, Y10
+	VMASKMOVPS 16(DI)(R9*4), X14, X0
+	VCVTPS2PD X0, Y0
+	VANDPD Y15, Y0, Y0
+	VADDPD Y0, Y11, Y11
+done:
+	VADDPD Y11, Y10, Y10
+	VEXTRACTF128 $1, Y10, X1
+	VADDPD X1, X10, X10
+	VPERMILPD $1, X10, X1
+	VADDSD X1, X10, X10
+	VMOVSD X10, s+16(FP)
+	VZEROUPPER
+	RET
+
+// func sumSqDevAVX2(x *float32, n int, mu float64) (s float64)
+// s = Σ d·d with d = float64(x[i]) − mu, in the order of sumGo.
+TEXT ·sumSqDevAVX2(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), DI
+	MOVQ n+8(FP), CX
+	VBROADCASTSD mu+16(FP), Y11
+	VXORPD Y9, Y9, Y9
+	VXORPD Y10, Y10, Y10
+	XORQ R9, R9
+	MOVQ CX, R8
+	ANDQ $-8, R8
+	JZ tail
+loop:
+	VCVTPS2PD 0(DI)(R9*4), Y0
+	VSUBPD Y11, Y0, Y0
+	VMULPD Y0, Y0, Y0
+	VADDPD Y0, Y9, Y9
+	VCVTPS2PD 16(DI)(R9*4), Y0
+	VSUBPD Y11, Y0, Y0
+	VMULPD Y0, Y0, Y0
+	VADDPD Y0, Y10, Y10
+	ADDQ $8, R9
+	CMPQ R9, R8
+	JLT loop
+tail:
+	MOVQ CX, AX
+	SUBQ R9, AX
+	JZ done
+	MOVQ $4, CX
+	CMPQ AX, CX
+	CMOVQLT AX, CX
+	SUBQ CX, AX
+	LEAQ tailMask<>+32(SB), R8
+	NEGQ CX
+	NEGQ AX
+	VMOVDQU (R8)(CX*4), X12
+	VMOVDQU (R8)(CX*8), Y13
+	VMOVDQU (R8)(AX*4), X14
+	VMOVDQU (R8)(AX*8), Y15
+	VMASKMOVPS 0(DI)(R9*4), X12, X0
+	VCVTPS2PD X0, Y0
+	VSUBPD Y11, Y0, Y0
+	VMULPD Y0, Y0, Y0
+	VANDPD Y13, Y0, Y0
+	VADDPD Y0, Y9, Y9
+	VMASKMOVPS 16(DI)(R9*4), X14, X0
+	VCVTPS2PD X0, Y0
+	VSUBPD Y11, Y0, Y0
+	VMULPD Y0, Y0, Y0
+	VANDPD Y15, Y0, Y0
+	VADDPD Y0, Y10, Y10
+done:
+	VADDPD Y10, Y9, Y9
+	VEXTRACTF128 $1, Y9, X1
+	VADDPD X1, X9, X9
+	VPERMILPD $1, X9, X1
+	VADDSD X1, X9, X9
+	VMOVSD X9, s+24(FP)
+	VZEROUPPER
+	RET
+
+// func sumGradDotAVX2(gr, x *float32, n int, mu, is float64) (sg, sgx float64)
+// sg = Σ gv, sgx = Σ (gv·(float64(x[i]) − mu))·is with gv = float64(gr[i]),
+// in the order of sumGo.
+TEXT ·sumGradDotAVX2(SB), NOSPLIT, $0-56
+	MOVQ gr+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSD mu+24(FP), Y10
+	VBROADCASTSD is+32(FP), Y11
+	VXORPD Y6, Y6, Y6
+	VXORPD Y7, Y7, Y7
+	VXORPD Y8, Y8, Y8
+	VXORPD Y9, Y9, Y9
+	XORQ R9, R9
+	MOVQ CX, R8
+	ANDQ $-8, R8
+	JZ tail
+loop:
+	VCVTPS2PD 0(DI)(R9*4), Y0
+	VADDPD Y0, Y6, Y6
+	VCVTPS2PD 0(SI)(R9*4), Y1
+	VSUBPD Y10, Y1, Y1
+	VMULPD Y1, Y0, Y1
+	VMULPD Y11, Y1, Y1
+	VADDPD Y1, Y8, Y8
+	VCVTPS2PD 16(DI)(R9*4), Y0
+	VADDPD Y0, Y7, Y7
+	VCVTPS2PD 16(SI)(R9*4), Y1
+	VSUBPD Y10, Y1, Y1
+	VMULPD Y1, Y0, Y1
+	VMULPD Y11, Y1, Y1
+	VADDPD Y1, Y9, Y9
+	ADDQ $8, R9
+	CMPQ R9, R8
+	JLT loop
+tail:
+	MOVQ CX, AX
+	SUBQ R9, AX
+	JZ done
+	MOVQ $4, CX
+	CMPQ AX, CX
+	CMOVQLT AX, CX
+	SUBQ CX, AX
+	LEAQ tailMask<>+32(SB), R8
+	NEGQ CX
+	NEGQ AX
+	VMOVDQU (R8)(CX*4), X12
+	VMOVDQU (R8)(CX*8), Y13
+	VMOVDQU (R8)(AX*4), X14
+	VMOVDQU (R8)(AX*8), Y15
+	VMASKMOVPS 0(DI)(R9*4), X12, X0
+	VCVTPS2PD X0, Y0
+	VANDPD Y13, Y0, Y0
+	VADDPD Y0, Y6, Y6
+	VMASKMOVPS 0(SI)(R9*4), X12, X1
+	VCVTPS2PD X1, Y1
+	VSUBPD Y10, Y1, Y1
+	VMULPD Y1, Y0, Y1
+	VMULPD Y11, Y1, Y1
+	VANDPD Y13, Y1, Y1
+	VADDPD Y1, Y8, Y8
+	VMASKMOVPS 16(DI)(R9*4), X14, X0
+	VCVTPS2PD X0, Y0
+	VANDPD Y15, Y0, Y0
+	VADDPD Y0, Y7, Y7
+	VMASKMOVPS 16(SI)(R9*4), X14, X1
+	VCVTPS2PD X1, Y1
+	VSUBPD Y10, Y1, Y1
+	VMULPD Y1, Y0, Y1
+	VMULPD Y11, Y1, Y1
+	VANDPD Y15, Y1, Y1
+	VADDPD Y1, Y9, Y9
+done:
+	VADDPD Y7, Y6, Y6
+	VEXTRACTF128 $1, Y6, X1
+	VADDPD X1, X6, X6
+	VPERMILPD $1, X6, X1
+	VADDSD X1, X6, X6
+	VMOVSD X6, sg+40(FP)
+	VADDPD Y9, Y8, Y8
+	VEXTRACTF128 $1, Y8, X1
+	VADDPD X1, X8, X8
+	VPERMILPD $1, X8, X1
+	VADDSD X1, X8, X8
+	VMOVSD X8, sgx+48(FP)
+	VZEROUPPER
+	RET
+
+// func accSumAVX2(x *float32, acc *float64, n int)
+// acc[i] = acc[i] + float64(x[i]).
+TEXT ·accSumAVX2(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), DI
+	MOVQ acc+8(FP), SI
+	MOVQ n+16(FP), CX
+	XORQ R9, R9
+	MOVQ CX, R8
+	ANDQ $-8, R8
+	JZ tail
+loop:
+	VCVTPS2PD 0(DI)(R9*4), Y0
+	VMOVUPD 0(SI)(R9*8), Y1
+	VADDPD Y0, Y1, Y1
+	VMOVUPD Y1, 0(SI)(R9*8)
+	VCVTPS2PD 16(DI)(R9*4), Y0
+	VMOVUPD 32(SI)(R9*8), Y1
+	VADDPD Y0, Y1, Y1
+	VMOVUPD Y1, 32(SI)(R9*8)
+	ADDQ $8, R9
+	CMPQ R9, R8
+	JLT loop
+tail:
+	MOVQ CX, AX
+	SUBQ R9, AX
+	JZ done
+	MOVQ $4, CX
+	CMPQ AX, CX
+	CMOVQLT AX, CX
+	SUBQ CX, AX
+	LEAQ tailMask<>+32(SB), R8
+	NEGQ CX
+	NEGQ AX
+	VMOVDQU (R8)(CX*4), X12
+	VMOVDQU (R8)(CX*8), Y13
+	VMOVDQU (R8)(AX*4), X14
+	VMOVDQU (R8)(AX*8), Y15
+	VMASKMOVPS 0(DI)(R9*4), X12, X0
+	VCVTPS2PD X0, Y0
+	VMASKMOVPD 0(SI)(R9*8), Y13, Y1
+	VADDPD Y0, Y1, Y1
+	VMASKMOVPD Y1, Y13, 0(SI)(R9*8)
+	VMASKMOVPS 16(DI)(R9*4), X14, X0
+	VCVTPS2PD X0, Y0
+	VMASKMOVPD 32(SI)(R9*8), Y15, Y1
+	VADDPD Y0, Y1, Y1
+	VMASKMOVPD Y1, Y15, 32(SI)(R9*8)
+done:
+	VZEROUPPER
+	RET
+
+// func accSqDevAVX2(x *float32, acc, mu *float64, n int)
+// acc[i] = acc[i] + d·d with d = float64(x[i]) − mu[i].
+TEXT ·accSqDevAVX2(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), DI
+	MOVQ acc+8(FP), SI
+	MOVQ mu+16(FP), DX
+	MOVQ n+24(FP), CX
+	XORQ R9, R9
+	MOVQ CX, R8
+	ANDQ $-8, R8
+	JZ tail
+loop:
+	VCVTPS2PD 0(DI)(R9*4), Y0
+	VSUBPD 0(DX)(R9*8), Y0, Y0
+	VMULPD Y0, Y0, Y0
+	VMOVUPD 0(SI)(R9*8), Y1
+	VADDPD Y0, Y1, Y1
+	VMOVUPD Y1, 0(SI)(R9*8)
+	VCVTPS2PD 16(DI)(R9*4), Y0
+	VSUBPD 32(DX)(R9*8), Y0, Y0
+	VMULPD Y0, Y0, Y0
+	VMOVUPD 32(SI)(R9*8), Y1
+	VADDPD Y0, Y1, Y1
+	VMOVUPD Y1, 32(SI)(R9*8)
+	ADDQ $8, R9
+	CMPQ R9, R8
+	JLT loop
+tail:
+	MOVQ CX, AX
+	SUBQ R9, AX
+	JZ done
+	MOVQ $4, CX
+	CMPQ AX, CX
+	CMOVQLT AX, CX
+	SUBQ CX, AX
+	LEAQ tailMask<>+32(SB), R8
+	NEGQ CX
+	NEGQ AX
+	VMOVDQU (R8)(CX*4), X12
+	VMOVDQU (R8)(CX*8), Y13
+	VMOVDQU (R8)(AX*4), X14
+	VMOVDQU (R8)(AX*8), Y15
+	VMASKMOVPS 0(DI)(R9*4), X12, X0
+	VCVTPS2PD X0, Y0
+	VMASKMOVPD 0(DX)(R9*8), Y13, Y1
+	VSUBPD Y1, Y0, Y0
+	VMULPD Y0, Y0, Y0
+	VMASKMOVPD 0(SI)(R9*8), Y13, Y2
+	VADDPD Y0, Y2, Y2
+	VMASKMOVPD Y2, Y13, 0(SI)(R9*8)
+	VMASKMOVPS 16(DI)(R9*4), X14, X0
+	VCVTPS2PD X0, Y0
+	VMASKMOVPD 32(DX)(R9*8), Y15, Y1
+	VSUBPD Y1, Y0, Y0
+	VMULPD Y0, Y0, Y0
+	VMASKMOVPD 32(SI)(R9*8), Y15, Y2
+	VADDPD Y0, Y2, Y2
+	VMASKMOVPD Y2, Y15, 32(SI)(R9*8)
+done:
+	VZEROUPPER
+	RET
+
+// func accGradDotAVX2(gr, x *float32, sg, sgx, mu, is *float64, n int)
+// sg[i] = sg[i] + gv, sgx[i] = sgx[i] + (gv·(float64(x[i]) − mu[i]))·is[i]
+// with gv = float64(gr[i]).
+TEXT ·accGradDotAVX2(SB), NOSPLIT, $0-56
+	MOVQ gr+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ sg+16(FP), DX
+	MOVQ sgx+24(FP), BX
+	MOVQ mu+32(FP), R10
+	MOVQ is+40(FP), R11
+	MOVQ n+48(FP), CX
+	XORQ R9, R9
+	MOVQ CX, R8
+	ANDQ $-8, R8
+	JZ tail
+loop:
+	VCVTPS2PD 0(DI)(R9*4), Y0
+	VMOVUPD 0(DX)(R9*8), Y1
+	VADDPD Y0, Y1, Y1
+	VMOVUPD Y1, 0(DX)(R9*8)
+	VCVTPS2PD 0(SI)(R9*4), Y2
+	VSUBPD 0(R10)(R9*8), Y2, Y2
+	VMULPD Y2, Y0, Y2
+	VMULPD 0(R11)(R9*8), Y2, Y2
+	VMOVUPD 0(BX)(R9*8), Y1
+	VADDPD Y2, Y1, Y1
+	VMOVUPD Y1, 0(BX)(R9*8)
+	VCVTPS2PD 16(DI)(R9*4), Y0
+	VMOVUPD 32(DX)(R9*8), Y1
+	VADDPD Y0, Y1, Y1
+	VMOVUPD Y1, 32(DX)(R9*8)
+	VCVTPS2PD 16(SI)(R9*4), Y2
+	VSUBPD 32(R10)(R9*8), Y2, Y2
+	VMULPD Y2, Y0, Y2
+	VMULPD 32(R11)(R9*8), Y2, Y2
+	VMOVUPD 32(BX)(R9*8), Y1
+	VADDPD Y2, Y1, Y1
+	VMOVUPD Y1, 32(BX)(R9*8)
+	ADDQ $8, R9
+	CMPQ R9, R8
+	JLT loop
+tail:
+	MOVQ CX, AX
+	SUBQ R9, AX
+	JZ done
+	MOVQ $4, CX
+	CMPQ AX, CX
+	CMOVQLT AX, CX
+	SUBQ CX, AX
+	LEAQ tailMask<>+32(SB), R8
+	NEGQ CX
+	NEGQ AX
+	VMOVDQU (R8)(CX*4), X12
+	VMOVDQU (R8)(CX*8), Y13
+	VMOVDQU (R8)(AX*4), X14
+	VMOVDQU (R8)(AX*8), Y15
+	VMASKMOVPS 0(DI)(R9*4), X12, X0
+	VCVTPS2PD X0, Y0
+	VMASKMOVPD 0(DX)(R9*8), Y13, Y1
+	VADDPD Y0, Y1, Y1
+	VMASKMOVPD Y1, Y13, 0(DX)(R9*8)
+	VMASKMOVPS 0(SI)(R9*4), X12, X2
+	VCVTPS2PD X2, Y2
+	VMASKMOVPD 0(R10)(R9*8), Y13, Y3
+	VSUBPD Y3, Y2, Y2
+	VMULPD Y2, Y0, Y2
+	VMASKMOVPD 0(R11)(R9*8), Y13, Y4
+	VMULPD Y4, Y2, Y2
+	VMASKMOVPD 0(BX)(R9*8), Y13, Y1
+	VADDPD Y2, Y1, Y1
+	VMASKMOVPD Y1, Y13, 0(BX)(R9*8)
+	VMASKMOVPS 16(DI)(R9*4), X14, X0
+	VCVTPS2PD X0, Y0
+	VMASKMOVPD 32(DX)(R9*8), Y15, Y1
+	VADDPD Y0, Y1, Y1
+	VMASKMOVPD Y1, Y15, 32(DX)(R9*8)
+	VMASKMOVPS 16(SI)(R9*4), X14, X2
+	VCVTPS2PD X2, Y2
+	VMASKMOVPD 32(R10)(R9*8), Y15, Y3
+	VSUBPD Y3, Y2, Y2
+	VMULPD Y2, Y0, Y2
+	VMASKMOVPD 32(R11)(R9*8), Y15, Y4
+	VMULPD Y4, Y2, Y2
+	VMASKMOVPD 32(BX)(R9*8), Y15, Y1
+	VADDPD Y2, Y1, Y1
+	VMASKMOVPD Y1, Y15, 32(BX)(R9*8)
+done:
+	VZEROUPPER
+	RET
+
+// func normalizeAVX2(x, y *float32, n int, mu, is, gamma, beta float64)
+// y[i] = float32(((float64(x[i]) − mu)·is)·gamma + beta).
+TEXT ·normalizeAVX2(SB), NOSPLIT, $0-56
+	MOVQ x+0(FP), DI
+	MOVQ y+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSD mu+24(FP), Y8
+	VBROADCASTSD is+32(FP), Y9
+	VBROADCASTSD gamma+40(FP), Y10
+	VBROADCASTSD beta+48(FP), Y11
+	XORQ R9, R9
+	MOVQ CX, R8
+	ANDQ $-8, R8
+	JZ tail
+loop:
+	VCVTPS2PD 0(DI)(R9*4), Y0
+	VSUBPD Y8, Y0, Y0
+	VMULPD Y9, Y0, Y0
+	VMULPD Y10, Y0, Y0
+	VADDPD Y11, Y0, Y0
+	VCVTPD2PSY Y0, X0
+	VMOVUPS X0, 0(SI)(R9*4)
+	VCVTPS2PD 16(DI)(R9*4), Y0
+	VSUBPD Y8, Y0, Y0
+	VMULPD Y9, Y0, Y0
+	VMULPD Y10, Y0, Y0
+	VADDPD Y11, Y0, Y0
+	VCVTPD2PSY Y0, X0
+	VMOVUPS X0, 16(SI)(R9*4)
+	ADDQ $8, R9
+	CMPQ R9, R8
+	JLT loop
+tail:
+	MOVQ CX, AX
+	SUBQ R9, AX
+	JZ done
+	MOVQ $4, CX
+	CMPQ AX, CX
+	CMOVQLT AX, CX
+	SUBQ CX, AX
+	LEAQ tailMask<>+32(SB), R8
+	NEGQ CX
+	NEGQ AX
+	VMOVDQU (R8)(CX*4), X12
+	VMOVDQU (R8)(CX*8), Y13
+	VMOVDQU (R8)(AX*4), X14
+	VMOVDQU (R8)(AX*8), Y15
+	VMASKMOVPS 0(DI)(R9*4), X12, X0
+	VCVTPS2PD X0, Y0
+	VSUBPD Y8, Y0, Y0
+	VMULPD Y9, Y0, Y0
+	VMULPD Y10, Y0, Y0
+	VADDPD Y11, Y0, Y0
+	VCVTPD2PSY Y0, X0
+	VMASKMOVPS X0, X12, 0(SI)(R9*4)
+	VMASKMOVPS 16(DI)(R9*4), X14, X0
+	VCVTPS2PD X0, Y0
+	VSUBPD Y8, Y0, Y0
+	VMULPD Y9, Y0, Y0
+	VMULPD Y10, Y0, Y0
+	VADDPD Y11, Y0, Y0
+	VCVTPD2PSY Y0, X0
+	VMASKMOVPS X0, X14, 16(SI)(R9*4)
+done:
+	VZEROUPPER
+	RET
+
+// func normalizeChAVX2(x, y *float32, mu, is, gamma, beta *float64, n int)
+// y[i] = float32(((float64(x[i]) − mu[i])·is[i])·gamma[i] + beta[i]).
+TEXT ·normalizeChAVX2(SB), NOSPLIT, $0-56
+	MOVQ x+0(FP), DI
+	MOVQ y+8(FP), SI
+	MOVQ mu+16(FP), DX
+	MOVQ is+24(FP), BX
+	MOVQ gamma+32(FP), R10
+	MOVQ beta+40(FP), R11
+	MOVQ n+48(FP), CX
+	XORQ R9, R9
+	MOVQ CX, R8
+	ANDQ $-8, R8
+	JZ tail
+loop:
+	VCVTPS2PD 0(DI)(R9*4), Y0
+	VSUBPD 0(DX)(R9*8), Y0, Y0
+	VMULPD 0(BX)(R9*8), Y0, Y0
+	VMULPD 0(R10)(R9*8), Y0, Y0
+	VADDPD 0(R11)(R9*8), Y0, Y0
+	VCVTPD2PSY Y0, X0
+	VMOVUPS X0, 0(SI)(R9*4)
+	VCVTPS2PD 16(DI)(R9*4), Y0
+	VSUBPD 32(DX)(R9*8), Y0, Y0
+	VMULPD 32(BX)(R9*8), Y0, Y0
+	VMULPD 32(R10)(R9*8), Y0, Y0
+	VADDPD 32(R11)(R9*8), Y0, Y0
+	VCVTPD2PSY Y0, X0
+	VMOVUPS X0, 16(SI)(R9*4)
+	ADDQ $8, R9
+	CMPQ R9, R8
+	JLT loop
+tail:
+	MOVQ CX, AX
+	SUBQ R9, AX
+	JZ done
+	MOVQ $4, CX
+	CMPQ AX, CX
+	CMOVQLT AX, CX
+	SUBQ CX, AX
+	LEAQ tailMask<>+32(SB), R8
+	NEGQ CX
+	NEGQ AX
+	VMOVDQU (R8)(CX*4), X12
+	VMOVDQU (R8)(CX*8), Y13
+	VMOVDQU (R8)(AX*4), X14
+	VMOVDQU (R8)(AX*8), Y15
+	VMASKMOVPS 0(DI)(R9*4), X12, X0
+	VCVTPS2PD X0, Y0
+	VMASKMOVPD 0(DX)(R9*8), Y13, Y1
+	VSUBPD Y1, Y0, Y0
+	VMASKMOVPD 0(BX)(R9*8), Y13, Y2
+	VMULPD Y2, Y0, Y0
+	VMASKMOVPD 0(R10)(R9*8), Y13, Y3
+	VMULPD Y3, Y0, Y0
+	VMASKMOVPD 0(R11)(R9*8), Y13, Y4
+	VADDPD Y4, Y0, Y0
+	VCVTPD2PSY Y0, X0
+	VMASKMOVPS X0, X12, 0(SI)(R9*4)
+	VMASKMOVPS 16(DI)(R9*4), X14, X0
+	VCVTPS2PD X0, Y0
+	VMASKMOVPD 32(DX)(R9*8), Y15, Y1
+	VSUBPD Y1, Y0, Y0
+	VMASKMOVPD 32(BX)(R9*8), Y15, Y2
+	VMULPD Y2, Y0, Y0
+	VMASKMOVPD 32(R10)(R9*8), Y15, Y3
+	VMULPD Y3, Y0, Y0
+	VMASKMOVPD 32(R11)(R9*8), Y15, Y4
+	VADDPD Y4, Y0, Y0
+	VCVTPD2PSY Y0, X0
+	VMASKMOVPS X0, X14, 16(SI)(R9*4)
+done:
+	VZEROUPPER
+	RET
+
+// func normGradAVX2(x, gr, dx *float32, n int, mu, is, scale, mg, mgx float64)
+// dx[i] = float32(scale·((gv − mg) − xh·mgx)) with gv = float64(gr[i]) and
+// xh = (float64(x[i]) − mu)·is.
+TEXT ·normGradAVX2(SB), NOSPLIT, $0-72
+	MOVQ x+0(FP), DI
+	MOVQ gr+8(FP), SI
+	MOVQ dx+16(FP), DX
+	MOVQ n+24(FP), CX
+	VBROADCASTSD mu+32(FP), Y7
+	VBROADCASTSD is+40(FP), Y8
+	VBROADCASTSD scale+48(FP), Y9
+	VBROADCASTSD mg+56(FP), Y10
+	VBROADCASTSD mgx+64(FP), Y11
+	XORQ R9, R9
+	MOVQ CX, R8
+	ANDQ $-8, R8
+	JZ tail
+loop:
+	VCVTPS2PD 0(DI)(R9*4), Y0
+	VSUBPD Y7, Y0, Y0
+	VMULPD Y8, Y0, Y0
+	VCVTPS2PD 0(SI)(R9*4), Y1
+	VSUBPD Y10, Y1, Y1
+	VMULPD Y11, Y0, Y0
+	VSUBPD Y0, Y1, Y1
+	VMULPD Y1, Y9, Y1
+	VCVTPD2PSY Y1, X1
+	VMOVUPS X1, 0(DX)(R9*4)
+	VCVTPS2PD 16(DI)(R9*4), Y0
+	VSUBPD Y7, Y0, Y0
+	VMULPD Y8, Y0, Y0
+	VCVTPS2PD 16(SI)(R9*4), Y1
+	VSUBPD Y10, Y1, Y1
+	VMULPD Y11, Y0, Y0
+	VSUBPD Y0, Y1, Y1
+	VMULPD Y1, Y9, Y1
+	VCVTPD2PSY Y1, X1
+	VMOVUPS X1, 16(DX)(R9*4)
+	ADDQ $8, R9
+	CMPQ R9, R8
+	JLT loop
+tail:
+	MOVQ CX, AX
+	SUBQ R9, AX
+	JZ done
+	MOVQ $4, CX
+	CMPQ AX, CX
+	CMOVQLT AX, CX
+	SUBQ CX, AX
+	LEAQ tailMask<>+32(SB), R8
+	NEGQ CX
+	NEGQ AX
+	VMOVDQU (R8)(CX*4), X12
+	VMOVDQU (R8)(CX*8), Y13
+	VMOVDQU (R8)(AX*4), X14
+	VMOVDQU (R8)(AX*8), Y15
+	VMASKMOVPS 0(DI)(R9*4), X12, X0
+	VCVTPS2PD X0, Y0
+	VSUBPD Y7, Y0, Y0
+	VMULPD Y8, Y0, Y0
+	VMASKMOVPS 0(SI)(R9*4), X12, X1
+	VCVTPS2PD X1, Y1
+	VSUBPD Y10, Y1, Y1
+	VMULPD Y11, Y0, Y0
+	VSUBPD Y0, Y1, Y1
+	VMULPD Y1, Y9, Y1
+	VCVTPD2PSY Y1, X1
+	VMASKMOVPS X1, X12, 0(DX)(R9*4)
+	VMASKMOVPS 16(DI)(R9*4), X14, X0
+	VCVTPS2PD X0, Y0
+	VSUBPD Y7, Y0, Y0
+	VMULPD Y8, Y0, Y0
+	VMASKMOVPS 16(SI)(R9*4), X14, X1
+	VCVTPS2PD X1, Y1
+	VSUBPD Y10, Y1, Y1
+	VMULPD Y11, Y0, Y0
+	VSUBPD Y0, Y1, Y1
+	VMULPD Y1, Y9, Y1
+	VCVTPD2PSY Y1, X1
+	VMASKMOVPS X1, X14, 16(DX)(R9*4)
+done:
+	VZEROUPPER
+	RET
+
+// func normGradChAVX2(x, gr, dx *float32, mu, is, scale, mg, mgx *float64, n int)
+// dx[i] = float32(scale[i]·((gv − mg[i]) − xh·mgx[i])) with
+// gv = float64(gr[i]) and xh = (float64(x[i]) − mu[i])·is[i].
+TEXT ·normGradChAVX2(SB), NOSPLIT, $0-72
+	MOVQ x+0(FP), DI
+	MOVQ gr+8(FP), SI
+	MOVQ dx+16(FP), DX
+	MOVQ mu+24(FP), BX
+	MOVQ is+32(FP), R10
+	MOVQ scale+40(FP), R11
+	MOVQ mg+48(FP), R12
+	MOVQ mgx+56(FP), R13
+	MOVQ n+64(FP), CX
+	XORQ R9, R9
+	MOVQ CX, R8
+	ANDQ $-8, R8
+	JZ tail
+loop:
+	VCVTPS2PD 0(DI)(R9*4), Y0
+	VSUBPD 0(BX)(R9*8), Y0, Y0
+	VMULPD 0(R10)(R9*8), Y0, Y0
+	VCVTPS2PD 0(SI)(R9*4), Y1
+	VSUBPD 0(R12)(R9*8), Y1, Y1
+	VMULPD 0(R13)(R9*8), Y0, Y0
+	VSUBPD Y0, Y1, Y1
+	VMOVUPD 0(R11)(R9*8), Y2
+	VMULPD Y1, Y2, Y1
+	VCVTPD2PSY Y1, X1
+	VMOVUPS X1, 0(DX)(R9*4)
+	VCVTPS2PD 16(DI)(R9*4), Y0
+	VSUBPD 32(BX)(R9*8), Y0, Y0
+	VMULPD 32(R10)(R9*8), Y0, Y0
+	VCVTPS2PD 16(SI)(R9*4), Y1
+	VSUBPD 32(R12)(R9*8), Y1, Y1
+	VMULPD 32(R13)(R9*8), Y0, Y0
+	VSUBPD Y0, Y1, Y1
+	VMOVUPD 32(R11)(R9*8), Y2
+	VMULPD Y1, Y2, Y1
+	VCVTPD2PSY Y1, X1
+	VMOVUPS X1, 16(DX)(R9*4)
+	ADDQ $8, R9
+	CMPQ R9, R8
+	JLT loop
+tail:
+	MOVQ CX, AX
+	SUBQ R9, AX
+	JZ done
+	MOVQ $4, CX
+	CMPQ AX, CX
+	CMOVQLT AX, CX
+	SUBQ CX, AX
+	LEAQ tailMask<>+32(SB), R8
+	NEGQ CX
+	NEGQ AX
+	VMOVDQU (R8)(CX*4), X12
+	VMOVDQU (R8)(CX*8), Y13
+	VMOVDQU (R8)(AX*4), X14
+	VMOVDQU (R8)(AX*8), Y15
+	VMASKMOVPS 0(DI)(R9*4), X12, X0
+	VCVTPS2PD X0, Y0
+	VMASKMOVPD 0(BX)(R9*8), Y13, Y1
+	VSUBPD Y1, Y0, Y0
+	VMASKMOVPD 0(R10)(R9*8), Y13, Y2
+	VMULPD Y2, Y0, Y0
+	VMASKMOVPS 0(SI)(R9*4), X12, X3
+	VCVTPS2PD X3, Y3
+	VMASKMOVPD 0(R12)(R9*8), Y13, Y4
+	VSUBPD Y4, Y3, Y3
+	VMASKMOVPD 0(R13)(R9*8), Y13, Y5
+	VMULPD Y5, Y0, Y0
+	VSUBPD Y0, Y3, Y3
+	VMASKMOVPD 0(R11)(R9*8), Y13, Y6
+	VMULPD Y3, Y6, Y3
+	VCVTPD2PSY Y3, X3
+	VMASKMOVPS X3, X12, 0(DX)(R9*4)
+	VMASKMOVPS 16(DI)(R9*4), X14, X0
+	VCVTPS2PD X0, Y0
+	VMASKMOVPD 32(BX)(R9*8), Y15, Y1
+	VSUBPD Y1, Y0, Y0
+	VMASKMOVPD 32(R10)(R9*8), Y15, Y2
+	VMULPD Y2, Y0, Y0
+	VMASKMOVPS 16(SI)(R9*4), X14, X3
+	VCVTPS2PD X3, Y3
+	VMASKMOVPD 32(R12)(R9*8), Y15, Y4
+	VSUBPD Y4, Y3, Y3
+	VMASKMOVPD 32(R13)(R9*8), Y15, Y5
+	VMULPD Y5, Y0, Y0
+	VSUBPD Y0, Y3, Y3
+	VMASKMOVPD 32(R11)(R9*8), Y15, Y6
+	VMULPD Y3, Y6, Y3
+	VCVTPD2PSY Y3, X3
+	VMASKMOVPS X3, X14, 16(DX)(R9*4)
+done:
+	VZEROUPPER
+	RET
+
+// func scaleGradAVX2(gr, dx *float32, n int, scale float64)
+// dx[i] = float32(scale·float64(gr[i])).
+TEXT ·scaleGradAVX2(SB), NOSPLIT, $0-32
+	MOVQ gr+0(FP), DI
+	MOVQ dx+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSD scale+24(FP), Y11
+	XORQ R9, R9
+	MOVQ CX, R8
+	ANDQ $-8, R8
+	JZ tail
+loop:
+	VCVTPS2PD 0(DI)(R9*4), Y0
+	VMULPD Y0, Y11, Y0
+	VCVTPD2PSY Y0, X0
+	VMOVUPS X0, 0(SI)(R9*4)
+	VCVTPS2PD 16(DI)(R9*4), Y0
+	VMULPD Y0, Y11, Y0
+	VCVTPD2PSY Y0, X0
+	VMOVUPS X0, 16(SI)(R9*4)
+	ADDQ $8, R9
+	CMPQ R9, R8
+	JLT loop
+tail:
+	MOVQ CX, AX
+	SUBQ R9, AX
+	JZ done
+	MOVQ $4, CX
+	CMPQ AX, CX
+	CMOVQLT AX, CX
+	SUBQ CX, AX
+	LEAQ tailMask<>+32(SB), R8
+	NEGQ CX
+	NEGQ AX
+	VMOVDQU (R8)(CX*4), X12
+	VMOVDQU (R8)(CX*8), Y13
+	VMOVDQU (R8)(AX*4), X14
+	VMOVDQU (R8)(AX*8), Y15
+	VMASKMOVPS 0(DI)(R9*4), X12, X0
+	VCVTPS2PD X0, Y0
+	VMULPD Y0, Y11, Y0
+	VCVTPD2PSY Y0, X0
+	VMASKMOVPS X0, X12, 0(SI)(R9*4)
+	VMASKMOVPS 16(DI)(R9*4), X14, X0
+	VCVTPS2PD X0, Y0
+	VMULPD Y0, Y11, Y0
+	VCVTPD2PSY Y0, X0
+	VMASKMOVPS X0, X14, 16(SI)(R9*4)
+done:
+	VZEROUPPER
+	RET
+
+// func scaleGradChAVX2(gr, dx *float32, scale *float64, n int)
+// dx[i] = float32(scale[i]·float64(gr[i])).
+TEXT ·scaleGradChAVX2(SB), NOSPLIT, $0-32
+	MOVQ gr+0(FP), DI
+	MOVQ dx+8(FP), SI
+	MOVQ scale+16(FP), DX
+	MOVQ n+24(FP), CX
+	XORQ R9, R9
+	MOVQ CX, R8
+	ANDQ $-8, R8
+	JZ tail
+loop:
+	VCVTPS2PD 0(DI)(R9*4), Y0
+	VMOVUPD 0(DX)(R9*8), Y1
+	VMULPD Y0, Y1, Y0
+	VCVTPD2PSY Y0, X0
+	VMOVUPS X0, 0(SI)(R9*4)
+	VCVTPS2PD 16(DI)(R9*4), Y0
+	VMOVUPD 32(DX)(R9*8), Y1
+	VMULPD Y0, Y1, Y0
+	VCVTPD2PSY Y0, X0
+	VMOVUPS X0, 16(SI)(R9*4)
+	ADDQ $8, R9
+	CMPQ R9, R8
+	JLT loop
+tail:
+	MOVQ CX, AX
+	SUBQ R9, AX
+	JZ done
+	MOVQ $4, CX
+	CMPQ AX, CX
+	CMOVQLT AX, CX
+	SUBQ CX, AX
+	LEAQ tailMask<>+32(SB), R8
+	NEGQ CX
+	NEGQ AX
+	VMOVDQU (R8)(CX*4), X12
+	VMOVDQU (R8)(CX*8), Y13
+	VMOVDQU (R8)(AX*4), X14
+	VMOVDQU (R8)(AX*8), Y15
+	VMASKMOVPS 0(DI)(R9*4), X12, X0
+	VCVTPS2PD X0, Y0
+	VMASKMOVPD 0(DX)(R9*8), Y13, Y1
+	VMULPD Y0, Y1, Y0
+	VCVTPD2PSY Y0, X0
+	VMASKMOVPS X0, X12, 0(SI)(R9*4)
+	VMASKMOVPS 16(DI)(R9*4), X14, X0
+	VCVTPS2PD X0, Y0
+	VMASKMOVPD 32(DX)(R9*8), Y15, Y1
+	VMULPD Y0, Y1, Y0
+	VCVTPD2PSY Y0, X0
+	VMASKMOVPS X0, X14, 16(SI)(R9*4)
 done:
 	VZEROUPPER
 	RET

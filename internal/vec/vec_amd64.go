@@ -142,3 +142,135 @@ func sigmoidPair(x, s, c []float32) {
 		sigmoidPairGo(x, s, c)
 	}
 }
+
+// The batch-normalisation dispatchers below run the selected kernel over
+// len > 0 float32 elements (bn.go).
+
+func sum(x []float32) float64 {
+	switch kernel() {
+	case "avx512":
+		return sumAVX512(&x[0], len(x))
+	case "avx2":
+		return sumAVX2(&x[0], len(x))
+	}
+	return sumGo(x)
+}
+
+func sumSqDev(x []float32, mu float64) float64 {
+	switch kernel() {
+	case "avx512":
+		return sumSqDevAVX512(&x[0], len(x), mu)
+	case "avx2":
+		return sumSqDevAVX2(&x[0], len(x), mu)
+	}
+	return sumSqDevGo(x, mu)
+}
+
+func sumGradDot(g, x []float32, mu, is float64) (sg, sgx float64) {
+	switch kernel() {
+	case "avx512":
+		return sumGradDotAVX512(&g[0], &x[0], len(g), mu, is)
+	case "avx2":
+		return sumGradDotAVX2(&g[0], &x[0], len(g), mu, is)
+	}
+	return sumGradDotGo(g, x, mu, is)
+}
+
+func accSum(acc []float64, x []float32) {
+	switch kernel() {
+	case "avx512":
+		accSumAVX512(&x[0], &acc[0], len(x))
+	case "avx2":
+		accSumAVX2(&x[0], &acc[0], len(x))
+	default:
+		accSumGo(acc, x)
+	}
+}
+
+func accSqDev(acc []float64, x []float32, mu []float64) {
+	switch kernel() {
+	case "avx512":
+		accSqDevAVX512(&x[0], &acc[0], &mu[0], len(x))
+	case "avx2":
+		accSqDevAVX2(&x[0], &acc[0], &mu[0], len(x))
+	default:
+		accSqDevGo(acc, x, mu)
+	}
+}
+
+func accGradDot(sg, sgx []float64, g, x []float32, mu, is []float64) {
+	switch kernel() {
+	case "avx512":
+		accGradDotAVX512(&g[0], &x[0], &sg[0], &sgx[0], &mu[0], &is[0], len(g))
+	case "avx2":
+		accGradDotAVX2(&g[0], &x[0], &sg[0], &sgx[0], &mu[0], &is[0], len(g))
+	default:
+		accGradDotGo(sg, sgx, g, x, mu, is)
+	}
+}
+
+func normalize(x, y []float32, mu, is, gamma, beta float64) {
+	switch kernel() {
+	case "avx512":
+		normalizeAVX512(&x[0], &y[0], len(x), mu, is, gamma, beta)
+	case "avx2":
+		normalizeAVX2(&x[0], &y[0], len(x), mu, is, gamma, beta)
+	default:
+		normalizeGo(x, y, mu, is, gamma, beta)
+	}
+}
+
+func normalizeCh(x, y []float32, mu, is, gamma, beta []float64) {
+	switch kernel() {
+	case "avx512":
+		normalizeChAVX512(&x[0], &y[0], &mu[0], &is[0], &gamma[0], &beta[0], len(x))
+	case "avx2":
+		normalizeChAVX2(&x[0], &y[0], &mu[0], &is[0], &gamma[0], &beta[0], len(x))
+	default:
+		normalizeChGo(x, y, mu, is, gamma, beta)
+	}
+}
+
+func normGrad(x, g, dx []float32, mu, is, scale, mg, mgx float64) {
+	switch kernel() {
+	case "avx512":
+		normGradAVX512(&x[0], &g[0], &dx[0], len(x), mu, is, scale, mg, mgx)
+	case "avx2":
+		normGradAVX2(&x[0], &g[0], &dx[0], len(x), mu, is, scale, mg, mgx)
+	default:
+		normGradGo(x, g, dx, mu, is, scale, mg, mgx)
+	}
+}
+
+func normGradCh(x, g, dx []float32, mu, is, scale, mg, mgx []float64) {
+	switch kernel() {
+	case "avx512":
+		normGradChAVX512(&x[0], &g[0], &dx[0], &mu[0], &is[0], &scale[0], &mg[0], &mgx[0], len(x))
+	case "avx2":
+		normGradChAVX2(&x[0], &g[0], &dx[0], &mu[0], &is[0], &scale[0], &mg[0], &mgx[0], len(x))
+	default:
+		normGradChGo(x, g, dx, mu, is, scale, mg, mgx)
+	}
+}
+
+func scaleGrad(g, dx []float32, scale float64) {
+	switch kernel() {
+	case "avx512":
+		scaleGradAVX512(&g[0], &dx[0], len(g), scale)
+	case "avx2":
+		scaleGradAVX2(&g[0], &dx[0], len(g), scale)
+	default:
+		scaleGradGo(g, dx, scale)
+	}
+}
+
+func scaleGradCh(g, dx []float32, scale []float64) {
+	switch kernel() {
+	case "avx512":
+		scaleGradChAVX512(&g[0], &dx[0], &scale[0], len(g))
+	case "avx2":
+		scaleGradChAVX2(&g[0], &dx[0], &scale[0], len(g))
+	default:
+		scaleGradChGo(g, dx, scale)
+	}
+}

@@ -29,3 +29,28 @@ func leakyReLUGrad(x, up, g []float32, slope float32) { leakyReLUGradGo(x, up, g
 
 // sigmoidPair runs the portable SigmoidPair loop.
 func sigmoidPair(x, s, c []float32) { sigmoidPairGo(x, s, c) }
+
+// The batch-normalisation passes run their portable Go loops (bn.go).
+
+func sum(x []float32) float64                  { return sumGo(x) }
+func sumSqDev(x []float32, mu float64) float64 { return sumSqDevGo(x, mu) }
+func sumGradDot(g, x []float32, mu, is float64) (float64, float64) {
+	return sumGradDotGo(g, x, mu, is)
+}
+func accSum(acc []float64, x []float32)                 { accSumGo(acc, x) }
+func accSqDev(acc []float64, x []float32, mu []float64) { accSqDevGo(acc, x, mu) }
+func accGradDot(sg, sgx []float64, g, x []float32, mu, is []float64) {
+	accGradDotGo(sg, sgx, g, x, mu, is)
+}
+func normalize(x, y []float32, mu, is, gamma, beta float64) { normalizeGo(x, y, mu, is, gamma, beta) }
+func normalizeCh(x, y []float32, mu, is, gamma, beta []float64) {
+	normalizeChGo(x, y, mu, is, gamma, beta)
+}
+func normGrad(x, g, dx []float32, mu, is, scale, mg, mgx float64) {
+	normGradGo(x, g, dx, mu, is, scale, mg, mgx)
+}
+func normGradCh(x, g, dx []float32, mu, is, scale, mg, mgx []float64) {
+	normGradChGo(x, g, dx, mu, is, scale, mg, mgx)
+}
+func scaleGrad(g, dx []float32, scale float64)     { scaleGradGo(g, dx, scale) }
+func scaleGradCh(g, dx []float32, scale []float64) { scaleGradChGo(g, dx, scale) }

@@ -2,13 +2,16 @@
 
 // Command gen writes the AVX-512 and AVX2 kernels of package vec in Go
 // assembly (../kernels_amd64.s) and their Go declarations
-// (../kernels_amd64.go): the optimizer updates and the element-wise
-// activations. Run it from internal/vec:
+// (../kernels_amd64.go): the optimizer updates, the element-wise
+// activations and the batch-normalisation passes (float32 rows, float64
+// lanes; see bnKernels below for how they differ). Run it from
+// internal/vec:
 //
 //	go run gen/main.go
 //
 // Both instruction sets get the same kernels (adam, sgd, relu, leakyReLU,
-// reluGrad, leakyReLUGrad, sigmoidPair), emitted from one description (the
+// reluGrad, leakyReLUGrad, sigmoidPair, and the batch-normalisation kernels
+// of bnKernels), emitted from one description (the
 // body functions below) so that the 512-bit and the 256-bit code cannot
 // drift apart; where the two instruction sets differ (AVX-512 compares into
 // opmask registers and has no VANDPS without AVX512DQ), small helpers
@@ -639,12 +642,15 @@ func main() {
 // async safe point) and the kernels call nothing, so no other Go code runs
 // on the thread while the bits are set; a signal handler that interrupts
 // the kernel gets the register state saved and restored by the operating
-// system. The activation kernels leave MXCSR alone: with Go's setting
-// (round to nearest, no FTZ/DAZ) they are exact on subnormals too.
+// system. The activation and batch-normalisation kernels leave MXCSR
+// alone: with Go's setting (round to nearest, no FTZ/DAZ) they are exact on
+// subnormals too.
 
 `)
 	fmt.Fprintf(&w, "// tailMask is 8 all-ones lanes then 8 zero lanes: the 8 lanes at byte\n")
-	fmt.Fprintf(&w, "// offset 32−4·t enable the first t elements (AVX2 tails).\n")
+	fmt.Fprintf(&w, "// offset 32−4·t enable the first t elements (AVX2 tails). Read as\n")
+	fmt.Fprintf(&w, "// quadwords it is 4 all-ones then 4 zero lanes: the 4 float64 lanes at\n")
+	fmt.Fprintf(&w, "// offset 32−8·t enable the first t of them (batch-normalisation tails).\n")
 	for i := 0; i < 16; i++ {
 		v := "$0xffffffff"
 		if i >= 8 {
@@ -679,6 +685,9 @@ func main() {
 		for _, k := range kernels {
 			emit(&w, k, is)
 		}
+		for _, k := range bnKernels {
+			emitBN(&w, k, is)
+		}
 	}
 	write("kernels_amd64.s", w.Bytes())
 
@@ -689,6 +698,10 @@ func main() {
 		for _, k := range kernels {
 			fmt.Fprintf(&g, "\n// %s%s is the %d-lane %s kernel (kernels_amd64.s).\n//\n//go:noescape\nfunc %s%s(%s)\n",
 				k.name, is.suffix, is.width, k.name, k.name, is.suffix, signature(k))
+		}
+		for _, k := range bnKernels {
+			fmt.Fprintf(&g, "\n// %s%s is the %s %s kernel (kernels_amd64.s).\n//\n//go:noescape\nfunc %s%s(%s)\n",
+				k.name, is.suffix, bnLanes[is.reg], k.name, k.name, is.suffix, bnSignature(k))
 		}
 	}
 	src, err := format.Source(g.Bytes())
@@ -704,4 +717,512 @@ func write(name string, b []byte) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// Batch-normalisation kernels. They read float32 rows, compute in float64
+// and write float32 rows or float64 sums, eight float64 lanes at a time:
+// one zmm on AVX-512 (VCVTPS2PD of eight float32), two ymm of four lanes
+// ("parts" 0 and 1, elements i..i+3 and i+4..i+7) on AVX. Each block of
+// eight elements runs the body once per part; the n mod 8 elements left run
+// it once more with masked loads and stores (AVX-512: K1; AVX: VMASKMOVPS
+// and VMASKMOVPD with masks from tailMask, min(t, 4) lanes in part 0 and
+// the rest in part 1), so every element goes through the same
+// instructions. The kernels keep Go's MXCSR and use separate VSUBPD,
+// VMULPD and VADDPD (never FMA) in the order of the Go expressions, which
+// makes every element-wise result bit-identical to the scalar float64 Go
+// code; sums keep eight lane-wise partial sums (lane j adds the terms of
+// elements j, j+8, j+16, … in order; the masked tail adds nothing to the
+// lanes it leaves out) and reduce them at the end as
+// ((s0+s4)+(s2+s6)) + ((s1+s5)+(s3+s7)), the order of the Go loops in
+// bn.go (reduce8).
+
+// bnKernel is one batch-normalisation kernel. Its Go signature is
+// (rows *float32…, params *float64…, n int, scalars float64…) (sums
+// float64…). (The gradient row is gr: g names a register in Go assembly.)
+type bnKernel struct {
+	name    string
+	rows    []string // float32 slices: read (row) or written (storeRow)
+	params  []string // float64 slices: per-element parameters, or accumulators
+	scalars []string // float64 arguments, broadcast
+	sums    []string // float64 results, lane-wise partial sums reduced at the end
+	comment string
+	body    func(e *bnEmitter)
+}
+
+// bnLanes describes the float64 lanes of an ISA, for the declarations.
+var bnLanes = map[string]string{"Z": "8-lane float64 (one zmm)", "Y": "8-lane float64 (two ymm)"}
+
+// Registers of the batch-normalisation kernels: one pointer per slice
+// argument, the element index R9 (the same for float32 and float64 slices,
+// scaled in the addressing mode), n in CX, the end of the full blocks in R8
+// (AX, CX and R8 are scratch in the tail).
+var bnPtrRegs = []string{"DI", "SI", "DX", "BX", "R10", "R11", "R12", "R13"}
+
+const (
+	bnIdx  = "R9"
+	bnFull = "R8"
+)
+
+var bnKernels = []bnKernel{
+	{
+		name: "sum", rows: []string{"x"}, sums: []string{"s"},
+		comment: "// s = Σ float64(x[i]), in the order of sumGo.",
+		body: func(e *bnEmitter) {
+			e.accumulate("s", e.row("x"))
+		},
+	},
+	{
+		name: "sumSqDev", rows: []string{"x"}, scalars: []string{"mu"}, sums: []string{"s"},
+		comment: "// s = Σ d·d with d = float64(x[i]) − mu, in the order of sumGo.",
+		body: func(e *bnEmitter) {
+			d := e.row("x")
+			e.op("VSUBPD", e.scalar("mu"), d, d)
+			e.op("VMULPD", d, d, d)
+			e.accumulate("s", d)
+		},
+	},
+	{
+		name: "sumGradDot", rows: []string{"gr", "x"}, scalars: []string{"mu", "is"}, sums: []string{"sg", "sgx"},
+		comment: `// sg = Σ gv, sgx = Σ (gv·(float64(x[i]) − mu))·is with gv = float64(gr[i]),
+// in the order of sumGo.`,
+		body: func(e *bnEmitter) {
+			g := e.row("gr")
+			e.accumulate("sg", g)
+			d := e.row("x")
+			e.op("VSUBPD", e.scalar("mu"), d, d)
+			e.op("VMULPD", d, g, d) // gv·(x − mu)
+			e.op("VMULPD", e.scalar("is"), d, d)
+			e.accumulate("sgx", d)
+		},
+	},
+	{
+		name: "accSum", rows: []string{"x"}, params: []string{"acc"},
+		comment: "// acc[i] = acc[i] + float64(x[i]).",
+		body: func(e *bnEmitter) {
+			x, a := e.row("x"), e.tmp()
+			e.loadParam(a, "acc")
+			e.op("VADDPD", x, a, a)
+			e.storeParam(a, "acc")
+		},
+	},
+	{
+		name: "accSqDev", rows: []string{"x"}, params: []string{"acc", "mu"},
+		comment: "// acc[i] = acc[i] + d·d with d = float64(x[i]) − mu[i].",
+		body: func(e *bnEmitter) {
+			d := e.row("x")
+			e.op("VSUBPD", e.param("mu"), d, d)
+			e.op("VMULPD", d, d, d)
+			a := e.tmp()
+			e.loadParam(a, "acc")
+			e.op("VADDPD", d, a, a)
+			e.storeParam(a, "acc")
+		},
+	},
+	{
+		name: "accGradDot", rows: []string{"gr", "x"}, params: []string{"sg", "sgx", "mu", "is"},
+		comment: `// sg[i] = sg[i] + gv, sgx[i] = sgx[i] + (gv·(float64(x[i]) − mu[i]))·is[i]
+// with gv = float64(gr[i]).`,
+		body: func(e *bnEmitter) {
+			g, a := e.row("gr"), e.tmp()
+			e.loadParam(a, "sg")
+			e.op("VADDPD", g, a, a)
+			e.storeParam(a, "sg")
+			d := e.row("x")
+			e.op("VSUBPD", e.param("mu"), d, d)
+			e.op("VMULPD", d, g, d)
+			e.op("VMULPD", e.param("is"), d, d)
+			e.loadParam(a, "sgx")
+			e.op("VADDPD", d, a, a)
+			e.storeParam(a, "sgx")
+		},
+	},
+	{
+		name: "normalize", rows: []string{"x", "y"}, scalars: []string{"mu", "is", "gamma", "beta"},
+		comment: "// y[i] = float32(((float64(x[i]) − mu)·is)·gamma + beta).",
+		body: func(e *bnEmitter) {
+			t := e.row("x")
+			e.op("VSUBPD", e.scalar("mu"), t, t)
+			e.op("VMULPD", e.scalar("is"), t, t)
+			e.op("VMULPD", e.scalar("gamma"), t, t)
+			e.op("VADDPD", e.scalar("beta"), t, t)
+			e.storeRow(t, "y")
+		},
+	},
+	{
+		name: "normalizeCh", rows: []string{"x", "y"}, params: []string{"mu", "is", "gamma", "beta"},
+		comment: "// y[i] = float32(((float64(x[i]) − mu[i])·is[i])·gamma[i] + beta[i]).",
+		body: func(e *bnEmitter) {
+			t := e.row("x")
+			e.op("VSUBPD", e.param("mu"), t, t)
+			e.op("VMULPD", e.param("is"), t, t)
+			e.op("VMULPD", e.param("gamma"), t, t)
+			e.op("VADDPD", e.param("beta"), t, t)
+			e.storeRow(t, "y")
+		},
+	},
+	{
+		name: "normGrad", rows: []string{"x", "gr", "dx"}, scalars: []string{"mu", "is", "scale", "mg", "mgx"},
+		comment: `// dx[i] = float32(scale·((gv − mg) − xh·mgx)) with gv = float64(gr[i]) and
+// xh = (float64(x[i]) − mu)·is.`,
+		body: func(e *bnEmitter) {
+			xh := e.row("x")
+			e.op("VSUBPD", e.scalar("mu"), xh, xh)
+			e.op("VMULPD", e.scalar("is"), xh, xh)
+			u := e.row("gr")
+			e.op("VSUBPD", e.scalar("mg"), u, u)
+			e.op("VMULPD", e.scalar("mgx"), xh, xh)
+			e.op("VSUBPD", xh, u, u)
+			e.op("VMULPD", u, e.scalar("scale"), u)
+			e.storeRow(u, "dx")
+		},
+	},
+	{
+		name: "normGradCh", rows: []string{"x", "gr", "dx"}, params: []string{"mu", "is", "scale", "mg", "mgx"},
+		comment: `// dx[i] = float32(scale[i]·((gv − mg[i]) − xh·mgx[i])) with
+// gv = float64(gr[i]) and xh = (float64(x[i]) − mu[i])·is[i].`,
+		body: func(e *bnEmitter) {
+			xh := e.row("x")
+			e.op("VSUBPD", e.param("mu"), xh, xh)
+			e.op("VMULPD", e.param("is"), xh, xh)
+			u := e.row("gr")
+			e.op("VSUBPD", e.param("mg"), u, u)
+			e.op("VMULPD", e.param("mgx"), xh, xh)
+			e.op("VSUBPD", xh, u, u)
+			s := e.tmp()
+			e.loadParam(s, "scale")
+			e.op("VMULPD", u, s, u) // scale first, as in the Go expression
+			e.storeRow(u, "dx")
+		},
+	},
+	{
+		name: "scaleGrad", rows: []string{"gr", "dx"}, scalars: []string{"scale"},
+		comment: "// dx[i] = float32(scale·float64(gr[i])).",
+		body: func(e *bnEmitter) {
+			t := e.row("gr")
+			e.op("VMULPD", t, e.scalar("scale"), t)
+			e.storeRow(t, "dx")
+		},
+	},
+	{
+		name: "scaleGradCh", rows: []string{"gr", "dx"}, params: []string{"scale"},
+		comment: "// dx[i] = float32(scale[i]·float64(gr[i])).",
+		body: func(e *bnEmitter) {
+			t, s := e.row("gr"), e.tmp()
+			e.loadParam(s, "scale")
+			e.op("VMULPD", t, s, t)
+			e.storeRow(t, "dx")
+		},
+	},
+}
+
+// bnEmitter writes one part of one kernel body for one ISA, full or
+// masked.
+type bnEmitter struct {
+	w      *bytes.Buffer
+	isa    isa
+	k      bnKernel
+	part   int // AVX: 0 for elements i..i+3, 1 for i+4..i+7; AVX-512: 0
+	masked bool
+	ntmp   int // work registers handed out in this part
+}
+
+func (e *bnEmitter) p(format string, args ...any) { fmt.Fprintf(e.w, "\t"+format+"\n", args...) }
+
+func (e *bnEmitter) avx512() bool { return e.isa.reg == "Z" }
+
+// bnWork is the number of work registers Z0…, Y0… of kernel k: Z0–Z7 on
+// AVX-512; on AVX whatever Y0–Y11 the accumulators and scalars leave
+// (Y12–Y15 hold the tail masks).
+func bnWork(is isa, k bnKernel) int {
+	if is.reg == "Z" {
+		return 8
+	}
+	return 12 - 2*len(k.sums) - len(k.scalars)
+}
+
+// tmp hands out the next work register of the part.
+func (e *bnEmitter) tmp() string {
+	if e.ntmp == bnWork(e.isa, e.k) {
+		panic(e.k.name + ": out of work registers")
+	}
+	e.ntmp++
+	return fmt.Sprintf("%s%d", e.isa.reg, e.ntmp-1)
+}
+
+// half is the 128-bit (AVX) or 256-bit (AVX-512) register under vector
+// register r: the float32 half of a converted value.
+func (e *bnEmitter) half(r string) string {
+	if e.avx512() {
+		return "Y" + r[1:]
+	}
+	return "X" + r[1:]
+}
+
+// bnAcc is the accumulator of sum s (and, on AVX, of the part): Z8 and Z9
+// on AVX-512, the two registers after the work registers per sum on AVX.
+func bnAcc(is isa, k bnKernel, s string, part int) string {
+	for i, name := range k.sums {
+		if name == s {
+			if is.reg == "Z" {
+				return fmt.Sprintf("Z%d", 8+i)
+			}
+			return fmt.Sprintf("Y%d", bnWork(is, k)+2*i+part)
+		}
+	}
+	panic("no sum " + s)
+}
+
+// bnScalar is the register holding the broadcast scalar s: Z16… on
+// AVX-512, the registers after the accumulators on AVX.
+func bnScalar(is isa, k bnKernel, s string) string {
+	for i, name := range k.scalars {
+		if name == s {
+			if is.reg == "Z" {
+				return fmt.Sprintf("Z%d", 16+i)
+			}
+			return fmt.Sprintf("Y%d", bnWork(is, k)+2*len(k.sums)+i)
+		}
+	}
+	panic("no scalar " + s)
+}
+
+func (e *bnEmitter) scalar(s string) string { return bnScalar(e.isa, e.k, s) }
+
+// AVX tail masks of part p: float32 lanes (X12, X14) and float64 lanes
+// (Y13, Y15).
+func (e *bnEmitter) mask32() string { return fmt.Sprintf("X%d", 12+2*e.part) }
+func (e *bnEmitter) mask64() string { return fmt.Sprintf("Y%d", 13+2*e.part) }
+
+// ptr is the memory operand of the part's elements of slice name.
+func (e *bnEmitter) ptr(name string) string {
+	for i, r := range e.k.rows {
+		if r == name {
+			return fmt.Sprintf("%d(%s)(%s*4)", 16*e.part, bnPtrRegs[i], bnIdx)
+		}
+	}
+	for i, r := range e.k.params {
+		if r == name {
+			return fmt.Sprintf("%d(%s)(%s*8)", 32*e.part, bnPtrRegs[len(e.k.rows)+i], bnIdx)
+		}
+	}
+	panic("no slice " + name)
+}
+
+// row loads the part's float32 elements of row name as float64 into a new
+// work register.
+func (e *bnEmitter) row(name string) string {
+	r := e.tmp()
+	switch {
+	case !e.masked:
+		e.p("VCVTPS2PD %s, %s", e.ptr(name), r)
+	case e.avx512():
+		e.p("VMOVUPS.Z %s, K1, %s", e.ptr(name), r)
+		e.p("VCVTPS2PD %s, %s", e.half(r), r)
+	default:
+		e.p("VMASKMOVPS %s, %s, %s", e.ptr(name), e.mask32(), e.half(r))
+		e.p("VCVTPS2PD %s, %s", e.half(r), r)
+	}
+	return r
+}
+
+// storeRow rounds the float64 lanes of src to float32 (clobbering src)
+// and stores them into row name.
+func (e *bnEmitter) storeRow(src, name string) {
+	h := e.half(src)
+	switch {
+	case e.avx512():
+		e.p("VCVTPD2PS %s, %s", src, h)
+		if e.masked {
+			e.p("VMOVUPS %s, K1, %s", src, e.ptr(name)) // 16 lanes, at most 8 enabled
+		} else {
+			e.p("VMOVUPS %s, %s", h, e.ptr(name))
+		}
+	default:
+		e.p("VCVTPD2PSY %s, %s", src, h)
+		if e.masked {
+			e.p("VMASKMOVPS %s, %s, %s", h, e.mask32(), e.ptr(name))
+		} else {
+			e.p("VMOVUPS %s, %s", h, e.ptr(name))
+		}
+	}
+}
+
+// loadParam loads the part's elements of float64 slice name into dst.
+func (e *bnEmitter) loadParam(dst, name string) {
+	switch {
+	case !e.masked:
+		e.p("VMOVUPD %s, %s", e.ptr(name), dst)
+	case e.avx512():
+		e.p("VMOVUPD.Z %s, K1, %s", e.ptr(name), dst)
+	default:
+		e.p("VMASKMOVPD %s, %s, %s", e.ptr(name), e.mask64(), dst)
+	}
+}
+
+// param is an operand holding the part's elements of float64 slice name:
+// the memory operand itself in full blocks, a masked load into a new work
+// register in the tail. (It may stand only as the first Go operand of op.)
+func (e *bnEmitter) param(name string) string {
+	if !e.masked {
+		return e.ptr(name)
+	}
+	r := e.tmp()
+	e.loadParam(r, name)
+	return r
+}
+
+// storeParam stores src into the part's elements of float64 slice name.
+func (e *bnEmitter) storeParam(src, name string) {
+	switch {
+	case !e.masked:
+		e.p("VMOVUPD %s, %s", src, e.ptr(name))
+	case e.avx512():
+		e.p("VMOVUPD %s, K1, %s", src, e.ptr(name))
+	default:
+		e.p("VMASKMOVPD %s, %s, %s", src, e.mask64(), e.ptr(name))
+	}
+}
+
+// accumulate adds the lanes of t to the accumulator of sum s, the
+// accumulator as the first operand (acc = acc + t, as Go's s += t). In the
+// tail only the enabled lanes: AVX-512 merge-masks the addition; AVX
+// clears the other lanes of t (t is clobbered) and adds +0, which leaves
+// them as they were (a partial sum is never −0: it starts at +0, and in
+// round-to-nearest a sum is −0 only if both addends are).
+func (e *bnEmitter) accumulate(s, t string) {
+	acc := bnAcc(e.isa, e.k, s, e.part)
+	switch {
+	case !e.masked:
+		e.op("VADDPD", t, acc, acc)
+	case e.avx512():
+		e.p("VADDPD %s, %s, K1, %s", t, acc, acc)
+	default:
+		e.p("VANDPD %s, %s, %s", e.mask64(), t, t)
+		e.op("VADDPD", t, acc, acc)
+	}
+}
+
+// op emits a three-operand instruction in Go operand order: "op b, a, dst"
+// computes dst = a − b, a·b, a + b, a the first source (which decides
+// which of two NaN operands' payloads the result carries).
+func (e *bnEmitter) op(ins, b, a, dst string) { e.p("%s %s, %s, %s", ins, b, a, dst) }
+
+// bnSignature returns the Go parameter and result lists of k.
+func bnSignature(k bnKernel) string {
+	var args []string
+	if len(k.rows) > 0 {
+		args = append(args, strings.Join(k.rows, ", ")+" *float32")
+	}
+	if len(k.params) > 0 {
+		args = append(args, strings.Join(k.params, ", ")+" *float64")
+	}
+	args = append(args, "n int")
+	if len(k.scalars) > 0 {
+		args = append(args, strings.Join(k.scalars, ", ")+" float64")
+	}
+	s := strings.Join(args, ", ")
+	if len(k.sums) > 0 {
+		return s + ") (" + strings.Join(k.sums, ", ") + " float64"
+	}
+	return s
+}
+
+func emitBN(w *bytes.Buffer, k bnKernel, is isa) {
+	name := k.name + is.suffix
+	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+	if len(k.rows)+len(k.params) > len(bnPtrRegs) {
+		panic(k.name + ": too many slices")
+	}
+	if bnWork(is, k) < 2 {
+		panic(k.name + ": out of AVX registers")
+	}
+	argSize := 8 * (len(k.rows) + len(k.params) + 1 + len(k.scalars))
+	fmt.Fprintf(w, "\n// func %s(%s)\n", name, bnSignature(k))
+	fmt.Fprintf(w, "%s\n", k.comment)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-%d\n", name, argSize+8*len(k.sums))
+	off := 0
+	for i, r := range append(append([]string(nil), k.rows...), k.params...) {
+		p("MOVQ %s+%d(FP), %s", r, off, bnPtrRegs[i])
+		off += 8
+	}
+	p("MOVQ n+%d(FP), CX", off)
+	off += 8
+	for _, s := range k.scalars {
+		p("VBROADCASTSD %s+%d(FP), %s", s, off, bnScalar(is, k, s))
+		off += 8
+	}
+	parts := 1
+	if is.reg == "Y" {
+		parts = 2
+	}
+	for _, s := range k.sums {
+		for part := range parts {
+			r := bnAcc(is, k, s, part)
+			if is.reg == "Z" {
+				p("VPXORQ %s, %s, %s", r, r, r)
+			} else {
+				p("VXORPD %s, %s, %s", r, r, r)
+			}
+		}
+	}
+	p("XORQ %s, %s", bnIdx, bnIdx)
+	p("MOVQ CX, %s", bnFull)
+	p("ANDQ $-8, %s", bnFull)
+	p("JZ tail")
+	fmt.Fprintf(w, "loop:\n")
+	for part := range parts {
+		k.body(&bnEmitter{w: w, isa: is, k: k, part: part})
+	}
+	p("ADDQ $8, %s", bnIdx)
+	p("CMPQ %s, %s", bnIdx, bnFull)
+	p("JLT loop")
+	fmt.Fprintf(w, "tail:\n")
+	p("MOVQ CX, AX")
+	p("SUBQ %s, AX", bnIdx) // t = n mod 8 elements left
+	p("JZ done")
+	if is.reg == "Z" {
+		// K1 = (1<<t) − 1: the first t lanes.
+		p("MOVQ AX, CX")
+		p("MOVL $1, AX")
+		p("SHLL CX, AX")
+		p("DECL AX")
+		p("KMOVW AX, K1")
+	} else {
+		// Part 0 gets k0 = min(t, 4) lanes, part 1 the other t − k0:
+		// tailMask+32−4k starts with k all-ones float32 lanes, and
+		// tailMask+32−8k with k all-ones float64 lanes.
+		p("MOVQ $4, CX")
+		p("CMPQ AX, CX")
+		p("CMOVQLT AX, CX") // k0
+		p("SUBQ CX, AX")    // k1
+		p("LEAQ tailMask<>+32(SB), %s", bnFull)
+		p("NEGQ CX")
+		p("NEGQ AX")
+		p("VMOVDQU (%s)(CX*4), X12", bnFull)
+		p("VMOVDQU (%s)(CX*8), Y13", bnFull)
+		p("VMOVDQU (%s)(AX*4), X14", bnFull)
+		p("VMOVDQU (%s)(AX*8), Y15", bnFull)
+	}
+	for part := range parts {
+		k.body(&bnEmitter{w: w, isa: is, k: k, part: part, masked: true})
+	}
+	fmt.Fprintf(w, "done:\n")
+	for _, s := range k.sums {
+		acc := bnAcc(is, k, s, 0)
+		y, x := "Y"+acc[1:], "X"+acc[1:]
+		if is.reg == "Z" {
+			p("VEXTRACTF64X4 $1, %s, Y1", acc)
+			p("VADDPD Y1, %s, %s", y, y) // s[j] + s[j+4]
+		} else {
+			p("VADDPD %s, %s, %s", bnAcc(is, k, s, 1), y, y) // s[j] + s[j+4]
+		}
+		p("VEXTRACTF128 $1, %s, X1", y)
+		p("VADDPD X1, %s, %s", x, x) // (s0+s4)+(s2+s6), (s1+s5)+(s3+s7)
+		p("VPERMILPD $1, %s, X1", x)
+		p("VADDSD X1, %s, %s", x, x)
+		p("VMOVSD %s, %s+%d(FP)", x, s, off)
+		off += 8
+	}
+	p("VZEROUPPER")
+	p("RET")
 }
