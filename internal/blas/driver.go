@@ -476,32 +476,47 @@ var (
 // side has enough tiles to go round but k is long (the weight gradient of a
 // convolution) it splits k, the extra workers accumulating into private m×n
 // buffers that the caller adds up.
+// splitK splits whole along k into at most nw tasks when there are too few
+// tiles to share out, or when the depth dwarfs the output (a weight
+// gradient summed over a batch of positions, 128×1024×3136): then each
+// worker packs and streams its own stretch of both operands with no
+// barrier, and only the small C is added up at the end, where a row split
+// would share every B panel. It returns the number of tasks, or 0 if the
+// product is not split along k. Task 0 accumulates into C; the others write
+// private partial products, which the caller adds in task order. The split
+// depends only on the shape and nw, never on how many helpers are free, so
+// the sums — and so the results — are the same from call to call.
+func (cs *callState[T]) splitK(nw int, whole *gemmTask[T]) int {
+	g := &cs.plan
+	m, n, k := g.m, g.n, g.k
+	tilesM, tilesN := (m+g.kern.mr-1)/g.kern.mr, (n+g.kern.nr-1)/g.kern.nr
+	if !((max(tilesM, tilesN) < 2*nw || k >= 2*max(m, n)) && k >= 2*g.kc) {
+		return 0
+	}
+	nw = min(nw, k/g.kc)
+	chunk := roundUp((k+nw-1)/nw, g.kc)
+	parts := 0
+	for p := 0; p < k; p += chunk {
+		t := &cs.tasks[parts]
+		*t = *whole
+		t.p0, t.p1 = p, min(k, p+chunk)
+		if parts > 0 {
+			cs.red[parts] = grow(cs.red[parts], m*n)
+			t.c, t.ldc, t.beta = cs.red[parts], n, 0
+		}
+		parts++
+	}
+	return parts
+}
+
+// split divides whole into at most nw tasks by rows or by columns of C,
+// each element of C computed whole by one task (so the results do not
+// depend on nw), and returns the number of tasks.
 func (cs *callState[T]) split(nw int, whole *gemmTask[T]) int {
 	g := &cs.plan
 	m, n, k := g.m, g.n, g.k
 	MR, NR := g.kern.mr, g.kern.nr
 	tilesM, tilesN := (m+MR-1)/MR, (n+NR-1)/NR
-	// Split k when there are too few tiles to share out, or when the
-	// depth dwarfs the output (a weight gradient summed over a batch of
-	// positions, 128×1024×3136): then each worker packs and streams its own
-	// half of both operands with no barrier, and only the small C is added
-	// up at the end, where a row split would share every B panel.
-	if (max(tilesM, tilesN) < 2*nw || k >= 2*max(m, n)) && k >= 2*g.kc {
-		nw = min(nw, k/g.kc)
-		chunk := roundUp((k+nw-1)/nw, g.kc)
-		parts := 0
-		for p := 0; p < k; p += chunk {
-			t := &cs.tasks[parts]
-			*t = *whole
-			t.p0, t.p1 = p, min(k, p+chunk)
-			if parts > 0 {
-				cs.red[parts] = grow(cs.red[parts], m*n)
-				t.c, t.ldc, t.beta = cs.red[parts], n, 0
-			}
-			parts++
-		}
-		return parts
-	}
 	splitM := tilesM >= 2*nw || tilesM >= tilesN
 	var chunk int
 	if splitM {
@@ -540,8 +555,6 @@ func (cs *callState[T]) split(nw int, whole *gemmTask[T]) int {
 	return parts
 }
 
-// gemmBlocked runs C = alpha·op(A)·op(B) + beta·C with the packed, blocked
-// driver and kernel kern, fanning out over goroutines for large products.
 // serial reports whether an m×n×k product runs on one goroutine (see
 // parallelFlops and computeParallelFlops).
 func serial(m, n, k int) bool {
@@ -552,6 +565,8 @@ func serial(m, n, k int) bool {
 	return flops < computeParallelFlops
 }
 
+// gemmBlocked runs C = alpha·op(A)·op(B) + beta·C with the packed, blocked
+// driver and kernel kern, fanning out over goroutines for large products.
 func gemmBlocked[T Float](pl *pools[T], kern *microKernel[T], transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	cs := pl.calls.Get().(*callState[T])
 	g := &cs.plan
@@ -570,11 +585,15 @@ func gemmBlocked[T Float](pl *pools[T], kern *microKernel[T], transA, transB boo
 		nw = min(runtime.GOMAXPROCS(0), maxWorkers, int(flops/flopsPerWorker))
 	}
 	whole := gemmTask[T]{g: g, i0: 0, i1: m, j0: 0, j1: n, p0: 0, p1: k, c: c, ldc: ldc, beta: beta, wg: &cs.wg}
-	helpers := cs.helpers[:0]
+	kparts := 0
 	if nw > 1 {
+		kparts = cs.splitK(nw, &whole)
+	}
+	helpers := cs.helpers[:0]
+	if want := max(nw, kparts) - 1; want > 0 {
 		helpersOnce.Do(startHelpers)
 	claim:
-		for len(helpers) < nw-1 {
+		for len(helpers) < want {
 			select {
 			case h := <-idleHelpers:
 				helpers = append(helpers, h)
@@ -583,9 +602,39 @@ func gemmBlocked[T Float](pl *pools[T], kern *microKernel[T], transA, transB boo
 			}
 		}
 	}
-	if len(helpers) == 0 {
+	switch {
+	case kparts > 1:
+		// Helpers take what they can; the caller computes the rest, so
+		// that the partition (and the order of the sums) stays fixed.
+		h := min(len(helpers), kparts-1)
+		for _, x := range helpers[h:] {
+			idleHelpers <- x
+		}
+		cs.wg.Add(h)
+		for w := 1; w <= h; w++ {
+			helpers[w-1].ch <- &cs.tasks[w]
+		}
+		g.run(&cs.tasks[0])
+		for w := h + 1; w < kparts; w++ {
+			g.run(&cs.tasks[w])
+		}
+		cs.wg.Wait()
+		for w := 1; w < kparts; w++ {
+			t := &cs.tasks[w]
+			for i := 0; i < m; i++ {
+				crow := c[i*ldc : i*ldc+n]
+				for j, v := range t.c[i*n : i*n+n] {
+					crow[j] += v
+				}
+			}
+		}
+		for w := range kparts {
+			cs.tasks[w] = gemmTask[T]{}
+		}
+		clear(helpers)
+	case len(helpers) == 0:
 		g.run(&whole)
-	} else {
+	default:
 		parts := cs.split(len(helpers)+1, &whole)
 		for _, h := range helpers[parts-1:] {
 			idleHelpers <- h // not needed after all
@@ -596,19 +645,6 @@ func gemmBlocked[T Float](pl *pools[T], kern *microKernel[T], transA, transB boo
 		}
 		g.run(&cs.tasks[0])
 		cs.wg.Wait()
-		// Split-k partial products land in private buffers: add them in.
-		for w := 1; w < parts; w++ {
-			t := &cs.tasks[w]
-			if &t.c[0] == &c[0] {
-				continue
-			}
-			for i := 0; i < m; i++ {
-				crow := c[i*ldc : i*ldc+n]
-				for j, v := range t.c[i*n : i*n+n] {
-					crow[j] += v
-				}
-			}
-		}
 		for w := range parts {
 			cs.tasks[w] = gemmTask[T]{}
 		}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"runtime"
 	"testing"
 )
 
@@ -310,4 +311,52 @@ func TestSwappedProduct(t *testing.T) {
 		}
 	}
 	noSwap = false
+}
+
+// TestSplitKDeterministic: a product split along k must give the same bits
+// whether or not helper goroutines are free (another product may be
+// holding them), since training runs must be reproducible bit for bit.
+func TestSplitKDeterministic(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("needs GOMAXPROCS ≥ 2 for a parallel split")
+	}
+	rng := rand.New(rand.NewPCG(21, 22))
+	m, n, k := 128, 128, 4096 // deep and large: split along k
+	if serial(m, n, k) {
+		t.Fatalf("%d×%d×%d runs serially; the test needs a parallel product", m, n, k)
+	}
+	a, b := make([]float32, m*k), make([]float32, k*n)
+	for i := range a {
+		a[i] = float32(rng.NormFloat64())
+	}
+	for i := range b {
+		b[i] = float32(rng.NormFloat64())
+	}
+	free := make([]float32, m*n)
+	Gemm(false, false, m, n, k, 1, a, k, b, n, 0, free, n)
+	// Hold every helper, as a concurrent product would.
+	helpersOnce.Do(startHelpers)
+	var held []*helper
+	for {
+		select {
+		case h := <-idleHelpers:
+			held = append(held, h)
+			continue
+		default:
+		}
+		break
+	}
+	busy := make([]float32, m*n)
+	Gemm(false, false, m, n, k, 1, a, k, b, n, 0, busy, n)
+	for _, h := range held {
+		idleHelpers <- h
+	}
+	if len(held) == 0 {
+		t.Skip("no helper goroutines to hold")
+	}
+	for i := range free {
+		if math.Float32bits(free[i]) != math.Float32bits(busy[i]) {
+			t.Fatalf("C[%d] = %v with helpers free, %v with them busy", i, free[i], busy[i])
+		}
+	}
 }
