@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -357,10 +358,38 @@ func startHelpers() {
 	}
 }
 
+// spinWait is how long an idle helper keeps polling for its next task
+// before it parks. Handing a task to a parked goroutine costs tens of
+// microseconds on a virtual machine (the sleeping thread is woken through
+// the kernel and must steal the task), as much as a whole small product; a
+// training step issues products every few hundred microseconds, so a
+// helper that polls for a while is usually there when the next one comes.
+const spinWait = 30 * time.Microsecond
+
 func (h *helper) loop() {
-	for t := range h.ch {
+	for {
+		t := pollTask(h.ch)
 		t.runTask()
 		idleHelpers <- h
+	}
+}
+
+// pollTask receives from ch, polling for up to spinWait before blocking.
+func pollTask(ch chan task) task {
+	var start time.Time
+	for i := 0; ; i++ {
+		select {
+		case t := <-ch:
+			return t
+		default:
+		}
+		if i&63 == 63 {
+			if start.IsZero() {
+				start = time.Now()
+			} else if time.Since(start) > spinWait {
+				return <-ch
+			}
+		}
 	}
 }
 
@@ -377,10 +406,12 @@ type gemmTask[T Float] struct {
 	shared                 *sharedB[T]
 	id                     int // index among the workers sharing B
 	wg                     *sync.WaitGroup
+	pending                *atomic.Int32 // helper tasks not yet done (see waitTasks)
 }
 
 func (t *gemmTask[T]) runTask() {
 	t.g.run(t)
+	t.pending.Add(-1)
 	t.wg.Done()
 }
 
@@ -450,6 +481,24 @@ type callState[T Float] struct {
 	red     [maxWorkers][]T
 	shared  sharedB[T]
 	wg      sync.WaitGroup
+	pending atomic.Int32
+}
+
+// waitTasks waits for the helpers' tasks of a call: polling first (a
+// helper that finishes within spinWait is seen at once, without parking
+// the caller), then on the WaitGroup.
+func (cs *callState[T]) waitTasks() {
+	var start time.Time
+	for i := 0; cs.pending.Load() > 0; i++ {
+		if i&63 == 63 {
+			if start.IsZero() {
+				start = time.Now()
+			} else if time.Since(start) > spinWait {
+				break
+			}
+		}
+	}
+	cs.wg.Wait()
 }
 
 // pools bundles the per-element-type sync.Pools.
@@ -584,7 +633,7 @@ func gemmBlocked[T Float](pl *pools[T], kern *microKernel[T], transA, transB boo
 	if !serial(m, n, k) {
 		nw = min(runtime.GOMAXPROCS(0), maxWorkers, int(flops/flopsPerWorker))
 	}
-	whole := gemmTask[T]{g: g, i0: 0, i1: m, j0: 0, j1: n, p0: 0, p1: k, c: c, ldc: ldc, beta: beta, wg: &cs.wg}
+	whole := gemmTask[T]{g: g, i0: 0, i1: m, j0: 0, j1: n, p0: 0, p1: k, c: c, ldc: ldc, beta: beta, wg: &cs.wg, pending: &cs.pending}
 	kparts := 0
 	if nw > 1 {
 		kparts = cs.splitK(nw, &whole)
@@ -611,6 +660,7 @@ func gemmBlocked[T Float](pl *pools[T], kern *microKernel[T], transA, transB boo
 			idleHelpers <- x
 		}
 		cs.wg.Add(h)
+		cs.pending.Store(int32(h))
 		for w := 1; w <= h; w++ {
 			helpers[w-1].ch <- &cs.tasks[w]
 		}
@@ -618,7 +668,7 @@ func gemmBlocked[T Float](pl *pools[T], kern *microKernel[T], transA, transB boo
 		for w := h + 1; w < kparts; w++ {
 			g.run(&cs.tasks[w])
 		}
-		cs.wg.Wait()
+		cs.waitTasks()
 		for w := 1; w < kparts; w++ {
 			t := &cs.tasks[w]
 			for i := 0; i < m; i++ {
@@ -640,11 +690,12 @@ func gemmBlocked[T Float](pl *pools[T], kern *microKernel[T], transA, transB boo
 			idleHelpers <- h // not needed after all
 		}
 		cs.wg.Add(parts - 1)
+		cs.pending.Store(int32(parts - 1))
 		for w := 1; w < parts; w++ {
 			helpers[w-1].ch <- &cs.tasks[w]
 		}
 		g.run(&cs.tasks[0])
-		cs.wg.Wait()
+		cs.waitTasks()
 		for w := range parts {
 			cs.tasks[w] = gemmTask[T]{}
 		}
