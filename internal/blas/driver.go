@@ -36,14 +36,16 @@ var (
 	smallMNK = 200
 	// parallelFlops: products below this many flops (2·m·n·k) run serially.
 	parallelFlops = 2e6
-	// computeParallelFlops: products whose sides all exceed thinSide are
-	// bound by arithmetic, and below this many flops splitting them costs
-	// more (waking a helper, sharing packed panels) than the second core
-	// gives back; thin products (a side of at most thinSide, as the
-	// one-channel convolutions) are bound by memory and split from
+	// computeParallelFlops: products whose shortest side is a batch of
+	// samples (thinSide < side ≤ batchSide: a Linear layer at batch 64 and
+	// its gradients) are split only above this many flops: measured, a
+	// 64×256×784 product takes 150-175 µs on one core and more on two.
+	// Thin products (a side of at most thinSide, as the one-channel
+	// convolutions, bound by memory) and square-ish ones split from
 	// parallelFlops on.
 	computeParallelFlops = 6e7
 	thinSide             = 32
+	batchSide            = 64
 	// flopsPerWorker: each extra goroutine needs at least this much work.
 	flopsPerWorker = 1e6
 )
@@ -364,7 +366,7 @@ func startHelpers() {
 // the kernel and must steal the task), as much as a whole small product; a
 // training step issues products every few hundred microseconds, so a
 // helper that polls for a while is usually there when the next one comes.
-const spinWait = 30 * time.Microsecond
+const spinWait = 100 * time.Microsecond
 
 func (h *helper) loop() {
 	for {
@@ -441,9 +443,6 @@ type barrier struct {
 	cond  sync.Cond // cond.L is &mu, set by init
 }
 
-// barrierSpins is how many times a waiter polls before sleeping.
-const barrierSpins = 2000
-
 // init prepares b for n workers.
 func (b *barrier) init(n int) {
 	b.n = int32(n)
@@ -460,9 +459,17 @@ func (b *barrier) wait() {
 		b.cond.Broadcast()
 		return
 	}
-	for range barrierSpins {
+	var start time.Time
+	for i := 0; ; i++ {
 		if b.gen.Load() != g {
 			return
+		}
+		if i&63 == 63 {
+			if start.IsZero() {
+				start = time.Now()
+			} else if time.Since(start) > spinWait {
+				break
+			}
 		}
 	}
 	b.mu.Lock()
@@ -608,10 +615,10 @@ func (cs *callState[T]) split(nw int, whole *gemmTask[T]) int {
 // parallelFlops and computeParallelFlops).
 func serial(m, n, k int) bool {
 	flops := 2 * float64(m) * float64(n) * float64(k)
-	if min(m, n, k) <= thinSide {
-		return flops < parallelFlops
+	if s := min(m, n, k); s > thinSide && s <= batchSide {
+		return flops < computeParallelFlops
 	}
-	return flops < computeParallelFlops
+	return flops < parallelFlops
 }
 
 // gemmBlocked runs C = alpha·op(A)·op(B) + beta·C with the packed, blocked
@@ -637,6 +644,14 @@ func gemmBlocked[T Float](pl *pools[T], kern *microKernel[T], transA, transB boo
 	kparts := 0
 	if nw > 1 {
 		kparts = cs.splitK(nw, &whole)
+		if kparts == 0 && k <= g.kc && k >= 256 {
+			// A single k block leaves the workers of a row split nothing
+			// to overlap: each must pack its share of B and wait for the
+			// other's before any arithmetic. Two blocks let one worker
+			// compute on the first while the second is packed
+			// (256×256×256: 226 -> 144 µs).
+			g.kc = roundUp((k+1)/2, 16)
+		}
 	}
 	helpers := cs.helpers[:0]
 	if want := max(nw, kparts) - 1; want > 0 {
