@@ -36,16 +36,6 @@ var (
 	smallMNK = 200
 	// parallelFlops: products below this many flops (2·m·n·k) run serially.
 	parallelFlops = 2e6
-	// computeParallelFlops: products whose shortest side is a batch of
-	// samples (thinSide < side ≤ batchSide: a Linear layer at batch 64 and
-	// its gradients) are split only above this many flops: measured, a
-	// 64×256×784 product takes 150-175 µs on one core and more on two.
-	// Thin products (a side of at most thinSide, as the one-channel
-	// convolutions, bound by memory) and square-ish ones split from
-	// parallelFlops on.
-	computeParallelFlops = 6e7
-	thinSide             = 32
-	batchSide            = 64
 	// flopsPerWorker: each extra goroutine needs at least this much work.
 	flopsPerWorker = 1e6
 )
@@ -612,14 +602,10 @@ func (cs *callState[T]) split(nw int, whole *gemmTask[T]) int {
 }
 
 // serial reports whether an m×n×k product runs on one goroutine (see
-// parallelFlops and computeParallelFlops).
-func serial(m, n, k int) bool {
-	flops := 2 * float64(m) * float64(n) * float64(k)
-	if s := min(m, n, k); s > thinSide && s <= batchSide {
-		return flops < computeParallelFlops
-	}
-	return flops < parallelFlops
-}
+// parallelFlops). With helpers that poll for work and barriers that poll
+// before sleeping, even a Linear layer's 64×256×784 products gain from a
+// split (ae-step 1.29-1.43 -> 1.21-1.23 ms), so the cut-off is low.
+func serial(m, n, k int) bool { return 2*float64(m)*float64(n)*float64(k) < parallelFlops }
 
 // gemmBlocked runs C = alpha·op(A)·op(B) + beta·C with the packed, blocked
 // driver and kernel kern, fanning out over goroutines for large products.

@@ -164,12 +164,12 @@ func TestSgemmBlocking(t *testing.T) {
 		{kc: 33, mc: 36, nc: 96, dA: 0, dB: 1 << 30, par: 1e12},
 		{kc: 7, mc: 12, nc: 32, dA: 1 << 30, dB: 0, par: 1},
 	}
-	save := []any{blockKC, blockMC, blockNC, directAMaxN, directBMaxM, parallelFlops, flopsPerWorker, computeParallelFlops, directBMaxK}
+	save := []any{blockKC, blockMC, blockNC, directAMaxN, directBMaxM, parallelFlops, flopsPerWorker, directBMaxK}
 	defer func() {
 		blockKC, blockMC, blockNC = save[0].(int), save[1].(int), save[2].(int)
 		directAMaxN, directBMaxM = save[3].(int), save[4].(int)
 		parallelFlops, flopsPerWorker = save[5].(float64), save[6].(float64)
-		computeParallelFlops, directBMaxK = save[7].(float64), save[8].(int)
+		directBMaxK = save[7].(int)
 	}()
 	shapes := []shape{{1, 1, 1}, {7, 9, 13}, {25, 70, 40}, {63, 65, 66}, {130, 33, 17}, {40, 200, 51}, {7, 20, 200}, {13, 70, 150}}
 	for _, name := range kernelNames {
@@ -178,7 +178,7 @@ func TestSgemmBlocking(t *testing.T) {
 			for ci, c := range cfgs {
 				blockKC, blockMC, blockNC = c.kc, c.mc, c.nc
 				directAMaxN, directBMaxM, directBMaxK = c.dA, c.dB, c.dB
-				parallelFlops, flopsPerWorker, computeParallelFlops = c.par, 1, c.par
+				parallelFlops, flopsPerWorker = c.par, 1
 				for si, s := range shapes {
 					for tc := 0; tc < 4; tc++ {
 						tA, tB := tc&1 != 0, tc&2 != 0
