@@ -257,17 +257,26 @@ func convWorkload(l ConvLayer, backward bool) Workload {
 			if err != nil {
 				return nil, err
 			}
+			tensor.Release(out)
 			if !backward {
+				// The output goes back to the pool after each run, as a
+				// training step's activations do (and as PyTorch's caching
+				// allocator keeps its blocks): the workload times the layer,
+				// not the allocator zeroing a fresh multi-megabyte buffer.
 				return func() error {
-					_, err := op.Forward(in)
+					out, err := op.Forward(in)
+					tensor.Release(out)
 					return err
 				}, nil
+			}
+			if out, err = op.Forward(in); err != nil {
+				return nil, err
 			}
 			gout := tensor.New[float32](out.Shape()...)
 			fill(rng, gout.Data(), -1, 1)
 			need := []bool{true, true}
 			return func() error {
-				op.Backward(in, out, gout, need)
+				tensor.Release(op.Backward(in, out, gout, need)...)
 				return nil
 			}, nil
 		},
