@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/backprop-dev/backprop/internal/parallel"
 )
 
 // Tunables of the blocked driver, measured on a 2-core AVX-512 Xeon (48 KiB
@@ -326,64 +328,12 @@ func (g *gemmPlan[T]) packB(dst []T, pc, kc, j0, nc, NR int) {
 	}
 }
 
-// Fork/join machinery: a fixed set of helper goroutines. A call claims idle
-// helpers exclusively (never waiting for busy ones), so every task of a call
-// runs concurrently — which the shared-B barrier relies on — and concurrent
-// calls simply get fewer helpers. A parallel call costs one channel send per
-// helper and no allocation.
-type task interface{ runTask() }
-
-type helper struct{ ch chan task }
-
-var (
-	idleHelpers chan *helper
-	helpersOnce sync.Once
-)
-
-func startHelpers() {
-	n := max(runtime.NumCPU()-1, 1)
-	idleHelpers = make(chan *helper, n)
-	for range n {
-		h := &helper{ch: make(chan task, 1)}
-		go h.loop()
-		idleHelpers <- h
-	}
-}
-
-// spinWait is how long an idle helper keeps polling for its next task
-// before it parks. Handing a task to a parked goroutine costs tens of
-// microseconds on a virtual machine (the sleeping thread is woken through
-// the kernel and must steal the task), as much as a whole small product; a
-// training step issues products every few hundred microseconds, so a
-// helper that polls for a while is usually there when the next one comes.
-const spinWait = 100 * time.Microsecond
-
-func (h *helper) loop() {
-	for {
-		t := pollTask(h.ch)
-		t.runTask()
-		idleHelpers <- h
-	}
-}
-
-// pollTask receives from ch, polling for up to spinWait before blocking.
-func pollTask(ch chan task) task {
-	var start time.Time
-	for i := 0; ; i++ {
-		select {
-		case t := <-ch:
-			return t
-		default:
-		}
-		if i&63 == 63 {
-			if start.IsZero() {
-				start = time.Now()
-			} else if time.Since(start) > spinWait {
-				return <-ch
-			}
-		}
-	}
-}
+// Fork/join: the helper goroutines of package internal/parallel, shared
+// with the engine's other parallel passes. A call claims idle helpers
+// exclusively (never waiting for busy ones), so every task of a row-split
+// call runs concurrently — which the shared-B barrier relies on — and
+// concurrent calls simply get fewer helpers. A parallel call costs one
+// channel send per helper and no allocation.
 
 // gemmTask is one worker's share: rows [i0,i1) × columns [j0,j1) of C over
 // depth [p0,p1), accumulated into c (row stride ldc) with the given beta.
@@ -397,15 +347,14 @@ type gemmTask[T Float] struct {
 	beta                   T
 	shared                 *sharedB[T]
 	id                     int // index among the workers sharing B
-	wg                     *sync.WaitGroup
-	pending                *atomic.Int32 // helper tasks not yet done (see waitTasks)
+	grp                    *parallel.Group
 }
 
-func (t *gemmTask[T]) runTask() {
-	t.g.run(t)
-	t.pending.Add(-1)
-	t.wg.Done()
-}
+// Run implements parallel.Task.
+func (t *gemmTask[T]) Run() { t.g.run(t) }
+
+// Done implements parallel.Task.
+func (t *gemmTask[T]) Done() { t.grp.Done() }
 
 // sharedB is the packed B panel the workers of a row-split call share: each
 // packs 1/parts of the micro-panels, then all meet at the barrier. Two
@@ -457,7 +406,7 @@ func (b *barrier) wait() {
 		if i&63 == 63 {
 			if start.IsZero() {
 				start = time.Now()
-			} else if time.Since(start) > spinWait {
+			} else if time.Since(start) > parallel.SpinWait {
 				break
 			}
 		}
@@ -474,28 +423,10 @@ func (b *barrier) wait() {
 type callState[T Float] struct {
 	plan    gemmPlan[T]
 	tasks   [maxWorkers]gemmTask[T]
-	helpers [maxWorkers]*helper
+	helpers [maxWorkers]*parallel.Helper
 	red     [maxWorkers][]T
 	shared  sharedB[T]
-	wg      sync.WaitGroup
-	pending atomic.Int32
-}
-
-// waitTasks waits for the helpers' tasks of a call: polling first (a
-// helper that finishes within spinWait is seen at once, without parking
-// the caller), then on the WaitGroup.
-func (cs *callState[T]) waitTasks() {
-	var start time.Time
-	for i := 0; cs.pending.Load() > 0; i++ {
-		if i&63 == 63 {
-			if start.IsZero() {
-				start = time.Now()
-			} else if time.Since(start) > spinWait {
-				break
-			}
-		}
-	}
-	cs.wg.Wait()
+	grp     parallel.Group
 }
 
 // pools bundles the per-element-type sync.Pools.
@@ -626,7 +557,7 @@ func gemmBlocked[T Float](pl *pools[T], kern *microKernel[T], transA, transB boo
 	if !serial(m, n, k) {
 		nw = min(runtime.GOMAXPROCS(0), maxWorkers, int(flops/flopsPerWorker))
 	}
-	whole := gemmTask[T]{g: g, i0: 0, i1: m, j0: 0, j1: n, p0: 0, p1: k, c: c, ldc: ldc, beta: beta, wg: &cs.wg, pending: &cs.pending}
+	whole := gemmTask[T]{g: g, i0: 0, i1: m, j0: 0, j1: n, p0: 0, p1: k, c: c, ldc: ldc, beta: beta, grp: &cs.grp}
 	kparts := 0
 	if nw > 1 {
 		kparts = cs.splitK(nw, &whole)
@@ -641,16 +572,7 @@ func gemmBlocked[T Float](pl *pools[T], kern *microKernel[T], transA, transB boo
 	}
 	helpers := cs.helpers[:0]
 	if want := max(nw, kparts) - 1; want > 0 {
-		helpersOnce.Do(startHelpers)
-	claim:
-		for len(helpers) < want {
-			select {
-			case h := <-idleHelpers:
-				helpers = append(helpers, h)
-			default:
-				break claim
-			}
-		}
+		helpers = parallel.Claim(helpers, want)
 	}
 	switch {
 	case kparts > 1:
@@ -658,18 +580,17 @@ func gemmBlocked[T Float](pl *pools[T], kern *microKernel[T], transA, transB boo
 		// that the partition (and the order of the sums) stays fixed.
 		h := min(len(helpers), kparts-1)
 		for _, x := range helpers[h:] {
-			idleHelpers <- x
+			x.Release()
 		}
-		cs.wg.Add(h)
-		cs.pending.Store(int32(h))
+		cs.grp.Add(h)
 		for w := 1; w <= h; w++ {
-			helpers[w-1].ch <- &cs.tasks[w]
+			helpers[w-1].Go(&cs.tasks[w])
 		}
 		g.run(&cs.tasks[0])
 		for w := h + 1; w < kparts; w++ {
 			g.run(&cs.tasks[w])
 		}
-		cs.waitTasks()
+		cs.grp.Wait()
 		for w := 1; w < kparts; w++ {
 			t := &cs.tasks[w]
 			for i := 0; i < m; i++ {
@@ -688,15 +609,14 @@ func gemmBlocked[T Float](pl *pools[T], kern *microKernel[T], transA, transB boo
 	default:
 		parts := cs.split(len(helpers)+1, &whole)
 		for _, h := range helpers[parts-1:] {
-			idleHelpers <- h // not needed after all
+			h.Release() // not needed after all
 		}
-		cs.wg.Add(parts - 1)
-		cs.pending.Store(int32(parts - 1))
+		cs.grp.Add(parts - 1)
 		for w := 1; w < parts; w++ {
-			helpers[w-1].ch <- &cs.tasks[w]
+			helpers[w-1].Go(&cs.tasks[w])
 		}
 		g.run(&cs.tasks[0])
-		cs.waitTasks()
+		cs.grp.Wait()
 		for w := range parts {
 			cs.tasks[w] = gemmTask[T]{}
 		}

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"runtime"
 	"testing"
+
+	"github.com/backprop-dev/backprop/internal/parallel"
 )
 
 type shape struct{ m, n, k int }
@@ -335,21 +337,11 @@ func TestSplitKDeterministic(t *testing.T) {
 	free := make([]float32, m*n)
 	Gemm(false, false, m, n, k, 1, a, k, b, n, 0, free, n)
 	// Hold every helper, as a concurrent product would.
-	helpersOnce.Do(startHelpers)
-	var held []*helper
-	for {
-		select {
-		case h := <-idleHelpers:
-			held = append(held, h)
-			continue
-		default:
-		}
-		break
-	}
+	held := parallel.Claim(nil, 64)
 	busy := make([]float32, m*n)
 	Gemm(false, false, m, n, k, 1, a, k, b, n, 0, busy, n)
 	for _, h := range held {
-		idleHelpers <- h
+		h.Release()
 	}
 	if len(held) == 0 {
 		t.Skip("no helper goroutines to hold")

@@ -26,10 +26,10 @@
 package conv
 
 import (
-	"runtime"
 	"sync"
 
 	"github.com/backprop-dev/backprop/internal/blas"
+	"github.com/backprop-dev/backprop/internal/parallel"
 )
 
 // Float is the element type of the kernels (float32 or float64).
@@ -518,17 +518,11 @@ const minParallel = 1 << 16
 // elements (elems per image). The matrix products parallelise inside
 // blas.Gemm; this spreads the passes between them the same way.
 func forImages(bn, elems int, f func(b0, b1 int)) {
-	workers := min(bn, runtime.GOMAXPROCS(0), bn*elems/minParallel)
-	if workers <= 1 {
+	if bn*elems < minParallel {
 		f(0, bn)
 		return
 	}
-	var wg sync.WaitGroup
-	for w := 1; w < workers; w++ {
-		wg.Go(func() { f(w*bn/workers, (w+1)*bn/workers) })
-	}
-	f(0, bn/workers)
-	wg.Wait()
+	parallel.For(bn, bn*elems, f)
 }
 
 // unfold writes im2col of images n0 … n0+bn−1 of x side by side into the

@@ -2,7 +2,8 @@ package vec
 
 import (
 	"runtime"
-	"sync"
+
+	"github.com/backprop-dev/backprop/internal/parallel"
 )
 
 // ParallelMin is the number of elements a batch must hold before Run
@@ -139,16 +140,22 @@ func runRange(w work, a, b pos) {
 // fork is the reusable fork/join state of a batch.
 type fork struct {
 	tasks   [maxWorkers]task
-	helpers [maxWorkers]*helper
-	wg      sync.WaitGroup
+	helpers [maxWorkers]*parallel.Helper
+	grp     parallel.Group
 }
 
 // task is one worker's share of a Run.
 type task struct {
 	w    work
 	a, b pos
-	wg   *sync.WaitGroup
+	grp  *parallel.Group
 }
+
+// Run implements parallel.Task.
+func (t *task) Run() { runRange(t.w, t.a, t.b) }
+
+// Done implements parallel.Task.
+func (t *task) Done() { t.grp.Done() }
 
 // run updates all of w, splitting it into about equal ranges (cut at
 // cache-line multiples inside a tensor) over as many idle helpers as the
@@ -164,16 +171,7 @@ func (f *fork) run(w work) {
 	}
 	helpers := f.helpers[:0]
 	if nw > 1 {
-		helpersOnce.Do(startHelpers)
-	claim:
-		for len(helpers) < nw-1 {
-			select {
-			case h := <-idleHelpers:
-				helpers = append(helpers, h)
-			default:
-				break claim
-			}
-		}
+		helpers = parallel.Claim(helpers, nw-1)
 	}
 	if len(helpers) == 0 {
 		runRange(w, pos{}, pos{w.count(), 0})
@@ -182,14 +180,14 @@ func (f *fork) run(w work) {
 	// Part k is [cut(k), cut(k+1)); the caller runs part 0, helper k−1
 	// part k; cutAt(w, total) is end.
 	parts := len(helpers) + 1
-	f.wg.Add(len(helpers))
+	f.grp.Add(len(helpers))
 	for k, h := range helpers {
 		t := &f.tasks[k]
-		*t = task{w: w, a: cutAt(w, total*(k+1)/parts), b: cutAt(w, total*(k+2)/parts), wg: &f.wg}
-		h.ch <- t
+		*t = task{w: w, a: cutAt(w, total*(k+1)/parts), b: cutAt(w, total*(k+2)/parts), grp: &f.grp}
+		h.Go(t)
 	}
 	runRange(w, pos{}, cutAt(w, total/parts))
-	f.wg.Wait()
+	f.grp.Wait()
 	clear(f.tasks[:len(helpers)])
 	clear(helpers)
 }
@@ -205,36 +203,4 @@ func cutAt(w work, e int) pos {
 		e -= n
 	}
 	return pos{w.count(), 0}
-}
-
-// Helpers: a fixed set of goroutines, started on the first parallel Run.
-// A Run claims idle helpers without waiting for busy ones (concurrent
-// batches simply get fewer), hands each a task by a channel send and joins
-// on the batch's WaitGroup: no allocation per Run.
-type helper struct{ ch chan *task }
-
-var (
-	idleHelpers chan *helper
-	helpersOnce sync.Once
-)
-
-func startHelpers() {
-	n := min(max(runtime.NumCPU()-1, 1), maxWorkers-1)
-	idleHelpers = make(chan *helper, n)
-	for range n {
-		h := &helper{ch: make(chan *task, 1)}
-		go h.loop()
-		idleHelpers <- h
-	}
-}
-
-// loop runs tasks; a helper is idle again before it signals completion,
-// so the next Run finds it.
-func (h *helper) loop() {
-	for t := range h.ch {
-		runRange(t.w, t.a, t.b)
-		wg := t.wg
-		idleHelpers <- h
-		wg.Done()
-	}
 }
