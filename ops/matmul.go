@@ -2,8 +2,6 @@ package ops
 
 import (
 	"fmt"
-	"runtime"
-	"sync"
 
 	"github.com/backprop-dev/backprop/autograd"
 	"github.com/backprop-dev/backprop/expr"
@@ -94,7 +92,7 @@ func (o *MatMulOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[
 	a, b := in[0], in[1]
 	g := gout.Data()
 	grads := make([]*tensor.Tensor[T], 2)
-	dA := func() {
+	if need[0] {
 		da := tensor.Empty[T](a.Shape()...)
 		if !o.tA { // dA (m×k) = G (m×n) · B̄ᵀ
 			blas.Gemm(false, !o.tB, o.m, o.k, o.n, 1, g, o.n, b.Data(), o.ldb, 0, da.Data(), o.lda)
@@ -103,7 +101,7 @@ func (o *MatMulOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[
 		}
 		grads[0] = da
 	}
-	dB := func() {
+	if need[1] {
 		db := tensor.Empty[T](b.Shape()...)
 		if !o.tB { // dB (k×n) = Āᵀ (k×m) · G
 			blas.Gemm(!o.tA, false, o.k, o.n, o.m, 1, a.Data(), o.lda, g, o.n, 0, db.Data(), o.ldb)
@@ -111,22 +109,6 @@ func (o *MatMulOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[
 			blas.Gemm(true, o.tA, o.n, o.k, o.m, 1, g, o.n, a.Data(), o.lda, 0, db.Data(), o.ldb)
 		}
 		grads[1] = db
-	}
-	switch {
-	case need[0] && need[1] && blas.Serial(o.m, o.n, o.k) && runtime.GOMAXPROCS(0) > 1:
-		// Two products that blas would run on one core each: run them
-		// side by side (a Linear layer's input and weight gradients).
-		var wg sync.WaitGroup
-		wg.Go(dB)
-		dA()
-		wg.Wait()
-	case need[0] && need[1]:
-		dA()
-		dB()
-	case need[0]:
-		dA()
-	case need[1]:
-		dB()
 	}
 	return grads
 }

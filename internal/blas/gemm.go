@@ -69,12 +69,6 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	gemmBlocked(pools32, pickKernel32(n), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
-// Serial reports whether Gemm runs an m×n×k float32 product on the calling
-// goroutine alone (it is too small to split across cores with profit), so
-// that a caller with two independent such products can run them side by
-// side.
-func Serial(m, n, k int) bool { return serial(m, n, k) }
-
 // swapMaxM is the largest number of rows of C for which swapped may pick
 // the transposed product. A Linear layer's products at batch size 64 are
 // such short, wide products (64 × 784 · 784 × 256): computed as they stand
