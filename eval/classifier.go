@@ -15,6 +15,7 @@ import (
 	"github.com/backprop-dev/backprop/autograd"
 	"github.com/backprop-dev/backprop/data"
 	"github.com/backprop-dev/backprop/nn"
+	"github.com/backprop-dev/backprop/ops"
 	"github.com/backprop-dev/backprop/optim"
 	"github.com/backprop-dev/backprop/safetensors"
 	"github.com/backprop-dev/backprop/tensor"
@@ -209,7 +210,11 @@ func TrainClassifier(train, test *data.Dataset, opt TrainOptions) (*Classifier, 
 			if err != nil {
 				return nil, err
 			}
-			loss, err := autograd.Apply("cross_entropy", &CrossEntropyOp{Labels: labels}, logits)
+			classes := make([]int, len(labels))
+			for i, y := range labels {
+				classes[i] = int(y)
+			}
+			loss, err := ops.CrossEntropy("cross_entropy", logits, classes)
 			if err != nil {
 				return nil, err
 			}
@@ -235,60 +240,6 @@ func TrainClassifier(train, test *data.Dataset, opt TrainOptions) (*Classifier, 
 	}
 	c.TestAccuracy = Accuracy(out.Probs, test.Labels)
 	return c, nil
-}
-
-// CrossEntropyOp is the mean softmax cross-entropy of logits (N, K)
-// against integer labels, −mean_i log softmax(a_i)[y_i], computed with the
-// log-sum-exp shift so that it neither overflows nor underflows. Its
-// gradient is (softmax(a_i) − onehot(y_i))/N.
-type CrossEntropyOp struct {
-	Labels []uint8 // one class index per row
-	probs  []float64
-}
-
-// Name implements autograd.Op.
-func (o *CrossEntropyOp) Name() string { return "cross_entropy" }
-
-// Forward implements autograd.Op.
-func (o *CrossEntropyOp) Forward(in []*tensor.Tensor[float32]) (*tensor.Tensor[float32], error) {
-	if len(in) != 1 {
-		return nil, fmt.Errorf("cross_entropy: %d inputs, want 1 (the logits)", len(in))
-	}
-	s := in[0].Shape()
-	if len(s) != 2 || s[0] != len(o.Labels) || s[0] == 0 {
-		return nil, &tensor.ShapeError{Op: "cross_entropy", Tensor: "logits", Want: fmt.Sprintf("(%d, K): one row per label", len(o.Labels)), Got: s}
-	}
-	n, k := s[0], s[1]
-	o.probs = make([]float64, n*k)
-	total := 0.0
-	for i := range n {
-		y := int(o.Labels[i])
-		if y >= k {
-			return nil, fmt.Errorf("cross_entropy: label %d of row %d is not below the %d classes", y, i, k)
-		}
-		p := softmax(in[0].Data()[i*k : (i+1)*k])
-		copy(o.probs[i*k:], p)
-		total -= math.Log(max(p[y], math.SmallestNonzeroFloat64))
-	}
-	return tensor.Scalar(float32(total / float64(n))), nil
-}
-
-// Backward implements autograd.Op.
-func (o *CrossEntropyOp) Backward(in []*tensor.Tensor[float32], out, gout *tensor.Tensor[float32], need []bool) []*tensor.Tensor[float32] {
-	s := in[0].Shape()
-	n, k := s[0], s[1]
-	g := float64(gout.Data()[0]) / float64(n)
-	d := tensor.New[float32](n, k)
-	for i := range n {
-		for j := range k {
-			v := o.probs[i*k+j]
-			if j == int(o.Labels[i]) {
-				v--
-			}
-			d.Data()[i*k+j] = float32(g * v)
-		}
-	}
-	return []*tensor.Tensor[float32]{d}
 }
 
 // DefaultCacheDir is where classifiers are cached unless told otherwise:

@@ -131,52 +131,6 @@ func TestFitGaussian(t *testing.T) {
 	}
 }
 
-func TestCrossEntropyGradient(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 6))
-	labels := []uint8{2, 0, 1}
-	logits := tensor.New[float32](3, 4)
-	for i := range logits.Data() {
-		logits.Data()[i] = float32(3 * rng.NormFloat64())
-	}
-	op := &CrossEntropyOp{Labels: labels}
-	loss := func(l *tensor.Tensor[float32]) float64 {
-		out, err := (&CrossEntropyOp{Labels: labels}).Forward([]*tensor.Tensor[float32]{l})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return float64(out.Data()[0])
-	}
-	out, _ := op.Forward([]*tensor.Tensor[float32]{logits})
-	// the loss itself, in float64
-	want := 0.0
-	for i, y := range labels {
-		row := logits.Data()[i*4 : (i+1)*4]
-		s := 0.0
-		for _, v := range row {
-			s += math.Exp(float64(v))
-		}
-		want += math.Log(s) - float64(row[y])
-	}
-	want /= 3
-	if !near(float64(out.Data()[0]), want, 1e-6) {
-		t.Errorf("loss %v, want %v", out.Data()[0], want)
-	}
-	g := op.Backward([]*tensor.Tensor[float32]{logits}, out, tensor.Scalar[float32](1), []bool{true})[0]
-	for k := range logits.Data() {
-		const h = 1e-2
-		plus, minus := logits.Clone(), logits.Clone()
-		plus.Data()[k] += h
-		minus.Data()[k] -= h
-		num := (loss(plus) - loss(minus)) / (2 * h)
-		if math.Abs(num-float64(g.Data()[k])) > 2e-3 {
-			t.Errorf("d loss/d logit %d: backward %v, finite difference %v", k, g.Data()[k], num)
-		}
-	}
-	if _, err := (&CrossEntropyOp{Labels: []uint8{9}}).Forward([]*tensor.Tensor[float32]{tensor.New[float32](1, 4)}); err == nil {
-		t.Error("label beyond the classes accepted")
-	}
-}
-
 // syntheticSplit makes n labelled 28×28 images of two easy classes: a bar
 // on the left (0) or on the right (1).
 func syntheticSplit(rng *rand.Rand, n int) *data.Dataset {

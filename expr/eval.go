@@ -132,6 +132,25 @@ func callFn(fn string, a []float64) (float64, error) {
 		return math.Exp(a[0]), nil
 	case "log":
 		return math.Log(a[0]), nil
+	case "logsumexp":
+		return logSumExp(a), nil
 	}
 	return 0, fmt.Errorf("expr: cannot evaluate function %q", fn)
+}
+
+// logSumExp is log Σ exp(aᵢ) with the maximum taken out, so that large
+// arguments do not overflow.
+func logSumExp(a []float64) float64 {
+	m := math.Inf(-1)
+	for _, v := range a {
+		m = math.Max(m, v)
+	}
+	if math.IsInf(m, 0) {
+		return m
+	}
+	s := 0.0
+	for _, v := range a {
+		s += math.Exp(v - m)
+	}
+	return m + math.Log(s)
 }

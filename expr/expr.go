@@ -257,6 +257,7 @@ var latexFn = map[string]string{
 	"σ": `\sigma`, "exp": `\exp`, "log": `\log`, "tanh": `\tanh`,
 	"ReLU": `\operatorname{ReLU}`, "LeakyReLU": `\operatorname{LeakyReLU}`,
 	"softplus": `\operatorname{softplus}`, "logσ": `\log\sigma`,
+	"logsumexp": `\operatorname{logsumexp}`, "softmax": `\operatorname{softmax}`,
 }
 
 // Render implements Expr.
