@@ -70,8 +70,8 @@ type Options struct {
 	// Dataset names the training data in the checkpoint metadata (the
 	// --data value); it does not select anything.
 	Dataset string
-	// OutDir receives recon-epochN.png, loss.png and the checkpoint after
-	// every epoch; "" writes nothing.
+	// OutDir receives recon-epochN.png, loss.png, history.csv and the
+	// checkpoint after every epoch; "" writes nothing.
 	OutDir string
 	// Progress receives the progress bar (stderr in the CLI); nil shows
 	// none.
@@ -468,8 +468,34 @@ func writeEpochFiles(opt Options, model *Model, optimizer optim.Optimizer[float3
 	if err := saveLossCurve(filepath.Join(opt.OutDir, "loss.png"), meta, res); err != nil {
 		return err
 	}
+	if err := saveHistory(filepath.Join(opt.OutDir, HistoryFile), meta, res); err != nil {
+		return err
+	}
 	ck := &Checkpoint{Model: model, Meta: meta, OptimizerState: optimizer.State(), Progress: progress(rng, res)}
 	return ck.Save(filepath.Join(opt.OutDir, CheckpointFile))
+}
+
+// HistoryFile is the CSV record of a run that each epoch's files include.
+const HistoryFile = "history.csv"
+
+// saveHistory writes the numbers of loss.png as a CSV table: per step
+// (1-based) its epoch and training loss, and on the last step of each
+// epoch the test error measured after it.
+func saveHistory(path string, meta Meta, res *Result) error {
+	spe := stepsPerEpoch(meta.TrainImages, meta.Batch)
+	steps, epochs := make([]float64, len(res.StepLoss)), make([]float64, len(res.StepLoss))
+	for i := range steps {
+		steps[i], epochs[i] = float64(i+1), float64(i/spe+1)
+	}
+	var ex, ey []float64
+	for _, e := range res.Epochs {
+		ex, ey = append(ex, float64(e.Steps)), append(ey, e.TestError)
+	}
+	return viz.SaveCSV(path, "step", []viz.Series{
+		{Name: "epoch", X: steps, Y: epochs},
+		{Name: "train_loss", X: steps, Y: res.StepLoss},
+		{Name: "test_error", X: ex, Y: ey},
+	})
 }
 
 // saveLossCurve plots the training loss of every step and the test error

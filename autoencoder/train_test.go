@@ -3,15 +3,17 @@ package autoencoder
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"errors"
-	"github.com/backprop-dev/backprop/live"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/backprop-dev/backprop/live"
 	"github.com/backprop-dev/backprop/tensor"
 )
 
@@ -51,6 +53,7 @@ func TestTrainDecreasesLossSynthetic(t *testing.T) {
 					t.Errorf("%s not written: %v", f, err)
 				}
 			}
+			checkHistory(t, filepath.Join(o.OutDir, HistoryFile), res)
 		})
 	}
 }
@@ -341,5 +344,40 @@ func TestLiveView(t *testing.T) {
 	}
 	if png, _ := o.Live.Grid(); len(png) == 0 {
 		t.Fatal("no reconstruction grid published")
+	}
+}
+
+// checkHistory reads history.csv back and compares it with the run's
+// result: one row per step with its epoch and loss, the test error on the
+// last step of each epoch only.
+func checkHistory(t *testing.T, path string, res *Result) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1+len(res.StepLoss) || strings.Join(rows[0], ",") != "step,epoch,train_loss,test_error" {
+		t.Fatalf("%s: %d rows, header %v; want %d steps", path, len(rows), rows[0], len(res.StepLoss))
+	}
+	spe := len(res.StepLoss) / len(res.Epochs)
+	for i, row := range rows[1:] {
+		loss, err := strconv.ParseFloat(row[2], 64)
+		if err != nil || row[0] != strconv.Itoa(i+1) || row[1] != strconv.Itoa(i/spe+1) || loss != res.StepLoss[i] {
+			t.Fatalf("%s row %d: %v, want step %d epoch %d loss %v", path, i+1, row, i+1, i/spe+1, res.StepLoss[i])
+		}
+		if (i+1)%spe != 0 {
+			if row[3] != "" {
+				t.Fatalf("%s row %d: test error %q in the middle of an epoch", path, i+1, row[3])
+			}
+			continue
+		}
+		if te, err := strconv.ParseFloat(row[3], 64); err != nil || te != res.Epochs[i/spe].TestError {
+			t.Fatalf("%s row %d: test error %q, want %v", path, i+1, row[3], res.Epochs[i/spe].TestError)
+		}
 	}
 }

@@ -225,6 +225,23 @@ func TestResumeBitForBit(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(interrupted, "loss.png")); err != nil {
 		t.Error(err)
 	}
+	// the per-step CSV: one row per step, epochs numbered, identical after resuming
+	a, err := os.ReadFile(filepath.Join(straight, HistoryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(interrupted, HistoryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, b) {
+		t.Errorf("%s differs between the uninterrupted and the resumed run", HistoryFile)
+	}
+	lines := strings.Split(strings.TrimSpace(string(a)), "\n")
+	if len(lines) != 1+epochs*6 || lines[0] != "step,epoch,d_loss,g_loss,d_x,d_g_z" ||
+		!strings.HasPrefix(lines[1], "1,1,") || !strings.HasPrefix(lines[7], "7,2,") || !strings.HasPrefix(lines[18], "18,3,") {
+		t.Errorf("%s: %d lines, starting %q", HistoryFile, len(lines), lines[:min(3, len(lines))])
+	}
 }
 
 // TestNonFiniteLossStops poisons the discriminator after a good epoch and

@@ -386,7 +386,7 @@ type Hooks struct {
 
 // Run trains until Epoch reaches epochs, writing into dir after every
 // epoch: samples-epochN.png (the fixed noise through G), loss.png,
-// checkpoint-epochN.safetensors and checkpoint.safetensors (the latest).
+// history.csv, checkpoint-epochN.safetensors and checkpoint.safetensors (the latest).
 //
 // When ctx is cancelled Run saves checkpoint.safetensors at the current
 // step and returns an error wrapping ErrInterrupted. When a loss becomes
@@ -450,10 +450,36 @@ func (t *Trainer) EndEpoch(dir string) error {
 	if err := t.SaveLossCurve(filepath.Join(dir, "loss.png")); err != nil {
 		return err
 	}
+	if err := t.SaveHistory(filepath.Join(dir, HistoryFile)); err != nil {
+		return err
+	}
 	if err := t.Save(filepath.Join(dir, EpochCheckpointFile(t.Epoch))); err != nil {
 		return err
 	}
 	return t.Save(filepath.Join(dir, CheckpointFile))
+}
+
+// HistoryFile is the per-step record EndEpoch writes into the output
+// directory, as CSV.
+const HistoryFile = "history.csv"
+
+// SaveHistory writes the record of every step so far as a CSV table: step
+// (1-based), epoch, D's and G's losses, D(x) and D(G(z)) — the numbers of
+// loss.png, for comparing runs without reading checkpoints.
+func (t *Trainer) SaveHistory(path string) error {
+	n := len(t.History.DLoss)
+	steps, epochs := make([]float64, n), make([]float64, n)
+	spe := t.StepsPerEpoch()
+	for i := range n {
+		steps[i], epochs[i] = float64(i+1), float64(i/spe+1)
+	}
+	return viz.SaveCSV(path, "step", []viz.Series{
+		{Name: "epoch", X: steps, Y: epochs},
+		{Name: "d_loss", X: steps, Y: t.History.DLoss},
+		{Name: "g_loss", X: steps, Y: t.History.GLoss},
+		{Name: "d_x", X: steps, Y: t.History.DX},
+		{Name: "d_g_z", X: steps, Y: t.History.DGZ},
+	})
 }
 
 // SampleGrid renders G applied to the fixed noise as an 8×8 grid.

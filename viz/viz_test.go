@@ -240,3 +240,33 @@ func TestLossCurveErrors(t *testing.T) {
 		t.Errorf("failed plots left %d files", len(entries))
 	}
 }
+
+func TestSaveCSV(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "history.csv")
+	if err := os.WriteFile(path, []byte("old contents"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := SaveCSV(path, "step", []Series{
+		{Name: "loss", X: []float64{1, 2, 3}, Y: []float64{0.5, 0.25, 1.0 / 3}},
+		{Name: "test error", X: []float64{3}, Y: []float64{math.NaN()}},
+		{Name: "numbered", Y: []float64{7, 8}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "step,loss,test error,numbered\n0,,,7\n1,0.5,,8\n2,0.25,,\n3,0.3333333333333333,NaN,\n"
+	if string(got) != want {
+		t.Fatalf("csv:\n%s\nwant:\n%s", got, want)
+	}
+	err = SaveCSV(path, "step", []Series{{Name: "loss", X: []float64{1}, Y: []float64{1, 2}}})
+	if err == nil || !strings.Contains(err.Error(), `series "loss" has 1 x values and 2 y values`) {
+		t.Fatalf("mismatched series: error %v", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != want {
+		t.Fatal("a failed SaveCSV changed the existing file")
+	}
+}

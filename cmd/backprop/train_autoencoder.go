@@ -42,6 +42,7 @@ the test images of the per-image sum of squared errors) and writes to --out:
 
     recon-epochN.png           16 test images above their reconstructions
     loss.png                   training loss per step, test error per epoch
+    history.csv                the same numbers: step, epoch, train_loss, test_error
     checkpoint.safetensors     weights ("encoder.weight" (hidden, 784), …, as
                                torch.nn.Linear), optimizer state, the
                                shuffling generator's state, the loss

@@ -168,7 +168,7 @@ func TestCLIAutoencoderInterruptResume(t *testing.T) {
 	if out, err := backprop(append([]string{"train", "autoencoder", "--data", dataDir, "--epochs", epochs, "--out", straight}, common...)...).CombinedOutput(); err != nil {
 		t.Fatalf("straight run: %v\n%s", err, out)
 	}
-	for _, name := range []string{autoencoder.CheckpointFile, "loss.png"} {
+	for _, name := range []string{autoencoder.CheckpointFile, "loss.png", autoencoder.HistoryFile} {
 		a, _ := os.ReadFile(filepath.Join(straight, name))
 		b, _ := os.ReadFile(filepath.Join(run, name))
 		if len(a) == 0 || !bytes.Equal(a, b) {

@@ -43,8 +43,9 @@ betas (0.5, 0.999), z ~ N(0, 1) of size 100, images scaled to [-1, 1], BCE-with-
 on real (1) and fake (0) batches, the non-saturating loss for G.
 
 After every epoch it writes into --out: samples-epochN.png (64 samples from a fixed noise
-batch), loss.png, checkpoint-epochN.safetensors and checkpoint.safetensors (the latest; both
-models, both optimizers, the position, the noise generator's state and the fixed noise).
+batch), loss.png, history.csv (its numbers: step, epoch, d_loss, g_loss, d_x, d_g_z),
+checkpoint-epochN.safetensors and checkpoint.safetensors (the latest; both models, both
+optimizers, the position, the noise generator's state and the fixed noise).
 
 --resume DIR continues from DIR/checkpoint.safetensors up to --epochs epochs in total; the
 result is bit for bit what an uninterrupted run with the same seed produces. Ctrl-C or SIGTERM
@@ -181,7 +182,7 @@ func runTraining(cmd *cobra.Command, tr *gan.Trainer, epochs int, out string, qu
 			}
 			fmt.Fprintf(stdout, "epoch %d/%d: %d steps in %.1f s (%.2f steps/s), mean D loss %.4f, mean G loss %.4f; wrote %s\n",
 				e, epochs, n, took.Seconds(), float64(n)/took.Seconds(), dSum/float64(max(n, 1)), gSum/float64(max(n, 1)),
-				filepath.Join(out, fmt.Sprintf("{samples-epoch%d.png,loss.png,%s,%s}", e, gan.EpochCheckpointFile(e), gan.CheckpointFile)))
+				filepath.Join(out, fmt.Sprintf("{samples-epoch%d.png,loss.png,history.csv,%s,%s}", e, gan.EpochCheckpointFile(e), gan.CheckpointFile)))
 			dSum, gSum, n = 0, 0, 0
 		},
 	}
