@@ -134,6 +134,14 @@ func callFn(fn string, a []float64) (float64, error) {
 		return math.Log(a[0]), nil
 	case "logsumexp":
 		return logSumExp(a), nil
+	case "max":
+		m := math.Inf(-1)
+		for _, v := range a {
+			if v > m || v != v {
+				m = v
+			}
+		}
+		return m, nil
 	}
 	return 0, fmt.Errorf("expr: cannot evaluate function %q", fn)
 }

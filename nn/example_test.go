@@ -39,7 +39,8 @@ func Example() {
 	net := nn.NewSequential[float32](
 		nn.NewConv2d[float32](1, 4, 3, 1, 1, true, rng), // (N, 1, 8, 8) → (N, 4, 8, 8)
 		nn.NewReLU[float32](),
-		nn.NewConv2d[float32](4, 8, 4, 2, 1, true, rng), // → (N, 8, 4, 4)
+		nn.NewMaxPool2d[float32](2, 2, 0),               // → (N, 4, 4, 4)
+		nn.NewConv2d[float32](4, 8, 3, 1, 1, true, rng), // → (N, 8, 4, 4)
 		nn.NewReLU[float32](),
 		nn.NewFlatten[float32](),                   // → (N, 128)
 		nn.NewLinear[float32](8*4*4, 2, true, rng), // → (N, 2) logits
@@ -87,9 +88,9 @@ func Example() {
 	// Output:
 	// 0.weight [4 1 3 3]
 	// 0.bias [4]
-	// 2.weight [8 4 4 4]
-	// 2.bias [8]
-	// 5.weight [2 128]
-	// 5.bias [2]
+	// 3.weight [8 4 3 3]
+	// 3.bias [8]
+	// 6.weight [2 128]
+	// 6.bias [2]
 	// test accuracy: 200 of 200
 }

@@ -349,3 +349,34 @@ func TestFloat32MatchesFloat64(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolLayers: the pooling layers have no parameters, count in a
+// Sequential's numbering as in PyTorch, and pass their options through.
+func TestPoolLayers(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	net := NewSequential[float64](
+		NewConv2d[float64](2, 3, 3, 1, 1, true, rng),
+		NewMaxPool2d[float64](2, 0, 0),
+		NewAvgPool2d[float64](3, 2, 1),
+		NewFlatten[float64](),
+	)
+	var names []string
+	for _, e := range net.StateDict() {
+		names = append(names, e.Name)
+	}
+	if got := strings.Join(names, " "); got != "0.weight 0.bias" {
+		t.Errorf("state dict %q, want the conv's entries only", got)
+	}
+	x := autograd.Leaf("x", tensor.New[float64](4, 2, 9, 8), false)
+	y, err := net.Forward(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// conv keeps 9×8; max 2 (stride 2) → 4×4; avg 3, stride 2, pad 1 → 2×2
+	if want := []int{4, 3 * 2 * 2}; !tensor.SameShape(y.Value.Shape(), want) {
+		t.Errorf("output shape %v, want %v", y.Value.Shape(), want)
+	}
+	if _, err := NewMaxPool2d[float64](2, 0, 2).Forward(x); err == nil || !strings.Contains(err.Error(), "more than half the kernel") {
+		t.Errorf("padding 2 with kernel 2: error %v", err)
+	}
+}

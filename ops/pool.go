@@ -1,0 +1,349 @@
+package ops
+
+import (
+	"fmt"
+
+	"github.com/backprop-dev/backprop/autograd"
+	"github.com/backprop-dev/backprop/expr"
+	"github.com/backprop-dev/backprop/internal/parallel"
+	"github.com/backprop-dev/backprop/tensor"
+)
+
+// PoolOptions are the settings of MaxPool2d and AvgPool2d with PyTorch's
+// meaning (ceil_mode=False: windows that would start beyond the padded
+// input are not formed).
+type PoolOptions struct {
+	// KernelH and KernelW are the window size.
+	KernelH, KernelW int
+	// StrideH and StrideW are the step between windows; zero means the
+	// kernel size, PyTorch's default (non-overlapping windows).
+	StrideH, StrideW int
+	// PadH and PadW are added on each side of the input and may be at most
+	// half the kernel size, as in PyTorch. Max pooling pads with −∞ (the
+	// padding is never the maximum); average pooling pads with zeros.
+	PadH, PadW int
+	// ExcludePad (average pooling only) divides each window's sum by the
+	// number of input elements in it instead of by the kernel size,
+	// PyTorch's count_include_pad=False. The default counts the padding,
+	// as PyTorch's default does.
+	ExcludePad bool
+}
+
+// poolGeom is a pooling layer's geometry, fixed by the first Forward.
+type poolGeom struct {
+	batched                bool
+	n, c, h, w             int
+	kh, kw, sh, sw, ph, pw int
+	oh, ow                 int
+}
+
+func (g *poolGeom) outShape() []int {
+	if g.batched {
+		return []int{g.n, g.c, g.oh, g.ow}
+	}
+	return []int{g.c, g.oh, g.ow}
+}
+
+// window calls f with the input offset (within the plane) of every input
+// element of output (oy, ox)'s window, in row-major order, and with −1
+// for padding positions.
+func (g *poolGeom) window(oy, ox int, f func(off int)) {
+	for a := range g.kh {
+		y := oy*g.sh - g.ph + a
+		for b := range g.kw {
+			x := ox*g.sw - g.pw + b
+			if y < 0 || y >= g.h || x < 0 || x >= g.w {
+				f(-1)
+				continue
+			}
+			f(y*g.w + x)
+		}
+	}
+}
+
+// setup checks the input shape and options and fills g.
+func (g *poolGeom) setup(op string, xs []int, opt PoolOptions) error {
+	switch len(xs) {
+	case 3:
+		g.batched, g.n, g.c, g.h, g.w = false, 1, xs[0], xs[1], xs[2]
+	case 4:
+		g.batched, g.n, g.c, g.h, g.w = true, xs[0], xs[1], xs[2], xs[3]
+	default:
+		return &tensor.ShapeError{Op: op, Tensor: "input", Want: "(N, C, H, W) or (C, H, W)", Got: xs}
+	}
+	if g.n < 1 || g.c < 1 || g.h < 1 || g.w < 1 {
+		return &tensor.ShapeError{Op: op, Tensor: "input", Want: "at least one sample, channel, row and column", Got: xs}
+	}
+	g.kh, g.kw, g.ph, g.pw = opt.KernelH, opt.KernelW, opt.PadH, opt.PadW
+	g.sh, g.sw = opt.StrideH, opt.StrideW
+	if g.sh == 0 {
+		g.sh = g.kh
+	}
+	if g.sw == 0 {
+		g.sw = g.kw
+	}
+	if g.kh < 1 || g.kw < 1 || g.sh < 1 || g.sw < 1 || g.ph < 0 || g.pw < 0 {
+		return fmt.Errorf("%s: kernel %d×%d, stride %d×%d and padding %d×%d: want a kernel and stride of at least 1 and no negative padding",
+			op, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw)
+	}
+	if 2*g.ph > g.kh || 2*g.pw > g.kw {
+		return fmt.Errorf("%s: padding %d×%d is more than half the kernel %d×%d (PyTorch's limit: a window must not lie in the padding alone)",
+			op, g.ph, g.pw, g.kh, g.kw)
+	}
+	if hp, wp := g.h+2*g.ph, g.w+2*g.pw; g.kh > hp || g.kw > wp {
+		return &tensor.ShapeError{Op: op, Tensor: "input", Got: xs,
+			Want: fmt.Sprintf("at least %d×%d rows and columns with padding %d×%d on each side, the kernel's size", g.kh, g.kw, g.ph, g.pw)}
+	}
+	g.oh = (g.h+2*g.ph-g.kh)/g.sh + 1
+	g.ow = (g.w+2*g.pw-g.kw)/g.sw + 1
+	return nil
+}
+
+// planeOf splits a flat position of the input or output into its plane
+// (sample·C + channel) and the offset within the plane of size area.
+func planeOf(pos, area int) (plane, off int) { return pos / area, pos % area }
+
+// MaxPool2dOp is torch.nn.MaxPool2d: the maximum of each window, per
+// channel. The gradient flows to the element that was the maximum (the
+// first one in row-major order when several are equal, as in PyTorch).
+type MaxPool2dOp[T tensor.Float] struct {
+	Options PoolOptions
+	g       poolGeom
+	argmax  []int32 // for every output element, the offset of its maximum within the input plane
+}
+
+// MaxPool2d records max pooling of x, (N, C, H, W) or (C, H, W).
+func MaxPool2d[T tensor.Float](name string, x *autograd.Var[T], opt PoolOptions) (*autograd.Var[T], error) {
+	return apply(name, &MaxPool2dOp[T]{Options: opt}, x)
+}
+
+// Name implements autograd.Op.
+func (o *MaxPool2dOp[T]) Name() string { return "max_pool2d" }
+
+// Forward implements autograd.Op.
+func (o *MaxPool2dOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error) {
+	if err := wantInputs("max_pool2d", in, 1); err != nil {
+		return nil, err
+	}
+	g := &o.g
+	if err := g.setup("max_pool2d", in[0].Shape(), o.Options); err != nil {
+		return nil, err
+	}
+	y := tensor.Empty[T](g.outShape()...)
+	o.argmax = make([]int32, y.Len())
+	x, yd := in[0].Data(), y.Data()
+	planes, area, oarea := g.n*g.c, g.h*g.w, g.oh*g.ow
+	parallel.For(planes, area*g.kh*g.kw/max(1, g.sh*g.sw), func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			xp := x[p*area : (p+1)*area]
+			for oy := range g.oh {
+				for ox := range g.ow {
+					best, at := T(0), -1
+					g.window(oy, ox, func(off int) {
+						if off < 0 {
+							return
+						}
+						if v := xp[off]; at < 0 || v > best || v != v { // NaN wins, as in PyTorch
+							best, at = v, off
+						}
+					})
+					k := p*oarea + oy*g.ow + ox
+					yd[k], o.argmax[k] = best, int32(at)
+				}
+			}
+		}
+	})
+	return y, nil
+}
+
+// Backward implements autograd.Op.
+func (o *MaxPool2dOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) []*tensor.Tensor[T] {
+	if !need[0] {
+		return []*tensor.Tensor[T]{nil}
+	}
+	g := &o.g
+	dx := tensor.New[T](in[0].Shape()...)
+	d, gd := dx.Data(), gout.Data()
+	area, oarea := g.h*g.w, g.oh*g.ow
+	parallel.For(g.n*g.c, oarea, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			for k := p * oarea; k < (p+1)*oarea; k++ {
+				d[p*area+int(o.argmax[k])] += gd[k]
+			}
+		}
+	})
+	return []*tensor.Tensor[T]{dx}
+}
+
+// Formula implements autograd.Explainer.
+func (o *MaxPool2dOp[T]) Formula(in []expr.Expr) expr.Expr {
+	return expr.Call{Fn: "maxpool", Args: []expr.Expr{in[0]}}
+}
+
+// ForwardElem implements autograd.Explainer: the max over the window.
+func (o *MaxPool2dOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr {
+	g := &o.g
+	p, off := planeOf(k, g.oh*g.ow)
+	var args []expr.Expr
+	g.window(off/g.ow, off%g.ow, func(m int) {
+		if m >= 0 {
+			args = append(args, in(0, p*g.h*g.w+m))
+		}
+	})
+	if len(args) == 1 {
+		return args[0]
+	}
+	return expr.Call{Fn: "max", Args: args}
+}
+
+// BackwardFormula implements autograd.Explainer: the upstream gradient
+// routed to each window's maximum.
+func (o *MaxPool2dOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
+	return expr.Call{Fn: "to_argmax", Args: []expr.Expr{gout}}
+}
+
+// BackwardElem implements autograd.Explainer: the sum of the upstream
+// gradients of the windows whose maximum element m is.
+func (o *MaxPool2dOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr {
+	g := &o.g
+	p, off := planeOf(m, g.h*g.w)
+	var terms []expr.Expr
+	for k := p * g.oh * g.ow; k < (p+1)*g.oh*g.ow; k++ {
+		if int(o.argmax[k]) == off {
+			terms = append(terms, gout(k))
+		}
+	}
+	return sumOf(terms)
+}
+
+// AvgPool2dOp is torch.nn.AvgPool2d: the mean of each window, per channel.
+// Each input element gets, from every window it lies in, that window's
+// upstream gradient divided by the window's divisor.
+type AvgPool2dOp[T tensor.Float] struct {
+	Options PoolOptions
+	g       poolGeom
+}
+
+// AvgPool2d records average pooling of x, (N, C, H, W) or (C, H, W).
+func AvgPool2d[T tensor.Float](name string, x *autograd.Var[T], opt PoolOptions) (*autograd.Var[T], error) {
+	return apply(name, &AvgPool2dOp[T]{Options: opt}, x)
+}
+
+// Name implements autograd.Op.
+func (o *AvgPool2dOp[T]) Name() string { return "avg_pool2d" }
+
+// divisor is what output (oy, ox)'s window sum is divided by.
+func (o *AvgPool2dOp[T]) divisor(oy, ox int) int {
+	if !o.Options.ExcludePad {
+		return o.g.kh * o.g.kw
+	}
+	n := 0
+	o.g.window(oy, ox, func(off int) {
+		if off >= 0 {
+			n++
+		}
+	})
+	return n
+}
+
+// Forward implements autograd.Op.
+func (o *AvgPool2dOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error) {
+	if err := wantInputs("avg_pool2d", in, 1); err != nil {
+		return nil, err
+	}
+	g := &o.g
+	if err := g.setup("avg_pool2d", in[0].Shape(), o.Options); err != nil {
+		return nil, err
+	}
+	y := tensor.Empty[T](g.outShape()...)
+	x, yd := in[0].Data(), y.Data()
+	area, oarea := g.h*g.w, g.oh*g.ow
+	parallel.For(g.n*g.c, area*g.kh*g.kw/max(1, g.sh*g.sw), func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			xp := x[p*area : (p+1)*area]
+			for oy := range g.oh {
+				for ox := range g.ow {
+					s := 0.0
+					g.window(oy, ox, func(off int) {
+						if off >= 0 {
+							s += float64(xp[off])
+						}
+					})
+					yd[p*oarea+oy*g.ow+ox] = T(s / float64(o.divisor(oy, ox)))
+				}
+			}
+		}
+	})
+	return y, nil
+}
+
+// Backward implements autograd.Op.
+func (o *AvgPool2dOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) []*tensor.Tensor[T] {
+	if !need[0] {
+		return []*tensor.Tensor[T]{nil}
+	}
+	g := &o.g
+	dx := tensor.New[T](in[0].Shape()...)
+	d, gd := dx.Data(), gout.Data()
+	area, oarea := g.h*g.w, g.oh*g.ow
+	parallel.For(g.n*g.c, area*g.kh*g.kw/max(1, g.sh*g.sw), func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			dp := d[p*area : (p+1)*area]
+			for oy := range g.oh {
+				for ox := range g.ow {
+					v := gd[p*oarea+oy*g.ow+ox] / T(o.divisor(oy, ox))
+					g.window(oy, ox, func(off int) {
+						if off >= 0 {
+							dp[off] += v
+						}
+					})
+				}
+			}
+		}
+	})
+	return []*tensor.Tensor[T]{dx}
+}
+
+// Formula implements autograd.Explainer.
+func (o *AvgPool2dOp[T]) Formula(in []expr.Expr) expr.Expr {
+	return expr.Call{Fn: "avgpool", Args: []expr.Expr{in[0]}}
+}
+
+// ForwardElem implements autograd.Explainer: the window's sum over its
+// divisor (padding adds nothing to the sum).
+func (o *AvgPool2dOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr {
+	g := &o.g
+	p, off := planeOf(k, g.oh*g.ow)
+	oy, ox := off/g.ow, off%g.ow
+	var terms []expr.Expr
+	g.window(oy, ox, func(m int) {
+		if m >= 0 {
+			terms = append(terms, in(0, p*g.h*g.w+m))
+		}
+	})
+	return expr.Quot{A: sumOf(terms), B: expr.Num(o.divisor(oy, ox))}
+}
+
+// BackwardFormula implements autograd.Explainer: each window's upstream
+// gradient spread evenly over the window.
+func (o *AvgPool2dOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
+	return expr.Call{Fn: "spread", Args: []expr.Expr{gout}}
+}
+
+// BackwardElem implements autograd.Explainer: the sum, over the windows
+// that hold element m, of their upstream gradient over their divisor.
+func (o *AvgPool2dOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr {
+	g := &o.g
+	p, off := planeOf(m, g.h*g.w)
+	var terms []expr.Expr
+	for oy := range g.oh {
+		for ox := range g.ow {
+			hit := false
+			g.window(oy, ox, func(w int) { hit = hit || w == off })
+			if hit {
+				terms = append(terms, expr.Quot{A: gout(p*g.oh*g.ow + oy*g.ow + ox), B: expr.Num(o.divisor(oy, ox))})
+			}
+		}
+	}
+	return sumOf(terms)
+}
