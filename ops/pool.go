@@ -133,7 +133,7 @@ func (o *MaxPool2dOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], err
 	o.argmax = make([]int32, y.Len())
 	x, yd := in[0].Data(), y.Data()
 	planes, area, oarea := g.n*g.c, g.h*g.w, g.oh*g.ow
-	parallel.For(planes, area*g.kh*g.kw/max(1, g.sh*g.sw), func(lo, hi int) {
+	parallel.For(planes, planes*oarea*g.kh*g.kw, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			xp := x[p*area : (p+1)*area]
 			for oy := range g.oh {
@@ -165,7 +165,7 @@ func (o *MaxPool2dOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tens
 	dx := tensor.New[T](in[0].Shape()...)
 	d, gd := dx.Data(), gout.Data()
 	area, oarea := g.h*g.w, g.oh*g.ow
-	parallel.For(g.n*g.c, oarea, func(lo, hi int) {
+	parallel.For(g.n*g.c, g.n*g.c*oarea, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			for k := p * oarea; k < (p+1)*oarea; k++ {
 				d[p*area+int(o.argmax[k])] += gd[k]
@@ -258,7 +258,7 @@ func (o *AvgPool2dOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], err
 	y := tensor.Empty[T](g.outShape()...)
 	x, yd := in[0].Data(), y.Data()
 	area, oarea := g.h*g.w, g.oh*g.ow
-	parallel.For(g.n*g.c, area*g.kh*g.kw/max(1, g.sh*g.sw), func(lo, hi int) {
+	parallel.For(g.n*g.c, g.n*g.c*oarea*g.kh*g.kw, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			xp := x[p*area : (p+1)*area]
 			for oy := range g.oh {
@@ -286,7 +286,7 @@ func (o *AvgPool2dOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tens
 	dx := tensor.New[T](in[0].Shape()...)
 	d, gd := dx.Data(), gout.Data()
 	area, oarea := g.h*g.w, g.oh*g.ow
-	parallel.For(g.n*g.c, area*g.kh*g.kw/max(1, g.sh*g.sw), func(lo, hi int) {
+	parallel.For(g.n*g.c, g.n*g.c*oarea*g.kh*g.kw, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			dp := d[p*area : (p+1)*area]
 			for oy := range g.oh {

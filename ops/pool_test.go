@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -173,6 +174,47 @@ func TestPoolErrors(t *testing.T) {
 			_, err := pool(op, c.x, c.opt)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("%s pool %+v on %v: error %v, want it to say %q", op, c.opt, c.x.Value.Shape(), err, c.want)
+			}
+		}
+	}
+}
+
+// TestPoolParallelSplit runs a batch large enough to be split across
+// cores and compares it with the same planes pooled one at a time.
+func TestPoolParallelSplit(t *testing.T) {
+	r := rng(13)
+	x := gradcheck.Random(r, 8, 16, 20, 20)
+	opt := PoolOptions{KernelH: 3, KernelW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1}
+	for _, op := range []string{"max", "avg"} {
+		xv := autograd.Leaf("x", x, true)
+		y, err := pool(op, xv, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := gradcheck.Random(r, y.Value.Shape()...)
+		if err := autograd.BackwardFrom(y, g); err != nil {
+			t.Fatal(err)
+		}
+		per := 20 * 20
+		outPer := y.Value.Len() / (8 * 16)
+		for p := range 8 * 16 {
+			xp := autograd.Leaf("x", tensor.MustFromSlice(slices.Clone(x.Data()[p*per:(p+1)*per]), 1, 20, 20), true)
+			yp, err := pool(op, xp, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := autograd.BackwardFrom(yp, tensor.MustFromSlice(slices.Clone(g.Data()[p*outPer:(p+1)*outPer]), yp.Value.Shape()...)); err != nil {
+				t.Fatal(err)
+			}
+			for i, v := range yp.Value.Data() {
+				if v != y.Value.Data()[p*outPer+i] {
+					t.Fatalf("%s plane %d: y[%d] = %g split, %g alone", op, p, i, y.Value.Data()[p*outPer+i], v)
+				}
+			}
+			for i, v := range xp.Grad.Data() {
+				if v != xv.Grad.Data()[p*per+i] {
+					t.Fatalf("%s plane %d: dx[%d] = %g split, %g alone", op, p, i, xv.Grad.Data()[p*per+i], v)
+				}
 			}
 		}
 	}
