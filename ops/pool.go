@@ -61,6 +61,14 @@ func (g *poolGeom) window(oy, ox int, f func(off int)) {
 	}
 }
 
+// bounds is the part of output (oy, ox)'s window inside the input: rows
+// [ya, yb) and columns [xa, xb). It is never empty (padding is at most
+// half the kernel).
+func (g *poolGeom) bounds(oy, ox int) (ya, yb, xa, xb int) {
+	y0, x0 := oy*g.sh-g.ph, ox*g.sw-g.pw
+	return max(y0, 0), min(y0+g.kh, g.h), max(x0, 0), min(x0+g.kw, g.w)
+}
+
 // setup checks the input shape and options and fills g.
 func (g *poolGeom) setup(op string, xs []int, opt PoolOptions) error {
 	switch len(xs) {
@@ -132,21 +140,21 @@ func (o *MaxPool2dOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], err
 	y := tensor.Empty[T](g.outShape()...)
 	o.argmax = make([]int32, y.Len())
 	x, yd := in[0].Data(), y.Data()
-	planes, area, oarea := g.n*g.c, g.h*g.w, g.oh*g.ow
+	planes, area, oarea, w := g.n*g.c, g.h*g.w, g.oh*g.ow, g.w
 	parallel.For(planes, planes*oarea*g.kh*g.kw, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			xp := x[p*area : (p+1)*area]
 			for oy := range g.oh {
 				for ox := range g.ow {
-					best, at := T(0), -1
-					g.window(oy, ox, func(off int) {
-						if off < 0 {
-							return
+					ya, yb, xa, xb := g.bounds(oy, ox)
+					best, at := xp[ya*w+xa], ya*w+xa
+					for y := ya; y < yb; y++ {
+						for i, v := range xp[y*w+xa : y*w+xb] {
+							if v > best || v != v { // NaN wins, as in PyTorch
+								best, at = v, y*w+xa+i
+							}
 						}
-						if v := xp[off]; at < 0 || v > best || v != v { // NaN wins, as in PyTorch
-							best, at = v, off
-						}
-					})
+					}
 					k := p*oarea + oy*g.ow + ox
 					yd[k], o.argmax[k] = best, int32(at)
 				}
@@ -237,13 +245,8 @@ func (o *AvgPool2dOp[T]) divisor(oy, ox int) int {
 	if !o.Options.ExcludePad {
 		return o.g.kh * o.g.kw
 	}
-	n := 0
-	o.g.window(oy, ox, func(off int) {
-		if off >= 0 {
-			n++
-		}
-	})
-	return n
+	ya, yb, xa, xb := o.g.bounds(oy, ox)
+	return (yb - ya) * (xb - xa)
 }
 
 // Forward implements autograd.Op.
@@ -263,12 +266,13 @@ func (o *AvgPool2dOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], err
 			xp := x[p*area : (p+1)*area]
 			for oy := range g.oh {
 				for ox := range g.ow {
+					ya, yb, xa, xb := g.bounds(oy, ox)
 					s := 0.0
-					g.window(oy, ox, func(off int) {
-						if off >= 0 {
-							s += float64(xp[off])
+					for y := ya; y < yb; y++ {
+						for _, v := range xp[y*g.w+xa : y*g.w+xb] {
+							s += float64(v)
 						}
-					})
+					}
 					yd[p*oarea+oy*g.ow+ox] = T(s / float64(o.divisor(oy, ox)))
 				}
 			}
@@ -292,11 +296,13 @@ func (o *AvgPool2dOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tens
 			for oy := range g.oh {
 				for ox := range g.ow {
 					v := gd[p*oarea+oy*g.ow+ox] / T(o.divisor(oy, ox))
-					g.window(oy, ox, func(off int) {
-						if off >= 0 {
-							dp[off] += v
+					ya, yb, xa, xb := g.bounds(oy, ox)
+					for y := ya; y < yb; y++ {
+						row := dp[y*g.w+xa : y*g.w+xb]
+						for i := range row {
+							row[i] += v
 						}
-					})
+					}
 				}
 			}
 		}
