@@ -69,6 +69,26 @@ func (g *poolGeom) bounds(oy, ox int) (ya, yb, xa, xb int) {
 	return max(y0, 0), min(y0+g.kh, g.h), max(x0, 0), min(x0+g.kw, g.w)
 }
 
+// forEachWindow calls f for every output element: p is its plane
+// (sample·C + channel), k its flat position in the output and
+// [ya, yb)×[xa, xb) its window's part of the plane. The planes are split
+// across cores; f may write anything of its own plane.
+func (g *poolGeom) forEachWindow(f func(p, k, ya, yb, xa, xb int)) {
+	planes, oarea := g.n*g.c, g.oh*g.ow
+	parallel.For(planes, planes*oarea*g.kh*g.kw, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			k := p * oarea
+			for oy := range g.oh {
+				for ox := range g.ow {
+					ya, yb, xa, xb := g.bounds(oy, ox)
+					f(p, k, ya, yb, xa, xb)
+					k++
+				}
+			}
+		}
+	})
+}
+
 // setup checks the input shape and options and fills g.
 func (g *poolGeom) setup(op string, xs []int, opt PoolOptions) error {
 	switch len(xs) {
@@ -139,27 +159,18 @@ func (o *MaxPool2dOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], err
 	}
 	y := tensor.Empty[T](g.outShape()...)
 	o.argmax = make([]int32, y.Len())
-	x, yd := in[0].Data(), y.Data()
-	planes, area, oarea, w := g.n*g.c, g.h*g.w, g.oh*g.ow, g.w
-	parallel.For(planes, planes*oarea*g.kh*g.kw, func(lo, hi int) {
-		for p := lo; p < hi; p++ {
-			xp := x[p*area : (p+1)*area]
-			for oy := range g.oh {
-				for ox := range g.ow {
-					ya, yb, xa, xb := g.bounds(oy, ox)
-					best, at := xp[ya*w+xa], ya*w+xa
-					for y := ya; y < yb; y++ {
-						for i, v := range xp[y*w+xa : y*w+xb] {
-							if v > best || v != v { // NaN wins, as in PyTorch
-								best, at = v, y*w+xa+i
-							}
-						}
-					}
-					k := p*oarea + oy*g.ow + ox
-					yd[k], o.argmax[k] = best, int32(at)
+	x, yd, area, w := in[0].Data(), y.Data(), g.h*g.w, g.w
+	g.forEachWindow(func(p, k, ya, yb, xa, xb int) {
+		xp := x[p*area : (p+1)*area]
+		best, at := xp[ya*w+xa], ya*w+xa
+		for y := ya; y < yb; y++ {
+			for i, v := range xp[y*w+xa : y*w+xb] {
+				if v > best || v != v { // NaN wins, as in PyTorch
+					best, at = v, y*w+xa+i
 				}
 			}
 		}
+		yd[k], o.argmax[k] = best, int32(at)
 	})
 	return y, nil
 }
@@ -240,12 +251,12 @@ func AvgPool2d[T tensor.Float](name string, x *autograd.Var[T], opt PoolOptions)
 // Name implements autograd.Op.
 func (o *AvgPool2dOp[T]) Name() string { return "avg_pool2d" }
 
-// divisor is what output (oy, ox)'s window sum is divided by.
-func (o *AvgPool2dOp[T]) divisor(oy, ox int) int {
+// divisor is what the sum of the window whose input part is
+// [ya, yb)×[xa, xb) is divided by.
+func (o *AvgPool2dOp[T]) divisor(ya, yb, xa, xb int) int {
 	if !o.Options.ExcludePad {
 		return o.g.kh * o.g.kw
 	}
-	ya, yb, xa, xb := o.g.bounds(oy, ox)
 	return (yb - ya) * (xb - xa)
 }
 
@@ -259,24 +270,16 @@ func (o *AvgPool2dOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], err
 		return nil, err
 	}
 	y := tensor.Empty[T](g.outShape()...)
-	x, yd := in[0].Data(), y.Data()
-	area, oarea := g.h*g.w, g.oh*g.ow
-	parallel.For(g.n*g.c, g.n*g.c*oarea*g.kh*g.kw, func(lo, hi int) {
-		for p := lo; p < hi; p++ {
-			xp := x[p*area : (p+1)*area]
-			for oy := range g.oh {
-				for ox := range g.ow {
-					ya, yb, xa, xb := g.bounds(oy, ox)
-					s := 0.0
-					for y := ya; y < yb; y++ {
-						for _, v := range xp[y*g.w+xa : y*g.w+xb] {
-							s += float64(v)
-						}
-					}
-					yd[p*oarea+oy*g.ow+ox] = T(s / float64(o.divisor(oy, ox)))
-				}
+	x, yd, area, w := in[0].Data(), y.Data(), g.h*g.w, g.w
+	g.forEachWindow(func(p, k, ya, yb, xa, xb int) {
+		xp := x[p*area : (p+1)*area]
+		s := 0.0
+		for y := ya; y < yb; y++ {
+			for _, v := range xp[y*w+xa : y*w+xb] {
+				s += float64(v)
 			}
 		}
+		yd[k] = T(s / float64(o.divisor(ya, yb, xa, xb)))
 	})
 	return y, nil
 }
@@ -288,22 +291,14 @@ func (o *AvgPool2dOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tens
 	}
 	g := &o.g
 	dx := tensor.New[T](in[0].Shape()...)
-	d, gd := dx.Data(), gout.Data()
-	area, oarea := g.h*g.w, g.oh*g.ow
-	parallel.For(g.n*g.c, g.n*g.c*oarea*g.kh*g.kw, func(lo, hi int) {
-		for p := lo; p < hi; p++ {
-			dp := d[p*area : (p+1)*area]
-			for oy := range g.oh {
-				for ox := range g.ow {
-					v := gd[p*oarea+oy*g.ow+ox] / T(o.divisor(oy, ox))
-					ya, yb, xa, xb := g.bounds(oy, ox)
-					for y := ya; y < yb; y++ {
-						row := dp[y*g.w+xa : y*g.w+xb]
-						for i := range row {
-							row[i] += v
-						}
-					}
-				}
+	d, gd, area, w := dx.Data(), gout.Data(), g.h*g.w, g.w
+	g.forEachWindow(func(p, k, ya, yb, xa, xb int) {
+		dp := d[p*area : (p+1)*area]
+		v := gd[k] / T(o.divisor(ya, yb, xa, xb))
+		for y := ya; y < yb; y++ {
+			row := dp[y*w+xa : y*w+xb]
+			for i := range row {
+				row[i] += v
 			}
 		}
 	})
@@ -327,7 +322,7 @@ func (o *AvgPool2dOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Ex
 			terms = append(terms, in(0, p*g.h*g.w+m))
 		}
 	})
-	return expr.Quot{A: sumOf(terms), B: expr.Num(o.divisor(oy, ox))}
+	return expr.Quot{A: sumOf(terms), B: expr.Num(o.divisor(g.bounds(oy, ox)))}
 }
 
 // BackwardFormula implements autograd.Explainer: each window's upstream
@@ -347,7 +342,7 @@ func (o *AvgPool2dOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out
 			hit := false
 			g.window(oy, ox, func(w int) { hit = hit || w == off })
 			if hit {
-				terms = append(terms, expr.Quot{A: gout(p*g.oh*g.ow + oy*g.ow + ox), B: expr.Num(o.divisor(oy, ox))})
+				terms = append(terms, expr.Quot{A: gout(p*g.oh*g.ow + oy*g.ow + ox), B: expr.Num(o.divisor(g.bounds(oy, ox)))})
 			}
 		}
 	}
