@@ -1,14 +1,20 @@
 #!/usr/bin/env python3
 """Summarises a directory of seeds.sh logs: the auto-encoder's test error after the last
-epoch, per engine, over all seeds that every engine finished.
+epoch, per engine and random-number source, over many seeds.
 
     python3 bench/autoencoder/seeds.py DIR [--rows]
 
-Prints, as markdown: mean, standard deviation, standard error and range per engine
-(backprop, PyTorch with its own random numbers, PyTorch with backprop's), the difference
-of backprop's mean from each PyTorch mean with its standard error, and how many seeds
-backprop ends lower on. The comparison with `--go-rng` runs is paired (same seed = same
-initial weights and batches), so its standard error is that of the per-seed differences.
+Log names are PREFIX-SEED.log, PREFIX one of
+    bp     backprop train autoencoder --seed SEED
+    torch  train_torch.py --seed SEED               PyTorch, its own random numbers
+    tgo    train_torch.py --seed SEED --go-rng      PyTorch, backprop's initial weights and batch order
+    gi     train_torch.py --seed SEED --go-init     PyTorch, backprop's initial weights only
+    gs     train_torch.py --seed SEED --go-shuffle  PyTorch, backprop's batch order only
+Prints, as markdown: each run kind's mean, standard deviation, standard error and range over
+its finished seeds; then comparisons over the seeds both sides finished: the difference of
+the means with its standard error, and on how many seeds the first side ends lower. Where
+both sides draw the same random numbers for a seed (bp and tgo) the comparison is paired and
+its standard error is that of the per-seed differences; otherwise the runs are independent.
 --rows adds one row per seed. Standard library only.
 """
 
@@ -19,7 +25,21 @@ import re
 import statistics as st
 import sys
 
-ENGINES = [("bp", "backprop"), ("torch", "PyTorch, own random numbers"), ("tgo", "PyTorch, backprop's random numbers")]
+KINDS = {
+    "bp": "backprop",
+    "torch": "PyTorch, own random numbers",
+    "tgo": "PyTorch, backprop's random numbers",
+    "gi": "PyTorch, backprop's initial weights only",
+    "gs": "PyTorch, backprop's batch order only",
+}
+# (first, second, paired): what each comparison asks
+COMPARISONS = [
+    ("bp", "tgo", True),     # the engines, given the same random numbers
+    ("bp", "torch", False),  # the engines, each with its own random numbers (the issue's comparison)
+    ("tgo", "torch", False), # one engine, the two sources of random numbers
+    ("gi", "torch", False),  # one engine: does backprop's initialisation matter?
+    ("gs", "torch", False),  # one engine: does backprop's batch order matter?
+]
 LAST = re.compile(r"^epoch (\d+)/(\d+): .*?test error ([0-9.]+)", re.M)
 
 
@@ -41,38 +61,37 @@ def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     if len(args) != 1:
         sys.exit(__doc__)
-    runs = {p: final_errors(args[0], p) for p, _ in ENGINES}
-    engines = [(p, name) for p, name in ENGINES if runs[p]]
-    if not engines or "bp" not in runs or not runs["bp"]:
-        sys.exit(f"{args[0]}: no finished bp-SEED.log")
-    seeds = sorted(set.intersection(*(set(runs[p]) for p, _ in engines)))
-    n = len(seeds)
-    if n < 2:
-        sys.exit(f"{args[0]}: {n} seed(s) finished by every engine; need 2")
-    print(f"Test error after 3 epochs (mean per-image SSE, MNIST test set), {n} seeds "
-          f"({seeds[0]}…{seeds[-1]}) per engine\n")
-    print("| engine | mean | sd | standard error | lowest | highest |")
+    runs = {p: final_errors(args[0], p) for p in KINDS}
+    runs = {p: r for p, r in runs.items() if len(r) >= 2}
+    if not runs:
+        sys.exit(f"{args[0]}: no two finished runs of any kind")
+    print("Test error after 3 epochs (mean per-image SSE, MNIST test set)\n")
+    print("| runs | seeds | mean | sd | standard error | lowest | highest |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for p, v in runs.items():
+        x = list(v.values())
+        print(f"| {KINDS[p]} | {len(x)} | {st.mean(x):.4f} | {st.stdev(x):.4f} | {st.stdev(x) / math.sqrt(len(x)):.4f} "
+              f"| {min(x):.4f} | {max(x):.4f} |")
+    print("\n| comparison | seeds | difference of means | standard error | in standard errors | first lower on |")
     print("|---|---:|---:|---:|---:|---:|")
-    for p, name in engines:
-        v = [runs[p][s] for s in seeds]
-        print(f"| {name} | {st.mean(v):.4f} | {st.stdev(v):.4f} | {st.stdev(v) / math.sqrt(n):.4f} | {min(v):.4f} | {max(v):.4f} |")
-    print("\n| comparison | backprop − PyTorch | standard error | in standard errors | backprop lower on |")
-    print("|---|---:|---:|---:|---:|")
-    bp = [runs["bp"][s] for s in seeds]
-    for p, name in engines[1:]:
-        other = [runs[p][s] for s in seeds]
-        d = [a - b for a, b in zip(bp, other)]
-        if p == "tgo":  # paired: same initial weights and batches per seed
-            se, kind = st.stdev(d) / math.sqrt(n), "paired"
-        else:
-            se, kind = math.sqrt(st.variance(bp) / n + st.variance(other) / n), "independent"
-        lower = sum(x < 0 for x in d)
-        print(f"| vs {name} ({kind}) | {st.mean(d):+.4f} | {se:.4f} | {st.mean(d) / se:+.2f} | {lower} of {n} |")
+    for a, b, paired in COMPARISONS:
+        if a not in runs or b not in runs:
+            continue
+        seeds = sorted(set(runs[a]) & set(runs[b]))
+        n = len(seeds)
+        if n < 2:
+            continue
+        x, y = [runs[a][s] for s in seeds], [runs[b][s] for s in seeds]
+        d = [p - q for p, q in zip(x, y)]
+        se = st.stdev(d) / math.sqrt(n) if paired else math.sqrt(st.variance(x) / n + st.variance(y) / n)
+        print(f"| {KINDS[a]} − {KINDS[b]} ({'paired' if paired else 'independent'}) | {n} | {st.mean(d):+.4f} "
+              f"| {se:.4f} | {st.mean(d) / se:+.2f} | {sum(v < 0 for v in d)} of {n} |")
     if "--rows" in sys.argv:
-        print("\n| seed | " + " | ".join(name for _, name in engines) + " |")
-        print("|---:|" + "---:|" * len(engines))
-        for s in seeds:
-            print(f"| {s} | " + " | ".join(f"{runs[p][s]:.4f}" for p, _ in engines) + " |")
+        kinds = list(runs)
+        print("\n| seed | " + " | ".join(KINDS[p] for p in kinds) + " |")
+        print("|---:|" + "---:|" * len(kinds))
+        for s in sorted(set().union(*(runs[p] for p in kinds))):
+            print(f"| {s} | " + " | ".join(f"{runs[p][s]:.4f}" if s in runs[p] else "" for p in kinds) + " |")
 
 
 if __name__ == "__main__":

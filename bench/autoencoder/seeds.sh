@@ -9,17 +9,21 @@
 #   torch-S  train_torch.py --seed S                PyTorch with its own random numbers
 #   tgo-S    train_torch.py --seed S --go-rng       PyTorch with backprop's initial weights and
 #                                                   batch order, so that only the engine differs
-# and then prints seeds.py's summary of OUT. Runs whose log already reports epoch 3 are
-# skipped, so the script can simply be run again. PyTorch uses one thread (its fastest
-# setting on a 2-core machine); the test errors do not depend on it.
+# and, when KINDS names them, gi-S (--go-init: backprop's initial weights only) and gs-S
+# (--go-shuffle: backprop's batch order only); then it prints seeds.py's summary of OUT.
+# Runs whose log already reports epoch 3 are skipped, so the script can simply be run
+# again. PyTorch uses one thread (its fastest setting on a 2-core machine); the test errors
+# do not depend on it.
 #
-# Environment: OUT (default $TMPDIR/backprop-ae-seeds), SEEDS (1…100), BACKPROP (binary;
-# built from this tree if absent), PYTHON (/usr/bin/python3, with torch and numpy).
+# Environment: OUT (default $TMPDIR/backprop-ae-seeds), SEEDS (1…100), KINDS ("bp torch
+# tgo"), BACKPROP (binary; built from this tree if absent), PYTHON (/usr/bin/python3, with
+# torch and numpy).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 OUT=${OUT:-${TMPDIR:-/tmp}/backprop-ae-seeds}
 SEEDS=${SEEDS:-$(seq 1 100)}
+KINDS=${KINDS:-bp torch tgo}
 PYTHON=${PYTHON:-/usr/bin/python3}
 mkdir -p "$OUT"
 BP=${BACKPROP:-$OUT/backprop}
@@ -28,11 +32,19 @@ BP=${BACKPROP:-$OUT/backprop}
 done_log() { [ -f "$1" ] && grep -q "^epoch 3/3" "$1"; }
 
 for s in $SEEDS; do
-	done_log "$OUT/bp-$s.log" || "$BP" train autoencoder --data mnist --hidden 256 --epochs 3 --seed "$s" \
-		--out "$OUT/bp-$s" --quiet >"$OUT/bp-$s.log" 2>&1
-	done_log "$OUT/torch-$s.log" || OMP_WAIT_POLICY=PASSIVE "$PYTHON" bench/autoencoder/train_torch.py \
-		--seed "$s" --threads 1 >"$OUT/torch-$s.log" 2>&1
-	done_log "$OUT/tgo-$s.log" || OMP_WAIT_POLICY=PASSIVE "$PYTHON" bench/autoencoder/train_torch.py \
-		--seed "$s" --threads 1 --go-rng >"$OUT/tgo-$s.log" 2>&1
+	for k in $KINDS; do
+		log="$OUT/$k-$s.log"
+		done_log "$log" && continue
+		case $k in
+		bp) "$BP" train autoencoder --data mnist --hidden 256 --epochs 3 --seed "$s" --out "$OUT/bp-$s" --quiet >"$log" 2>&1 ;;
+		torch) flag= ;;
+		tgo) flag=--go-rng ;;
+		gi) flag=--go-init ;;
+		gs) flag=--go-shuffle ;;
+		*) echo "seeds.sh: unknown kind $k (want bp, torch, tgo, gi or gs)" >&2; exit 2 ;;
+		esac
+		[ "$k" = bp ] || OMP_WAIT_POLICY=PASSIVE "$PYTHON" bench/autoencoder/train_torch.py \
+			--seed "$s" --threads 1 $flag >"$log" 2>&1
+	done
 done
 "$PYTHON" bench/autoencoder/seeds.py "$OUT"

@@ -18,6 +18,8 @@ generator as Go's math/rand/v2, seeded as `backprop train autoencoder --seed`
 seeds it, gives the same initial weights (bit for bit) and the same batch
 order, so the two runs differ only by floating-point rounding. --compare CKPT
 then prints how far the final weights are from a backprop checkpoint.
+--go-init and --go-shuffle take only one of the two from backprop (the other
+from PyTorch's generator, as without the flags), to tell which one matters.
 
     /usr/bin/python3 bench/autoencoder/train_torch.py            # MNIST, 3 epochs, hidden 256
     /usr/bin/python3 bench/autoencoder/train_torch.py --seed 2 --save /tmp/torch.safetensors
@@ -228,6 +230,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--save", help="write the trained model as a safetensors checkpoint")
     ap.add_argument("--go-rng", action="store_true", help="backprop's initial weights and batch order for --seed")
+    ap.add_argument("--go-init", action="store_true", help="backprop's initial weights only (PyTorch's batch order)")
+    ap.add_argument("--go-shuffle", action="store_true", help="backprop's batch order only (PyTorch's initial weights)")
     ap.add_argument("--compare", metavar="CKPT", help="print the largest weight difference from this backprop checkpoint")
     args = ap.parse_args()
 
@@ -240,8 +244,9 @@ def main():
         xtrain = xtrain[:args.limit]
     model = AE(h * w, args.hidden)
     shuffle = None
-    if args.go_rng:
+    if args.go_rng or args.go_init:
         go_init(model, args.seed)
+    if args.go_rng or args.go_shuffle:
         shuffle = GoPCG(args.seed, SHUFFLE_STREAM)
     lr = args.lr if args.lr is not None else (1e-3 if args.optimizer == "adam" else 0.01)
     if args.optimizer == "adam":
@@ -253,7 +258,8 @@ def main():
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; data {directory}; "
           f"{h * w} -> {args.hidden} ReLU -> {h * w} sigmoid, {n} training / {len(xtest)} test images, "
           f"{args.optimizer} lr {lr:g}, batch {args.batch}, {args.epochs} epochs, seed {args.seed}"
-          f"{' (backprop init and batch order)' if args.go_rng else ''}", flush=True)
+          f"{' (backprop init and batch order)' if args.go_rng else ' (backprop init)' if args.go_init else ' (backprop batch order)' if args.go_shuffle else ''}",
+          flush=True)
     for epoch in range(1, args.epochs + 1):
         perm = go_permutation(shuffle, n) if shuffle else torch.randperm(n)
         t0 = time.perf_counter()
