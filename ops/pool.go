@@ -163,10 +163,10 @@ func (o *MaxPool2dOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], err
 	g.forEachWindow(func(p, k, ya, yb, xa, xb int) {
 		xp := x[p*area : (p+1)*area]
 		best, at := xp[ya*w+xa], ya*w+xa
-		for y := ya; y < yb; y++ {
-			for i, v := range xp[y*w+xa : y*w+xb] {
+		for r := ya; r < yb; r++ {
+			for i, v := range xp[r*w+xa : r*w+xb] {
 				if v > best || v != v { // NaN wins, as in PyTorch
-					best, at = v, y*w+xa+i
+					best, at = v, r*w+xa+i
 				}
 			}
 		}
@@ -274,8 +274,8 @@ func (o *AvgPool2dOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], err
 	g.forEachWindow(func(p, k, ya, yb, xa, xb int) {
 		xp := x[p*area : (p+1)*area]
 		s := 0.0
-		for y := ya; y < yb; y++ {
-			for _, v := range xp[y*w+xa : y*w+xb] {
+		for r := ya; r < yb; r++ {
+			for _, v := range xp[r*w+xa : r*w+xb] {
 				s += float64(v)
 			}
 		}
@@ -295,8 +295,8 @@ func (o *AvgPool2dOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tens
 	g.forEachWindow(func(p, k, ya, yb, xa, xb int) {
 		dp := d[p*area : (p+1)*area]
 		v := gd[k] / T(o.divisor(ya, yb, xa, xb))
-		for y := ya; y < yb; y++ {
-			row := dp[y*w+xa : y*w+xb]
+		for r := ya; r < yb; r++ {
+			row := dp[r*w+xa : r*w+xb]
 			for i := range row {
 				row[i] += v
 			}
