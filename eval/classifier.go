@@ -210,11 +210,7 @@ func TrainClassifier(train, test *data.Dataset, opt TrainOptions) (*Classifier, 
 			if err != nil {
 				return nil, err
 			}
-			classes := make([]int, len(labels))
-			for i, y := range labels {
-				classes[i] = int(y)
-			}
-			loss, err := ops.CrossEntropy("cross_entropy", logits, classes)
+			loss, err := ops.CrossEntropy("cross_entropy", logits, labels)
 			if err != nil {
 				return nil, err
 			}

@@ -23,11 +23,21 @@ type CrossEntropyOp[T tensor.Float] struct {
 	lse    []float64 // logsumexp of each row, kept for the backward pass
 }
 
+// Label is an integer type class indices come in: int, or the bytes of
+// an IDX label file (data.Dataset.Labels) as they are.
+type Label interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint8 | ~uint16 | ~uint32
+}
+
 // CrossEntropy records the mean softmax cross-entropy of logits (N, K)
 // against labels, one class index in [0, K) per row. The labels are plain
 // integers, not a graph input: they get no gradient.
-func CrossEntropy[T tensor.Float](name string, logits *autograd.Var[T], labels []int) (*autograd.Var[T], error) {
-	return apply(name, &CrossEntropyOp[T]{Labels: labels}, logits)
+func CrossEntropy[T tensor.Float, L Label](name string, logits *autograd.Var[T], labels []L) (*autograd.Var[T], error) {
+	idx := make([]int, len(labels))
+	for i, y := range labels {
+		idx[i] = int(y)
+	}
+	return apply(name, &CrossEntropyOp[T]{Labels: idx}, logits)
 }
 
 // Name implements autograd.Op.

@@ -108,7 +108,7 @@ func run(args []string, out io.Writer) error {
 			if err != nil {
 				return err
 			}
-			loss, err := ops.CrossEntropy("loss", logits, classes(y))
+			loss, err := ops.CrossEntropy("loss", logits, y)
 			if err != nil {
 				return err
 			}
@@ -129,16 +129,6 @@ func run(args []string, out io.Writer) error {
 			epoch, *epochs, sum/float64(len(batches)), 100*acc, time.Since(start).Seconds())
 	}
 	return nil
-}
-
-// classes turns the data set's byte labels into the class indices
-// ops.CrossEntropy takes.
-func classes(y []uint8) []int {
-	c := make([]int, len(y))
-	for i, v := range y {
-		c[i] = int(v)
-	}
-	return c
 }
 
 // accuracy is the fraction of d's images whose largest logit is the label,
