@@ -10,11 +10,14 @@ Log names are PREFIX-SEED.log, PREFIX one of
     tgo    train_torch.py --seed SEED --go-rng      PyTorch, backprop's initial weights and batch order
     gi     train_torch.py --seed SEED --go-init     PyTorch, backprop's initial weights only
     gs     train_torch.py --seed SEED --go-shuffle  PyTorch, backprop's batch order only
+    t64    train_torch.py --seed SEED --go-rng --float64
+                                                    PyTorch in float64, backprop's random numbers
 Prints, as markdown: each run kind's mean, standard deviation, standard error and range over
 its finished seeds; then comparisons over the seeds both sides finished: the difference of
 the means with its standard error, and on how many seeds the first side ends lower. Where
-both sides draw the same random numbers for a seed (bp and tgo) the comparison is paired and
-its standard error is that of the per-seed differences; otherwise the runs are independent.
+the two sides share random numbers for a seed (bp, tgo and t64 all of them; gi and torch the
+batch order; gs and torch the initial weights) the comparison is paired and its standard
+error is that of the per-seed differences; otherwise the runs are independent.
 --rows adds one row per seed. Standard library only.
 """
 
@@ -31,14 +34,21 @@ KINDS = {
     "tgo": "PyTorch, backprop's random numbers",
     "gi": "PyTorch, backprop's initial weights only",
     "gs": "PyTorch, backprop's batch order only",
+    "t64": "PyTorch in float64, backprop's random numbers",
 }
-# (first, second, paired): what each comparison asks
+# (first, second, paired): what each comparison asks. A comparison is paired when the two
+# runs of a seed share some of their random numbers, so that the per-seed differences vary
+# less than independent runs would: bp and tgo share all of them, gi shares PyTorch's batch
+# order with torch (it builds PyTorch's model, then overwrites the weights), gs shares
+# PyTorch's initial weights.
 COMPARISONS = [
     ("bp", "tgo", True),     # the engines, given the same random numbers
     ("bp", "torch", False),  # the engines, each with its own random numbers (the issue's comparison)
     ("tgo", "torch", False), # one engine, the two sources of random numbers
-    ("gi", "torch", False),  # one engine: does backprop's initialisation matter?
-    ("gs", "torch", False),  # one engine: does backprop's batch order matter?
+    ("gi", "torch", True),   # one engine, one batch order: does backprop's initialisation matter?
+    ("gs", "torch", True),   # one engine, one initialisation: does backprop's batch order matter?
+    ("bp", "t64", True),     # backprop against (nearly) exact arithmetic, the same random numbers
+    ("tgo", "t64", True),    # PyTorch's float32 against its float64, the same random numbers
 ]
 LAST = re.compile(r"^epoch (\d+)/(\d+): .*?test error ([0-9.]+)", re.M)
 

@@ -9,8 +9,9 @@
 #   torch-S  train_torch.py --seed S                PyTorch with its own random numbers
 #   tgo-S    train_torch.py --seed S --go-rng       PyTorch with backprop's initial weights and
 #                                                   batch order, so that only the engine differs
-# and, when KINDS names them, gi-S (--go-init: backprop's initial weights only) and gs-S
-# (--go-shuffle: backprop's batch order only); then it prints seeds.py's summary of OUT.
+# and, when KINDS names them, gi-S (--go-init: backprop's initial weights only), gs-S
+# (--go-shuffle: backprop's batch order only) and t64-S (--go-rng --float64: PyTorch in double
+# precision, the stand-in for exact arithmetic); then it prints seeds.py's summary of OUT.
 # Runs whose log already reports epoch 3 are skipped, so the script can simply be run
 # again. PyTorch uses one thread (its fastest setting on a 2-core machine); the test errors
 # do not depend on it.
@@ -41,7 +42,8 @@ for s in $SEEDS; do
 		tgo) flag=--go-rng ;;
 		gi) flag=--go-init ;;
 		gs) flag=--go-shuffle ;;
-		*) echo "seeds.sh: unknown kind $k (want bp, torch, tgo, gi or gs)" >&2; exit 2 ;;
+		t64) flag="--go-rng --float64" ;;
+		*) echo "seeds.sh: unknown kind $k (want bp, torch, tgo, gi, gs or t64)" >&2; exit 2 ;;
 		esac
 		[ "$k" = bp ] || OMP_WAIT_POLICY=PASSIVE "$PYTHON" bench/autoencoder/train_torch.py \
 			--seed "$s" --threads 1 $flag >"$log" 2>&1

@@ -20,6 +20,8 @@ order, so the two runs differ only by floating-point rounding. --compare CKPT
 then prints how far the final weights are from a backprop checkpoint.
 --go-init and --go-shuffle take only one of the two from backprop (the other
 from PyTorch's generator, as without the flags), to tell which one matters.
+--float64 trains in double precision (the same float32 initial weights and
+pixels, widened), a stand-in for exact arithmetic.
 
     /usr/bin/python3 bench/autoencoder/train_torch.py            # MNIST, 3 epochs, hidden 256
     /usr/bin/python3 bench/autoencoder/train_torch.py --seed 2 --save /tmp/torch.safetensors
@@ -232,6 +234,7 @@ def main():
     ap.add_argument("--go-rng", action="store_true", help="backprop's initial weights and batch order for --seed")
     ap.add_argument("--go-init", action="store_true", help="backprop's initial weights only (PyTorch's batch order)")
     ap.add_argument("--go-shuffle", action="store_true", help="backprop's batch order only (PyTorch's initial weights)")
+    ap.add_argument("--float64", action="store_true", help="train in float64 (from the same float32 init and pixels)")
     ap.add_argument("--compare", metavar="CKPT", help="print the largest weight difference from this backprop checkpoint")
     args = ap.parse_args()
 
@@ -248,6 +251,8 @@ def main():
         go_init(model, args.seed)
     if args.go_rng or args.go_shuffle:
         shuffle = GoPCG(args.seed, SHUFFLE_STREAM)
+    if args.float64:
+        model, xtrain, xtest = model.double(), xtrain.double(), xtest.double()
     lr = args.lr if args.lr is not None else (1e-3 if args.optimizer == "adam" else 0.01)
     if args.optimizer == "adam":
         opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -258,7 +263,8 @@ def main():
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; data {directory}; "
           f"{h * w} -> {args.hidden} ReLU -> {h * w} sigmoid, {n} training / {len(xtest)} test images, "
           f"{args.optimizer} lr {lr:g}, batch {args.batch}, {args.epochs} epochs, seed {args.seed}"
-          f"{' (backprop init and batch order)' if args.go_rng else ' (backprop init)' if args.go_init else ' (backprop batch order)' if args.go_shuffle else ''}",
+          f"{' (backprop init and batch order)' if args.go_rng else ' (backprop init)' if args.go_init else ' (backprop batch order)' if args.go_shuffle else ''}"
+          f"{', float64' if args.float64 else ''}",
           flush=True)
     for epoch in range(1, args.epochs + 1):
         perm = go_permutation(shuffle, n) if shuffle else torch.randperm(n)
