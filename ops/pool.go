@@ -160,6 +160,10 @@ func (o *MaxPool2dOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], err
 	y := tensor.Empty[T](g.outShape()...)
 	o.argmax = make([]int32, y.Len())
 	x, yd, area, w := in[0].Data(), y.Data(), g.h*g.w, g.w
+	if g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0 && !genericPool {
+		maxPool2x2(x, yd, o.argmax, g)
+		return y, nil
+	}
 	g.forEachWindow(func(p, k, ya, yb, xa, xb int) {
 		xp := x[p*area : (p+1)*area]
 		best, at := xp[ya*w+xa], ya*w+xa
@@ -173,6 +177,43 @@ func (o *MaxPool2dOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], err
 		yd[k], o.argmax[k] = best, int32(at)
 	})
 	return y, nil
+}
+
+// genericPool makes MaxPool2d take the general window loop for every
+// geometry, so that tests can compare the 2×2 fast path with it.
+var genericPool = false
+
+// maxPool2x2 is MaxPool2d's forward pass for the commonest geometry, 2×2
+// windows with stride 2 and no padding: the same comparisons in the same
+// order as the general loop (so the same results, ties and NaN included),
+// without its per-window call and bounds arithmetic.
+func maxPool2x2[T tensor.Float](x, y []T, argmax []int32, g *poolGeom) {
+	planes, area, oarea, w, ow := g.n*g.c, g.h*g.w, g.oh*g.ow, g.w, g.ow
+	parallel.For(planes, planes*oarea*4, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			xp := x[p*area : (p+1)*area]
+			yp, ap := y[p*oarea:(p+1)*oarea], argmax[p*oarea:(p+1)*oarea]
+			for oy := range g.oh {
+				r0 := 2 * oy * w
+				top, bot := xp[r0:r0+w], xp[r0+w:r0+2*w]
+				yr, ar := yp[oy*ow:(oy+1)*ow], ap[oy*ow:(oy+1)*ow]
+				for ox := range yr {
+					c := 2 * ox
+					best, at := top[c], r0+c
+					if v := top[c+1]; v > best || v != v {
+						best, at = v, r0+c+1
+					}
+					if v := bot[c]; v > best || v != v {
+						best, at = v, r0+w+c
+					}
+					if v := bot[c+1]; v > best || v != v {
+						best, at = v, r0+w+c+1
+					}
+					yr[ox], ar[ox] = best, int32(at)
+				}
+			}
+		}
+	})
 }
 
 // Backward implements autograd.Op.

@@ -219,3 +219,76 @@ func TestPoolParallelSplit(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxPool2x2FastPath compares the 2×2/stride-2 fast path with the
+// general window loop on odd and even sizes, in float32 and float64, with
+// tied maxima (small integers) and NaNs: outputs and argmax positions must
+// be identical.
+func TestMaxPool2x2FastPath(t *testing.T) {
+	r := rng(17)
+	for _, shape := range [][]int{{2, 3, 6, 5}, {3, 7, 7}, {4, 2, 28, 28}, {1, 1, 2, 3}} {
+		x := tensor.New[float32](shape...)
+		for i := range x.Data() {
+			switch v := r.IntN(40); {
+			case v == 0:
+				x.Data()[i] = float32(math.NaN())
+			default:
+				x.Data()[i] = float32(v % 4)
+			}
+		}
+		opt := PoolOptions{KernelH: 2, KernelW: 2}
+		run := func(generic bool) (*MaxPool2dOp[float32], *tensor.Tensor[float32]) {
+			genericPool = generic
+			defer func() { genericPool = false }()
+			op := &MaxPool2dOp[float32]{Options: opt}
+			y, err := op.Forward([]*tensor.Tensor[float32]{x})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return op, y
+		}
+		fop, fy := run(false)
+		gop, gy := run(true)
+		if !slices.Equal(fy.Shape(), gy.Shape()) {
+			t.Fatalf("%v: shapes %v fast, %v generic", shape, fy.Shape(), gy.Shape())
+		}
+		for k := range gy.Data() {
+			a, b := fy.Data()[k], gy.Data()[k]
+			if (a != b && !(a != a && b != b)) || fop.argmax[k] != gop.argmax[k] {
+				t.Fatalf("%v: output %d = %g at %d fast, %g at %d generic", shape, k, a, fop.argmax[k], b, gop.argmax[k])
+			}
+		}
+	}
+}
+
+// BenchmarkMaxPool2d is the forward and backward pass of a 2×2 max pool over
+// a conv net's feature maps (64 images, 32 channels, 28×28), by the fast
+// path and by the general window loop.
+func BenchmarkMaxPool2d(b *testing.B) {
+	x := gradcheck.Random(rng(3), 64, 32, 28, 28)
+	x32 := tensor.New[float32](x.Shape()...)
+	for i, v := range x.Data() {
+		x32.Data()[i] = float32(v)
+	}
+	for _, generic := range []bool{false, true} {
+		name := "fast"
+		if generic {
+			name = "generic"
+		}
+		b.Run(name, func(b *testing.B) {
+			genericPool = generic
+			defer func() { genericPool = false }()
+			g := tensor.New[float32](64, 32, 14, 14)
+			for b.Loop() {
+				xv := autograd.Leaf("x", x32, true)
+				y, err := MaxPool2d("y", xv, PoolOptions{KernelH: 2, KernelW: 2})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := autograd.BackwardFrom(y, g); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
