@@ -208,7 +208,7 @@ func diffTensors(t *testing.T, a, b string) {
 // checkpoints rely on: a generator rebuilt from pcgState continues with
 // the same numbers.
 func TestShuffleStateRoundTrip(t *testing.T) {
-	p := rand.NewPCG(3, shuffleStream)
+	p := seededPCG(3, shuffleStream)
 	for range 1000 {
 		p.Uint64()
 	}

@@ -38,7 +38,7 @@ def torch_run(x, seed, steps, dtype):
     tt.go_init(model, seed)
     model = model.to(dtype)
     n = min(len(x), 64 * steps)
-    perm = tt.go_permutation(tt.GoPCG(seed, tt.SHUFFLE_STREAM), n)
+    perm = tt.go_permutation(tt.go_pcg(seed, tt.SHUFFLE_STREAM), n)
     xd = x[:n].to(dtype)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     for s in range(steps):

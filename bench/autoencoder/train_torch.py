@@ -82,6 +82,23 @@ class GoPCG:
         return p >> 64
 
 
+GOLDEN64 = 0x9E3779B97F4A7C15
+
+
+def splitmix64(x):
+    """One SplitMix64 output from state x (autoencoder.splitMix64)."""
+    x = (x + GOLDEN64) & M64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
+    return x ^ (x >> 31)
+
+
+def go_pcg(seed, stream):
+    """autoencoder.seededPCG: PCG state = two SplitMix64 outputs from stream<<32 ^ seed."""
+    x = ((stream << 32) ^ seed) & M64
+    return GoPCG(splitmix64(x), splitmix64((x + GOLDEN64) & M64))
+
+
 def go_uniform(rng, shape, bound):
     """nn.Uniform(t, -bound, bound): float64 lo + (hi-lo)*u, rounded to float32, row-major."""
     n = math.prod(shape)
@@ -93,7 +110,7 @@ def go_uniform(rng, shape, bound):
 def go_init(model, seed):
     """nn.NewLinear's PyTorch-default init drawn from backprop's generator:
     encoder weight, encoder bias, decoder weight, decoder bias."""
-    rng = GoPCG(seed, INIT_STREAM)
+    rng = go_pcg(seed, INIT_STREAM)
     a = math.sqrt(5)
     for lin in (model.encoder, model.decoder):
         fan_in = lin.weight.shape[1]
@@ -250,7 +267,7 @@ def main():
     if args.go_rng or args.go_init:
         go_init(model, args.seed)
     if args.go_rng or args.go_shuffle:
-        shuffle = GoPCG(args.seed, SHUFFLE_STREAM)
+        shuffle = go_pcg(args.seed, SHUFFLE_STREAM)
     if args.float64:
         model, xtrain, xtest = model.double(), xtrain.double(), xtest.double()
     lr = args.lr if args.lr is not None else (1e-3 if args.optimizer == "adam" else 0.01)

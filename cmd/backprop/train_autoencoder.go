@@ -33,8 +33,9 @@ func trainAutoencoderCmd() *cobra.Command {
 
 minimizing the seed's loss, the sum of squared errors of an image averaged
 over the mini-batch. The weights start from PyTorch's default Linear
-initialization; initialization and shuffling come from PCG generators seeded
-with --seed, so a run is reproducible bit for bit.
+initialization; initialization and shuffling come from PCG generators whose
+states are derived from --seed (through SplitMix64), so a run is reproducible
+bit for bit.
 
 A progress bar on stderr shows the epoch, step, loss, steps/s and ETA. After
 every epoch the command prints the test reconstruction error (the mean over
