@@ -181,7 +181,7 @@ func (o *MaxPool2dOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], err
 
 // genericPool makes MaxPool2d take the general window loop for every
 // geometry, so that tests can compare the 2×2 fast path with it.
-var genericPool = false
+var genericPool bool
 
 // maxPool2x2 is MaxPool2d's forward pass for the commonest geometry, 2×2
 // windows with stride 2 and no padding: the same comparisons in the same
