@@ -265,11 +265,7 @@ func TestMaxPool2x2FastPath(t *testing.T) {
 // a conv net's feature maps (64 images, 32 channels, 28×28), by the fast
 // path and by the general window loop.
 func BenchmarkMaxPool2d(b *testing.B) {
-	x := gradcheck.Random(rng(3), 64, 32, 28, 28)
-	x32 := tensor.New[float32](x.Shape()...)
-	for i, v := range x.Data() {
-		x32.Data()[i] = float32(v)
-	}
+	x32 := tensor.Convert[float32](gradcheck.Random(rng(3), 64, 32, 28, 28))
 	for _, generic := range []bool{false, true} {
 		name := "fast"
 		if generic {
