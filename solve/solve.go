@@ -109,26 +109,53 @@ func matrix[T tensor.Float](t *tensor.Tensor[T]) trace.Matrix {
 	return trace.Matrix{Shape: append([]int(nil), t.Shape()...), Data: d}
 }
 
-// ConventionText describes the conventions in force, one line each.
-func ConventionText(c spec.Conventions) []string {
+// DeconvIndexFormula is the scatter that defines a transposed convolution
+// under the pytorch kernel reading, with 1-based indices: input pixel
+// (i, j) of channel c adds w[c,c',a,b] times itself to output pixel
+// ((i−1)·s + a − p, (j−1)·s + b − p) of channel c'. Tests evaluate it.
+const DeconvIndexFormula = "out[c', (i−1)·s + a − p, (j−1)·s + b − p] += x[c,i,j]·w[c,c',a,b]"
+
+// FlippedIndexFormula is the same scatter under the flipped reading: the
+// kernel of size k_h×k_w enters rotated by 180°.
+const FlippedIndexFormula = "out[c', (i−1)·s + a − p, (j−1)·s + b − p] += x[c,i,j]·w[c,c',k_h+1−a,k_w+1−b]"
+
+// ConventionText describes the conventions in force, one line each: only
+// those that apply to the spec's layers (reshape order where something is
+// reshaped or flattened, the kernel where there is a transposed
+// convolution, the label where there is a logistic unit), then indexing.
+func ConventionText(s *spec.Spec) []string {
+	has := map[string]bool{}
+	for _, l := range s.Layers {
+		has[l.Type] = true
+	}
+	c := s.Conventions
 	var out []string
-	if c.Reshape == "column-major" {
-		out = append(out, "reshape/flatten order: column-major, as MATLAB (each channel's H×W filled column by column; --reshape row-major for NumPy/PyTorch)")
-	} else {
-		out = append(out, "reshape/flatten order: row-major, as NumPy and PyTorch (--reshape column-major for MATLAB)")
+	if has["reshape"] || has["flatten"] {
+		if c.Reshape == "column-major" {
+			out = append(out, "reshape/flatten order: column-major, as MATLAB (each channel's H×W filled column by column; --reshape row-major for NumPy/PyTorch)")
+		} else {
+			out = append(out, "reshape/flatten order: row-major, as NumPy and PyTorch (--reshape column-major for MATLAB)")
+		}
 	}
-	if c.Kernel == "flipped" {
-		out = append(out, "deconv kernel: flipped, the textbook full convolution: the kernel slides over the zero-padded input, i.e. rotated 180° from PyTorch (--kernel pytorch)")
-	} else {
-		out = append(out, "deconv kernel: pytorch, as ConvTranspose2d: each input pixel adds a copy of the kernel, out[c',i·s+a−p, j·s+b−p] += x[c,i,j]·w[c,c',a,b] (--kernel flipped for the 180°-rotated reading)")
+	if has["deconv"] {
+		if c.Kernel == "flipped" {
+			out = append(out, "deconv kernel: flipped, the kernel slides over the zero-padded input without being rotated (a full cross-correlation), "+FlippedIndexFormula+"; this is PyTorch's ConvTranspose2d with every kernel rotated 180° (--kernel pytorch for the textbook full convolution)")
+		} else {
+			out = append(out, "deconv kernel: pytorch, as ConvTranspose2d and the textbook full convolution (MATLAB conv2(x, w, 'full'): the 180°-rotated kernel slides over the zero-padded input): each input pixel adds a scaled copy of the kernel, "+DeconvIndexFormula+" (--kernel flipped slides the kernel unrotated)")
+		}
 	}
-	if c.Label == "y1" {
-		out = append(out, "label: σ(a) is p(y=1), so p(y=0) = σ(−a) (--label y0 for the problem set's reading)")
-	} else {
-		out = append(out, "label: σ(a) is p(y=0), as the problem set writes (--label y1 for the other class)")
+	if has["logistic"] {
+		if c.Label == "y1" {
+			out = append(out, "label: σ(a) is p(y=1), so p(y=0) = σ(−a) (--label y0 for the problem set's reading)")
+		} else {
+			out = append(out, "label: σ(a) is p(y=0), as the problem set writes (--label y1 for the other class)")
+		}
 	}
-	out = append(out, "indices: 1-based, [channel, row, column] for images; vectors are columns")
-	return out
+	idx := "indices: 1-based; vectors are columns"
+	if has["reshape"] || has["deconv"] || has["conv"] {
+		idx = "indices: 1-based, [channel, row, column] for images; vectors are columns"
+	}
+	return append(out, idx)
 }
 
 func header(s *spec.Spec, objective string, dtype string) trace.Header {
@@ -145,7 +172,7 @@ func header(s *spec.Spec, objective string, dtype string) trace.Header {
 	case "sse":
 		obj = "minimize J = L = Σᵢ (xᵢ − x'ᵢ)² (sum of squared reconstruction errors); every gradient is ∂J/∂θ"
 	}
-	conv := append(ConventionText(s.Conventions), "precision: "+dtype)
+	conv := append(ConventionText(s), "precision: "+dtype)
 	return trace.Header{Title: title, Conventions: conv, Objective: obj + " (J is the node " + objective + ")"}
 }
 

@@ -171,7 +171,48 @@ func build[T tensor.Float](s *Spec, batch int) (*Model[T], error) {
 		m.Objective = loss
 		m.Outputs = append(m.Outputs, loss)
 	}
+	if batch == 0 {
+		for i, n := range s.Ask.Forward {
+			if m.Name[n] == nil || m.Name[n].IsLeaf() {
+				return nil, &Error{File: s.file, Line: s.Ask.line, Field: fmt.Sprintf("ask.forward[%d]", i), Msg: fmt.Sprintf("%q is not a value the network computes (have %s)", n, strings.Join(computedNames(m), ", "))}
+			}
+		}
+	}
 	return m, nil
+}
+
+// computedNames lists the named non-leaf nodes of m in creation order.
+func computedNames[T tensor.Float](m *Model[T]) []string {
+	var out []string
+	for _, v := range m.Nodes {
+		if v.Name != "" && !v.IsLeaf() && m.Name[v.Name] == v {
+			out = append(out, v.Name)
+		}
+	}
+	return out
+}
+
+// logitName names the logit of class y=0 under the y1 reading: s, unless
+// the spec already uses that name.
+func logitName(s *Spec) string {
+	n := "s"
+	for taken(s, n) {
+		n += "'"
+	}
+	return n
+}
+
+// taken reports whether the spec names something n.
+func taken(s *Spec, n string) bool {
+	if _, ok := s.Params[n]; ok || n == s.Input.Name {
+		return true
+	}
+	for _, l := range s.Layers {
+		if l.Name == n || l.Preactivation == n || (l.Type == "logistic" && (n == "log_"+l.Name || (l.Preactivation == "" && n == "a"))) {
+			return true
+		}
+	}
+	return false
 }
 
 // preName is the pre-activation's name: the layer's own choice, else u<n>
@@ -376,10 +417,11 @@ func (b *builder[T]) logistic(l Layer, x, w, bias *autograd.Var[T]) (*autograd.V
 	// s is the logit of class y=0: a itself, or −a when σ(a) is p(y=1)
 	s := a
 	if b.s.Conventions.Label == "y1" {
-		if s, err = b.add(ops.Scale("-"+a.Name, a, -1)); err != nil {
+		// s = −a, the logit of class 0, a node of its own so that the
+		// trace reads p = σ(s) and ∂J/∂a = −∂J/∂s
+		if s, err = b.add(ops.Scale(b.name(logitName(b.s)), a, -1)); err != nil {
 			return nil, err
 		}
-		s.Inline = true
 	}
 	p, err := b.add(ops.Sigmoid(b.name(l.Name), s))
 	if err != nil {

@@ -32,7 +32,9 @@ type Spec struct {
 	Input       Input             `yaml:"input" json:"input"`
 	Layers      []Layer           `yaml:"layers" json:"layers"`
 	Objective   Objective         `yaml:"objective" json:"objective"`
-	Params      map[string]*Param `yaml:"-" json:"-"`
+	// Ask is what the problem asks for; empty lists mean every value.
+	Ask    Ask               `yaml:"ask" json:"ask"`
+	Params map[string]*Param `yaml:"-" json:"-"`
 	// ParamOrder lists parameter names in the order the file gives them.
 	ParamOrder []string `yaml:"-" json:"-"`
 
@@ -127,6 +129,20 @@ type Objective struct {
 	Label int    `yaml:"label" json:"label,omitempty"`
 }
 
+// Ask names the values a problem asks for, so that a worked solution ends
+// with those answers and does not work out gradients nobody asked for. A
+// nil list means all: every reported forward value, every parameter's
+// gradient.
+type Ask struct {
+	// Forward names forward values (layer outputs, pre-activations such as
+	// u2 or a, p, log_p) in the order the answers list them.
+	Forward []string `yaml:"forward" json:"forward,omitempty"`
+	// Gradients names parameters whose gradient is asked for.
+	Gradients []string `yaml:"gradients" json:"gradients,omitempty"`
+
+	line int
+}
+
 // Param is a named parameter tensor with the file position it came from.
 type Param struct {
 	Name   string
@@ -177,6 +193,7 @@ type rawSpec struct {
 	Input       Input       `yaml:"input"`
 	Layers      []yaml.Node `yaml:"layers"`
 	Objective   Objective   `yaml:"objective"`
+	Ask         yaml.Node   `yaml:"ask"`
 	Params      yaml.Node   `yaml:"params"`
 }
 
@@ -204,6 +221,14 @@ func Parse(file string, data []byte) (*Spec, error) {
 	}
 	if err := s.parseParams(&raw.Params); err != nil {
 		return nil, err
+	}
+	if raw.Ask.Kind != 0 {
+		d := yaml.NewDecoder(bytes.NewReader(mustMarshal(&raw.Ask)))
+		d.KnownFields(true)
+		if err := d.Decode(&s.Ask); err != nil {
+			return nil, s.errf(raw.Ask.Line, "ask", "want {forward: [names], gradients: [parameter names]}: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+		}
+		s.Ask.line = raw.Ask.Line
 	}
 	if err := s.check(); err != nil {
 		return nil, err
@@ -434,6 +459,11 @@ func (s *Spec) check() error {
 			if !oneOf(l.BiasMode, "", "channel", "pixel") {
 				return s.errf(l.line, field+".bias_mode", "want channel or pixel, got %q", l.BiasMode)
 			}
+		}
+	}
+	for i, g := range s.Ask.Gradients {
+		if s.Params[g] == nil {
+			return s.errf(s.Ask.line, fmt.Sprintf("ask.gradients[%d]", i), "%q is not in params (have %s)", g, strings.Join(s.ParamOrder, ", "))
 		}
 	}
 	last := s.Layers[len(s.Layers)-1]
