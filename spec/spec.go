@@ -27,11 +27,11 @@ const (
 
 // Spec is a network of the worked-problem family.
 type Spec struct {
-	Title       string            `yaml:"title" json:"title"`
-	Conventions Conventions       `yaml:"conventions" json:"conventions"`
-	Input       Input             `yaml:"input" json:"input"`
-	Layers      []Layer           `yaml:"layers" json:"layers"`
-	Objective   Objective         `yaml:"objective" json:"objective"`
+	Title       string      `yaml:"title" json:"title"`
+	Conventions Conventions `yaml:"conventions" json:"conventions"`
+	Input       Input       `yaml:"input" json:"input"`
+	Layers      []Layer     `yaml:"layers" json:"layers"`
+	Objective   Objective   `yaml:"objective" json:"objective"`
 	// Ask is what the problem asks for; empty lists mean every value.
 	Ask    Ask               `yaml:"ask" json:"ask"`
 	Params map[string]*Param `yaml:"-" json:"-"`
