@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/backprop-dev/backprop/data"
+	"github.com/backprop-dev/backprop/internal/testenv"
 	"github.com/backprop-dev/backprop/tensor"
 )
 
@@ -56,11 +57,17 @@ var (
 )
 
 // realMNIST loads MNIST once for the tests that use it, or skips the test
-// when the files are not installed (or with -short).
+// when the files are not installed (or with -short); installed files that
+// fail to load fail the test.
 func realMNIST(t *testing.T) (train, test *data.Dataset) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("loads MNIST; skipped with -short")
+	}
+	// Only files that are not installed skip (or fail under
+	// BACKPROP_REQUIRE=mnist); any error loading installed files fails.
+	if _, err := data.MNISTDir(); err != nil {
+		testenv.Missing(t, "mnist", err.Error())
 	}
 	mnistOnce.Do(func() {
 		if mnistTrain, mnistErr = data.Load("mnist", data.Train); mnistErr != nil {
@@ -69,7 +76,7 @@ func realMNIST(t *testing.T) (train, test *data.Dataset) {
 		mnistTest, mnistErr = data.Load("mnist", data.Test)
 	})
 	if mnistErr != nil {
-		t.Skipf("MNIST not available: %v", mnistErr)
+		t.Fatalf("MNIST is installed but does not load: %v", mnistErr)
 	}
 	return mnistTrain, mnistTest
 }

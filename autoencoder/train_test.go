@@ -202,27 +202,48 @@ func TestFailedWriteKeepsCheckpoint(t *testing.T) {
 	}
 }
 
-func TestReadOnlyDirKeepsCheckpoint(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("root ignores directory permissions")
-	}
+// TestUnwritableOutputKeepsCheckpoint makes each file a run writes next to
+// its checkpoint impossible to create (a directory stands at its path, which
+// stops root as well as anyone else, unlike permission bits) and checks that
+// the run fails naming that file and leaves the previous checkpoint byte for
+// byte.
+func TestUnwritableOutputKeepsCheckpoint(t *testing.T) {
 	train, test := barsTrainTest()
 	o := quickOptions(t.TempDir())
 	if _, err := Train(context.Background(), train, test, o); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(o.OutDir, CheckpointFile)
-	good, _ := os.ReadFile(path)
-	if err := os.Chmod(o.OutDir, 0o555); err != nil {
+	good, err := os.ReadFile(path)
+	if err != nil {
 		t.Fatal(err)
 	}
-	defer os.Chmod(o.OutDir, 0o755)
-	o.Seed = 9
-	if _, err := Train(context.Background(), train, test, o); err == nil {
-		t.Fatal("training into a read-only directory succeeded")
-	}
-	if got, _ := os.ReadFile(path); !bytes.Equal(got, good) {
-		t.Fatal("the checkpoint changed")
+	for _, name := range []string{"recon-epoch1.png", "loss.png", HistoryFile} {
+		blocked := filepath.Join(o.OutDir, name)
+		if err := os.Remove(blocked); err != nil {
+			t.Fatalf("%s: the first run did not write it: %v", name, err)
+		}
+		if err := os.Mkdir(blocked, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		o2 := o
+		o2.Seed = 9
+		_, err := Train(context.Background(), train, test, o2)
+		if err == nil {
+			t.Fatalf("%s: training succeeded with a directory at that path", name)
+		}
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("%s blocked: error %q does not name it", name, err)
+		}
+		if got, _ := os.ReadFile(path); !bytes.Equal(got, good) {
+			t.Fatalf("%s blocked: the checkpoint changed", name)
+		}
+		if err := os.Remove(blocked); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Train(context.Background(), train, test, o); err != nil { // restore the file for the next case
+			t.Fatal(err)
+		}
 	}
 }
 

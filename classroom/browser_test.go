@@ -25,6 +25,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/backprop-dev/backprop/internal/testenv"
 	"github.com/backprop-dev/backprop/live"
 	"github.com/backprop-dev/backprop/solve"
 	"github.com/backprop-dev/backprop/spec"
@@ -50,7 +51,7 @@ func browser(t *testing.T) context.Context {
 	t.Helper()
 	path := chromiumPath()
 	if path == "" {
-		t.Skip("no chromium binary found (install Debian's chromium, or set BACKPROP_CHROMIUM); skipping the browser test")
+		testenv.Missing(t, "chromium", "no chromium binary found (install Debian's chromium, or set BACKPROP_CHROMIUM)")
 	}
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")

@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/backprop-dev/backprop/internal/testenv"
 )
 
 // checkReal loads both splits of a real 28×28, 10-class data set.
@@ -48,7 +50,7 @@ func TestRealMNIST(t *testing.T) {
 		t.Skip("loads 70000 images; skipped with -short")
 	}
 	if _, err := MNISTDir(); err != nil {
-		t.Skipf("MNIST not available: %v", err)
+		testenv.Missing(t, "mnist", err.Error())
 	}
 	checkReal(t, "mnist")
 }
@@ -58,7 +60,7 @@ func TestRealFashionMNIST(t *testing.T) {
 		t.Skip("loads 70000 images; skipped with -short")
 	}
 	if _, err := FashionMNISTDir(); err != nil {
-		t.Skipf("Fashion-MNIST not available: %v", err)
+		testenv.Missing(t, "fashion-mnist", err.Error())
 	}
 	checkReal(t, "fashion-mnist")
 }
