@@ -2,9 +2,9 @@ package blas
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,8 +16,9 @@ import (
 //	T_KC, T_MC, T_NC, T_DA, T_DB  override blockKC, blockMC, blockNC,
 //	                              directAMaxN, directBMaxM
 //	T_FORCE=avx512|avx2|go        pins the kernel (forceKernel)
-//	T_REPORT=1 [T_ONLY=substr]    TestTuneReport prints best-of-N and
-//	                              25th-percentile GFLOPS at 1 and 2 threads
+//	T_ONLY=substr                 restricts BenchmarkTuneReport, which
+//	                              reports best and mean GFLOPS at 1 and 2
+//	                              threads, to matching shapes
 //
 // Best-of-N is what the code can do when it has the cores to itself, which
 // is the useful number on a shared, noisy machine.
@@ -37,10 +38,12 @@ func init() {
 	}
 }
 
-func TestTuneReport(t *testing.T) {
-	if os.Getenv("T_REPORT") == "" {
-		t.Skip("set T_REPORT=1 to print a GFLOPS table")
-	}
+// BenchmarkTuneReport measures Gemm on square and im2col shapes at 1 and 2
+// threads and reports the best single call's GFLOPS (what the code does
+// with the cores to itself) as well as the mean, e.g.
+//
+//	go test ./internal/blas -run '^$' -bench TuneReport/procs=1 [T_ONLY=substr]
+func BenchmarkTuneReport(b *testing.B) {
 	shapes := []benchShape{{name: "n=128", m: 128, n: 128, k: 128}, {name: "n=256", m: 256, n: 256, k: 256},
 		{name: "n=512", m: 512, n: 512, k: 512}, {name: "n=1024", m: 1024, n: 1024, k: 1024}}
 	shapes = append(shapes, im2colShapes...)
@@ -54,35 +57,36 @@ func TestTuneReport(t *testing.T) {
 		shapes = sel
 	}
 	for _, procs := range []int{1, 2} {
-		old := runtime.GOMAXPROCS(procs)
 		for _, s := range shapes {
-			lda, ldb := s.k, s.n
-			if s.tA {
-				lda = s.m
-			}
-			if s.tB {
-				ldb = s.k
-			}
-			x := make([]float32, s.m*s.k)
-			y := make([]float32, s.k*s.n)
-			z := make([]float32, s.m*s.n)
-			for i := range x {
-				x[i] = float32(i%7) - 3
-			}
-			for i := range y {
-				y[i] = float32(i%5) - 2
-			}
-			flops := 2 * float64(s.m) * float64(s.n) * float64(s.k)
-			reps := int(4e10/flops) + 5
-			var ts []float64
-			for r := 0; r < reps; r++ {
-				t0 := time.Now()
-				Gemm(s.tA, s.tB, s.m, s.n, s.k, 1, x, lda, y, ldb, 0, z, s.n)
-				ts = append(ts, time.Since(t0).Seconds())
-			}
-			sort.Float64s(ts)
-			fmt.Printf("%-32s procs=%d best %6.1f  p25 %6.1f GFLOPS\n", s.name, procs, flops/ts[0]/1e9, flops/ts[len(ts)/4]/1e9)
+			b.Run(fmt.Sprintf("procs=%d/%s", procs, s.name), func(b *testing.B) {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+				lda, ldb := s.k, s.n
+				if s.tA {
+					lda = s.m
+				}
+				if s.tB {
+					ldb = s.k
+				}
+				x := make([]float32, s.m*s.k)
+				y := make([]float32, s.k*s.n)
+				z := make([]float32, s.m*s.n)
+				for i := range x {
+					x[i] = float32(i%7) - 3
+				}
+				for i := range y {
+					y[i] = float32(i%5) - 2
+				}
+				flops := 2 * float64(s.m) * float64(s.n) * float64(s.k)
+				best := time.Duration(math.MaxInt64)
+				b.ResetTimer()
+				for range b.N {
+					t0 := time.Now()
+					Gemm(s.tA, s.tB, s.m, s.n, s.k, 1, x, lda, y, ldb, 0, z, s.n)
+					best = min(best, time.Since(t0))
+				}
+				b.ReportMetric(flops/best.Seconds()/1e9, "best-GFLOPS")
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
+			})
 		}
-		runtime.GOMAXPROCS(old)
 	}
 }
