@@ -21,14 +21,31 @@ type File struct {
 
 // Files lists a variant's files. What a student gets is at the top of its
 // directory; the key/ folder is for the teacher.
+// An auto-encoder variant's key also holds derivation.md, the symbolic
+// gradient equations its first task asks for.
 func (v Variant) Files() []File {
-	return []File{
+	fs := []File{
 		{filepath.Join(v.Name, "sheet.md"), v.Sheet},
 		{filepath.Join(v.Name, "answers-template.json"), v.Template},
 		{filepath.Join(v.Name, "key", "spec.yaml"), v.Spec},
 		{filepath.Join(v.Name, "key", "key.json"), v.Key},
 		{filepath.Join(v.Name, "key", "solution.md"), v.Solution},
 	}
+	if len(v.Derivation) > 0 {
+		fs = append(fs, File{filepath.Join(v.Name, "key", "derivation.md"), v.Derivation})
+	}
+	return fs
+}
+
+// KeyFiles names the files of a variant's key/ folder, for listings.
+func (v Variant) KeyFiles() []string {
+	var out []string
+	for _, f := range v.Files() {
+		if filepath.Base(filepath.Dir(f.Path)) == "key" {
+			out = append(out, filepath.Base(f.Path))
+		}
+	}
+	return out
 }
 
 // Index is the README.md of an output directory: what was generated and
@@ -36,20 +53,25 @@ func (v Variant) Files() []File {
 func Index(o Options, vs []Variant) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Problem variants, seed %d\n\n", o.Seed)
-	args := fmt.Sprintf("--seed %d --count %d --problem %s --precision %d", o.Seed, o.Count, o.Problem, o.Precision)
-	if o.VarySizes {
-		args += " --vary-sizes"
+	fmt.Fprintf(&b, "Made by `backprop variant %s --count %d --problem %s`; the same command makes the same files.\n\n", command(o), o.Count, o.Problem)
+	if o.AnyDraws {
+		b.WriteString("Drawn with `--any-draws`: a sigmoid may saturate (every gradient near 0) and every ReLU may be on.\n\n")
+	} else {
+		fmt.Fprintf(&b, "Every variant is a fair draw: each sigmoid's pre-activation lies within ±%g and at least one ReLU unit is off, so that the masks matter.\n\n", MaxLogit)
 	}
-	if o.Signed {
-		args += " --signed"
-	}
-	fmt.Fprintf(&b, "Made by `backprop variant %s`; the same command makes the same files.\n\n", args)
 	b.WriteString("Hand out each variant's `sheet.md` (or `sheet.pdf`) and `answers-template.json`. Keep its `key/` folder: ")
 	b.WriteString("`key/spec.yaml` is the network (`backprop solve --spec key/spec.yaml` shows the solution), `key/solution.md` the worked solution, ")
+	b.WriteString("`key/derivation.md` (auto-encoder variants) the gradient equations, ")
 	b.WriteString("and `key/key.json` what `backprop grade --key key/key.json --answers ANSWERS.json` checks a student's numbers against.\n\n")
 	b.WriteString("| variant | problem | sheet | key |\n| --- | --- | --- | --- |\n")
 	for _, v := range vs {
-		fmt.Fprintf(&b, "| %s | %s | [sheet.md](%s/sheet.md) | [key.json](%s/key/key.json), [solution.md](%s/key/solution.md) |\n", v.Name, v.Problem, v.Name, v.Name, v.Name)
+		links := make([]string, 0, 3)
+		for _, f := range v.KeyFiles() {
+			if f != "spec.yaml" {
+				links = append(links, fmt.Sprintf("[%s](%s/key/%s)", f, v.Name, f))
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %s | [sheet.md](%s/sheet.md) | %s |\n", v.Name, v.Problem, v.Name, strings.Join(links, ", "))
 	}
 	return []byte(b.String())
 }

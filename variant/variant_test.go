@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,6 +49,7 @@ func TestSameSeedSameBytes(t *testing.T) {
 	for _, o := range []Options{
 		{Seed: 42, Count: 3, Problem: "both", Precision: 1},
 		{Seed: 7, Count: 2, Problem: "both", Precision: 2, VarySizes: true, Signed: true},
+		{Seed: 9, Count: 2, Problem: "both", Precision: 1, AnyDraws: true},
 	} {
 		a, b := t.TempDir(), t.TempDir()
 		if _, err := Write(a, o, gen(t, o)); err != nil {
@@ -57,7 +59,8 @@ func TestSameSeedSameBytes(t *testing.T) {
 			t.Fatal(err)
 		}
 		ta, tb := readTree(t, a), readTree(t, b)
-		if len(ta) != 1+5*2*o.Count || len(ta) != len(tb) {
+		// per variant: sheet, template, spec, key, solution; derivation.md for the auto-encoder
+		if len(ta) != 1+(5+6)*o.Count || len(ta) != len(tb) {
 			t.Fatalf("%d and %d files", len(ta), len(tb))
 		}
 		for name, data := range ta {
@@ -153,10 +156,30 @@ func TestKeysMatchTheEngine(t *testing.T) {
 			if err := json.Unmarshal(v.Key, &key); err != nil {
 				t.Fatalf("%s: key.json: %v", v.Name, err)
 			}
-			for _, f := range []string{"forward", "gradients"} {
-				if !jsonEqual(t, want[f], key[f]) {
-					t.Errorf("%s: key %s differs from solve --format json", v.Name, f)
+			if !jsonEqual(t, want["gradients"], key["gradients"]) {
+				t.Errorf("%s: key gradients differ from solve --format json", v.Name)
+			}
+			// the key's forward values are solve's plus the discriminator's
+			// pre-activation a, which the sheet asks for
+			var wantF, keyF map[string]json.RawMessage
+			json.Unmarshal(want["forward"], &wantF)
+			json.Unmarshal(key["forward"], &keyF)
+			for n, raw := range wantF {
+				if !jsonEqual(t, raw, keyF[n]) {
+					t.Errorf("%s: key forward.%s differs from solve --format json", v.Name, n)
 				}
+			}
+			extra := len(keyF) - len(wantF)
+			if v.Problem == "gan" {
+				var a, p float64
+				json.Unmarshal(keyF["a"], &a)
+				json.Unmarshal(wantF["p"], &p)
+				// independent: a = logit(p) = log(p / (1 − p))
+				if logit := math.Log(p / (1 - p)); extra != 1 || math.Abs(a-logit) > 1e-9*max(1, math.Abs(a)) {
+					t.Errorf("%s: key forward has %d extra values, a = %v, logit(p) = %v", v.Name, extra, a, logit)
+				}
+			} else if extra != 0 {
+				t.Errorf("%s: key forward has %d values solve does not report", v.Name, extra)
 			}
 			var steps []KeyStep
 			json.Unmarshal(key["steps"], &steps)
@@ -191,6 +214,11 @@ func TestKeysMatchTheEngine(t *testing.T) {
 					t.Errorf("%s: no step holds the gradient of %s", v.Name, p)
 				}
 			}
+			for _, f := range s.Ask.Forward {
+				if !answered["forward."+f] {
+					t.Errorf("%s: no step holds the asked forward value %s", v.Name, f)
+				}
+			}
 			if !labels["∂J/∂"+s.ParamOrder[0]+"[1,1]"] {
 				t.Errorf("%s: no label ∂J/∂%s[1,1]", v.Name, s.ParamOrder[0])
 			}
@@ -202,8 +230,15 @@ func TestKeysMatchTheEngine(t *testing.T) {
 			if err := json.Unmarshal(v.Template, &tmpl); err != nil {
 				t.Fatalf("%s: template: %v", v.Name, err)
 			}
-			if tmpl.Variant != v.Name || len(tmpl.Forward) != len(sol.Forward) || len(tmpl.Gradients) != len(sol.Gradients) {
-				t.Errorf("%s: template for %q has %d forward and %d gradient entries", v.Name, tmpl.Variant, len(tmpl.Forward), len(tmpl.Gradients))
+			wantAsk := map[string][]string{
+				"gan":         {"h0,h1,h2,a", "w1,w0"},
+				"autoencoder": {"h,x',L", "w1,b1,w2,b2"},
+			}[v.Problem]
+			if tmpl.Variant != v.Name || strings.Join(keysOf(t, v.Template, "forward"), ",") != wantAsk[0] || strings.Join(keysOf(t, v.Template, "gradients"), ",") != wantAsk[1] {
+				t.Errorf("%s: template for %q asks for forward %v and gradients %v, want %v", v.Name, tmpl.Variant, keysOf(t, v.Template, "forward"), keysOf(t, v.Template, "gradients"), wantAsk)
+			}
+			if strings.Join(s.Ask.Forward, ",") != wantAsk[0] || strings.Join(s.Ask.Gradients, ",") != wantAsk[1] {
+				t.Errorf("%s: spec asks for %+v, want %v", v.Name, s.Ask, wantAsk)
 			}
 			if strings.Contains(string(v.Template), ".") {
 				t.Errorf("%s: the template gives numbers away", v.Name)
@@ -217,6 +252,32 @@ func TestKeysMatchTheEngine(t *testing.T) {
 			}
 		}
 	}
+}
+
+// keysOf lists the keys of the object doc[section] in the order written.
+func keysOf(t *testing.T, doc []byte, section string) []string {
+	t.Helper()
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(doc, &top); err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(top[section]))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		t.Fatalf("%s is not an object", section)
+	}
+	var keys []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, tok.(string))
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return keys
 }
 
 func formatFor(o Options, x float64) string {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -24,13 +25,23 @@ Problem 2 (the auto-encoder, with small numbers) into DIR. Weights are drawn at
 (z length, channels, kernel size; input and hidden sizes). The same options
 always give byte-identical files.
 
+Draws are fair: a variant is redrawn until every sigmoid's pre-activation (the
+discriminator's a, the decoder's u2) lies within ±4, so that p written to four
+digits still gives the right gradients, and at least one ReLU unit is off (with
+at least one on in every layer), so that the masks matter. --any-draws turns
+this off and draws the numbers variants had before fair draws (the discriminator
+may saturate, every ReLU may be on).
+
 Each variant gets a folder with
   sheet.md               the student sheet: the network, its numbers, the tasks
   sheet.pdf              the same as PDF, when pandoc and a LaTeX engine are on PATH
-  answers-template.json  the shape of the answers, every number null
+  answers-template.json  exactly the values the sheet asks for, every number null
+                         (Problem 1: h0, h1, h2, a and the gradients of w1 and w0)
   key/spec.yaml          the network in the spec format
   key/key.json           the answer key for backprop grade
-  key/solution.md        the worked solution`,
+  key/solution.md        the worked solution
+  key/derivation.md      the gradient equations (auto-encoder variants)
+Hand out sheet.md (or sheet.pdf) and answers-template.json; keep key/.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
@@ -52,7 +63,7 @@ Each variant gets a folder with
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "wrote %d variant(s) to %s (index: %s)\n", len(vs), out, filepath.Join(out, "README.md"))
 			for _, v := range vs {
-				fmt.Fprintf(w, "  %s: sheet.md, answers-template.json, key/{spec.yaml,key.json,solution.md}\n", filepath.Join(out, v.Name))
+				fmt.Fprintf(w, "  %s: sheet.md, answers-template.json, key/{%s}\n", filepath.Join(out, v.Name), strings.Join(v.KeyFiles(), ","))
 			}
 			pandoc, engine := variant.PDFTools()
 			switch {
@@ -83,7 +94,8 @@ Each variant gets a folder with
 	f.StringVar(&o.Problem, "problem", "gan", "gan (Problem 1), autoencoder (Problem 2) or both")
 	f.IntVar(&o.Precision, "precision", 1, "decimals of every drawn number (1 to 4)")
 	f.BoolVar(&o.VarySizes, "vary-sizes", false, "also draw the sizes (z length, channels, kernel size; input and hidden sizes)")
-	f.BoolVar(&o.Signed, "signed", false, "draw the GAN's weights with both signs, so some ReLUs are off")
+	f.BoolVar(&o.Signed, "signed", false, "draw the GAN's w0 and w1 with both signs too (its biases, w2 and b2 have both signs unless --any-draws)")
+	f.BoolVar(&o.AnyDraws, "any-draws", false, "draw without the fairness conditions, as variants were drawn before them (a sigmoid may saturate, no ReLU need be off)")
 	f.BoolVar(&noPDF, "no-pdf", false, "do not make PDFs even when pandoc is available")
 	return cmd
 }
