@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -50,14 +51,82 @@ func checkExplain(t *testing.T, out *V) {
 			}
 		}
 	}
-	// the whole-tensor formulas must at least render
+	checkWholeTensor(t, out, ex)
+}
+
+// notation lists the whole-tensor formulas that are notation for the reader,
+// by op name and formula ("forward" or "∂/∂x<i>"): they name functions or
+// statistics (maxpool, softmax, μ_B, a dropout mask) or broadcast a bias
+// along an axis, which expr.EvalTensor has no values for. Every other
+// formula must evaluate, and every formula that evaluates must match.
+var notation = map[string]bool{
+	"max_pool2d forward": true, "max_pool2d ∂/∂x1": true,
+	"avg_pool2d forward": true, "avg_pool2d ∂/∂x1": true,
+	"batch_norm forward": true, "batch_norm ∂/∂x1": true, "batch_norm ∂/∂x2": true, "batch_norm ∂/∂x3": true,
+	"cross_entropy forward": true, "cross_entropy ∂/∂x1": true,
+	"dropout forward": true, "dropout ∂/∂x1": true,
+	"flatten forward": true, "reshape forward": true,
+	"sum forward": true, "mean forward": true,
+	"bce_with_logits forward": true, "squared_error forward": true,
+	"bias_add forward": true,
+}
+
+// checkWholeTensor evaluates the op's whole-tensor formulas, the forward
+// step and each input's gradient, with the graph's values (expr.EvalTensor,
+// as `derive --check` does) and compares them element by element with the
+// forward value and the gradients backward computed, within 1e-12 of each
+// tensor's largest magnitude.
+func checkWholeTensor(t *testing.T, out *V, ex autograd.Explainer) {
+	t.Helper()
+	name := out.Op.Name()
 	names := make([]expr.Expr, len(out.Inputs))
-	for i := range names {
-		names[i] = expr.Ref{Name: "x"}
+	vals := map[string]*tensor.Tensor[float64]{"y": out.Value, "g": out.Grad}
+	for i, in := range out.Inputs {
+		n := fmt.Sprintf("x%d", i+1)
+		names[i] = expr.Ref{Name: n}
+		vals[n] = in.Value
 	}
-	_ = expr.String(ex.Formula(names))
-	for i := range out.Inputs {
-		_ = expr.String(ex.BackwardFormula(i, names, expr.Ref{Name: "y"}, expr.Ref{Name: "g"}))
+	// A row vector times a matrix (w2ᵀ H2 with H2 a matrix) gives a row:
+	// its formulas read y and g as 1×n, not as the columns that 1-D
+	// tensors are elsewhere.
+	if out.Op.Name() == "matmul" && out.Inputs[0].Value.Rank() == 1 && out.Value.Rank() == 1 {
+		vals["y"], _ = out.Value.Reshape(1, out.Value.Len())
+		vals["g"], _ = out.Grad.Reshape(1, out.Grad.Len())
+	}
+	env := func(e expr.Expr) (*tensor.Tensor[float64], bool) {
+		v, ok := vals[expr.String(e)]
+		return v, ok
+	}
+	compare := func(what string, f expr.Expr, want *tensor.Tensor[float64]) {
+		t.Helper()
+		got, err := expr.EvalTensor(f, env)
+		if err != nil {
+			if notation[name+" "+what] {
+				return
+			}
+			t.Fatalf("%s: %s = %s does not evaluate: %v", name, what, expr.String(f), err)
+		}
+		if got.Len() != want.Len() && got.Len() != 1 {
+			t.Fatalf("%s: %s = %s has %d elements, want %d", name, what, expr.String(f), got.Len(), want.Len())
+		}
+		scale := 0.0
+		for _, v := range want.Data() {
+			scale = math.Max(scale, math.Abs(v))
+		}
+		for k, w := range want.Data() {
+			v := got.Data()[min(k, got.Len()-1)]
+			if d := math.Abs(v - w); !(d <= 1e-12*scale) && d != 0 {
+				t.Fatalf("%s: %s = %s evaluates to %.17g at element %d, the op computed %.17g (largest magnitude %.3g)",
+					name, what, expr.String(f), v, k, w, scale)
+			}
+		}
+	}
+	compare("forward", ex.Formula(names), out.Value)
+	for i, in := range out.Inputs {
+		if in.Grad == nil {
+			continue
+		}
+		compare(fmt.Sprintf("∂/∂x%d", i+1), ex.BackwardFormula(i, names, expr.Ref{Name: "y"}, expr.Ref{Name: "g"}), in.Grad)
 	}
 }
 
