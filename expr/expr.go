@@ -55,6 +55,11 @@ func (n Num) Render(s Style) string {
 	if s.LaTeX {
 		if i := strings.IndexAny(str, "e"); i >= 0 {
 			exp := strings.TrimPrefix(str[i+1:], "+")
+			neg := strings.HasPrefix(exp, "-")
+			exp = strings.TrimLeft(strings.TrimPrefix(exp, "-"), "0")
+			if neg {
+				exp = "-" + exp
+			}
 			return str[:i] + `\times 10^{` + exp + `}`
 		}
 	}
@@ -87,6 +92,9 @@ func FormatNumber(v float64, digits int) string {
 type Ref struct {
 	Name  string
 	Index []int
+	// Sym, when set, are symbolic indices (i, j, i−k+1) printed as they
+	// are, for the rule of a general element; Index is then ignored.
+	Sym []string
 }
 
 // Render implements Expr.
@@ -94,6 +102,9 @@ func (r Ref) Render(s Style) string {
 	name := r.Name
 	if s.LaTeX {
 		name = LaTeXName(r.Name)
+	}
+	if len(r.Sym) > 0 {
+		return name + "[" + strings.Join(r.Sym, ",") + "]"
 	}
 	if len(r.Index) == 0 {
 		return name
@@ -463,3 +474,36 @@ func (e Transpose) Render(s Style) string {
 	return paren(e.X, precAtom, s) + "ᵀ"
 }
 func (Transpose) prec() int { return precAtom }
+
+// Sigma is a sum over symbolic indices, Σ_{k,l} X, optionally restricted
+// (Where: "1 ≤ i−k+1 ≤ 3"), for the rule of a general element.
+type Sigma struct {
+	Over  []string
+	Where string
+	X     Expr
+}
+
+// Render implements Expr.
+func (e Sigma) Render(s Style) string {
+	over := strings.Join(e.Over, ",")
+	if s.LaTeX {
+		sub := over
+		if e.Where != "" {
+			sub = `\substack{` + over + `\ ` + texText(e.Where) + `}`
+		}
+		return `\sum_{` + sub + `} ` + paren(e.X, precProd, s)
+	}
+	if e.Where != "" {
+		over += ": " + e.Where
+	}
+	if len(over) > 1 {
+		over = "{" + over + "}"
+	}
+	return "Σ_" + over + " " + paren(e.X, precProd, s)
+}
+func (Sigma) prec() int { return precSum }
+
+// texText writes an index condition such as 1 ≤ i−k+1 ≤ 3 in LaTeX.
+func texText(c string) string {
+	return strings.NewReplacer("≤", `\le `, "−", "-", "·", `\cdot `, "'", "'").Replace(c)
+}

@@ -94,6 +94,8 @@ func Map(e Expr, f func(Expr) Expr) Expr {
 		return f(Transpose{X: Map(x.X, f)})
 	case Inline:
 		return f(Inline{X: Map(x.X, f), Value: x.Value})
+	case Sigma:
+		return f(Sigma{Over: x.Over, Where: x.Where, X: Map(x.X, f)})
 	}
 	return f(e)
 }

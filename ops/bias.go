@@ -17,7 +17,9 @@ import (
 type BiasAddOp[T tensor.Float] struct {
 	Axis int
 
-	outer, bn, inner int // x viewed as (outer, bn, inner), b as (bn)
+	outer, bn, inner int   // x viewed as (outer, bn, inner), b as (bn)
+	brank            int   // the bias's rank
+	xShape           []int // the input's shape
 }
 
 // BiasAdd records x + b with b aligned at axis.
@@ -45,6 +47,7 @@ func (o *BiasAddOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error
 	}
 	o.outer = tensor.NumElements(xs[:o.Axis])
 	o.bn = b.Len()
+	o.brank, o.xShape = len(bs), append([]int(nil), xs...)
 	o.inner = tensor.NumElements(xs[o.Axis+len(bs):])
 	out := tensor.Empty[T](xs...)
 	xd, od, bd := x.Data(), out.Data(), b.Data()

@@ -602,7 +602,8 @@ func (o *ConvTranspose2dOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) e
 }
 
 // BackwardFormula implements autograd.Explainer. The input gradient is the
-// convolution conv(gout, w) with the same stride and padding; the weight
+// correlation corr(gout, w) with the same stride and padding (what Conv2d
+// computes); the weight
 // gradient is corr(gout, x), the correlation of the upstream gradient with
 // the input: ∂J/∂w[c,o,a,b] = Σ_n Σ_i Σ_j gout[n,o, i·s+a−p, j·s+b−p]·x[n,c,i,j].
 func (o *ConvTranspose2dOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
@@ -610,7 +611,10 @@ func (o *ConvTranspose2dOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout 
 	if i == 0 {
 		opt := o.Options
 		opt.OutPadH, opt.OutPadW = 0, 0
-		return convCall("conv", gout, in[1], s.notes(0, 0), func(g, w *tensor.Tensor[float64]) (*tensor.Tensor[float64], error) {
+		// the input gradient is a correlation of the upstream gradient
+		// with the kernel (Conv2d's own operation): named corr, as the
+		// weight gradient, so one operation has one name
+		return convCall("corr", gout, in[1], s.notes(0, 0), func(g, w *tensor.Tensor[float64]) (*tensor.Tensor[float64], error) {
 			return convEval(&Conv2dOp[float64]{Options: opt}, g, w, nil, nil)
 		})
 	}

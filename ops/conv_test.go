@@ -405,7 +405,7 @@ func TestConvTransposeSeedProblem(t *testing.T) {
 		{ex.Formula([]expr.Expr{expr.Ref{Name: "h1"}, expr.Ref{Name: "w1"}}).Render(expr.Style{LaTeX: true}),
 			`\operatorname{deconv}\left(h_{1}, w_{1};\ \text{stride } 1,\ \text{pad } 0\right)`},
 		{expr.String(ex.BackwardFormula(0, []expr.Expr{expr.Ref{Name: "h1"}, expr.Ref{Name: "w1"}}, expr.Ref{Name: "z2"}, expr.Ref{Name: "δz2"})),
-			"conv(δz2, w1; stride 1, pad 0)"},
+			"corr(δz2, w1; stride 1, pad 0)"},
 		{expr.String(ex.BackwardFormula(1, []expr.Expr{expr.Ref{Name: "h1"}, expr.Ref{Name: "w1"}}, expr.Ref{Name: "z2"}, expr.Ref{Name: "δz2"})),
 			"corr(δz2, h1; stride 1, pad 0)"},
 	}
@@ -438,7 +438,7 @@ func TestConvFormulas(t *testing.T) {
 		{expr.String(d.Formula([]expr.Expr{x, w})), "deconv(x, w; stride 2×1, pad 1×0, output pad 1×0)"},
 		{d.Formula([]expr.Expr{x, w}).Render(expr.Style{LaTeX: true}),
 			`\operatorname{deconv}\left(x, w;\ \text{stride } 2 \times 1,\ \text{pad } 1 \times 0,\ \text{output pad } 1 \times 0\right)`},
-		{expr.String(d.BackwardFormula(0, []expr.Expr{x, w}, nil, g)), "conv(g, w; stride 2×1, pad 1×0)"},
+		{expr.String(d.BackwardFormula(0, []expr.Expr{x, w}, nil, g)), "corr(g, w; stride 2×1, pad 1×0)"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {

@@ -249,6 +249,7 @@ func (o *BCEWithLogitsOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr,
 type SquaredErrorOp[T tensor.Float] struct {
 	Divisor float64
 	n       int
+	shape   []int
 }
 
 // SquaredError records Σ(x − t)²/divisor; divisor 0 means 1.
@@ -271,6 +272,7 @@ func (o *SquaredErrorOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], 
 		return nil, &tensor.ShapeError{Op: "squared_error", Tensor: "target", Want: tensor.FormatShape(in[0].Shape()) + " (the prediction's shape)", Got: in[1].Shape()}
 	}
 	o.n = in[0].Len()
+	o.shape = append([]int(nil), in[0].Shape()...)
 	s := 0.0
 	t := in[1].Data()
 	for i, x := range in[0].Data() {

@@ -24,7 +24,8 @@ type ReshapeOp[T tensor.Float] struct {
 	dst []int // inverse of src
 	n   int
 
-	inShape []int
+	inShape  []int
+	outShape []int
 }
 
 // Reshape records x reshaped to shape.
@@ -76,6 +77,7 @@ func (o *ReshapeOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error
 	}
 	o.n = x.Len()
 	o.inShape = append([]int(nil), x.Shape()...)
+	o.outShape = append([]int(nil), view.Shape()...)
 	o.src, o.dst = nil, nil
 	if !o.ColMajor {
 		// Row-major order keeps every element where it is: the output is

@@ -9,8 +9,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/backprop-dev/backprop/autograd"
+	"github.com/backprop-dev/backprop/expr"
 	"github.com/backprop-dev/backprop/spec"
 	"github.com/backprop-dev/backprop/tensor"
 	"github.com/backprop-dev/backprop/trace"
@@ -24,6 +26,10 @@ type Options struct {
 	Label       string // likewise
 	MaxElements int    // tensors larger than this show no per-element lines (0: 64)
 	Digits      int    // significant digits in traces (0: 6)
+	// Detail is "handout" (default): the compact model answer, a few
+	// elements worked per step and the answers asked for; or "full":
+	// every element of every step.
+	Detail string
 }
 
 // Named is a named tensor of a solution.
@@ -36,11 +42,16 @@ type Named struct {
 type Solution struct {
 	Spec      *spec.Spec
 	DType     string
-	Forward   []Named // the reported values in network order
-	Gradients []Named // the gradient of the objective for each parameter
-	Trace     *trace.Trace
-	Header    trace.Header
-	digits    int
+	Forward   []Named      // the reported values in network order
+	Gradients []Named      // the gradient of the objective for each parameter
+	Trace     *trace.Trace // every element of every step
+	// Steps is the trace with every named value a step of its own
+	// (pre-activations included), which the handout renders.
+	Steps   *trace.Trace
+	Header  trace.Header
+	Handout trace.Handout
+	digits  int
+	detail  string
 }
 
 // Solve runs the spec.
@@ -64,6 +75,11 @@ func Solve(s *spec.Spec, opt Options) (*Solution, error) {
 		}
 		*o.dst = o.v
 	}
+	switch opt.Detail {
+	case "", "handout", "full":
+	default:
+		return nil, fmt.Errorf("--detail: want handout or full, got %q", opt.Detail)
+	}
 	switch opt.DType {
 	case "", "float64":
 		return run[float64](s, opt, "float64")
@@ -81,7 +97,7 @@ func run[T tensor.Float](s *spec.Spec, opt Options, dtype string) (*Solution, er
 	if err := autograd.Backward(m.Objective); err != nil {
 		return nil, err
 	}
-	sol := &Solution{Spec: s, DType: dtype, digits: opt.Digits}
+	sol := &Solution{Spec: s, DType: dtype, digits: opt.Digits, detail: opt.Detail}
 	for _, v := range m.Outputs {
 		sol.Forward = append(sol.Forward, Named{v.Name, matrix(v.Value)})
 	}
@@ -97,8 +113,64 @@ func run[T tensor.Float](s *spec.Spec, opt Options, dtype string) (*Solution, er
 		return nil, err
 	}
 	sol.Trace = tr
+	if sol.Steps, err = trace.Build(m.Nodes, trace.Options{MaxElements: opt.MaxElements, Objective: "J", NamedSteps: true}); err != nil {
+		return nil, err
+	}
 	sol.Header = header(s, m.Objective.Name, dtype)
+	sol.Handout = handout(s, m)
 	return sol, nil
+}
+
+// handout restates the problem for the compact solution: the input's
+// value, every parameter's shape (a scalar's value), and what is asked.
+func handout[T tensor.Float](s *spec.Spec, m *spec.Model[T]) trace.Handout {
+	h := trace.Handout{AskedForward: s.Ask.Forward, AskedGradients: s.Ask.Gradients, Maximize: m.Maximize}
+	in := m.Input.Value
+	given := s.Input.Name + " = " + inlineValue(in)
+	var ps []string
+	for _, p := range m.Params {
+		if p.Value.Rank() == 0 {
+			ps = append(ps, fmt.Sprintf("%s = %s", p.Name, expr.FormatNumber(float64(p.Value.Data()[0]), 0)))
+			continue
+		}
+		d := p.Name + " " + tensor.FormatShape(p.Value.Shape())
+		if sh := p.Value.Shape(); len(sh) == 4 && sh[0] > 1 {
+			d += fmt.Sprintf(" (%s[c,…] is the kernel of input channel c)", p.Name)
+		}
+		ps = append(ps, d)
+	}
+	h.Given = []string{"Given: " + given + "; " + strings.Join(ps, ", ")}
+	var asked []string
+	if s.Ask.Forward != nil {
+		asked = append(asked, strings.Join(s.Ask.Forward, ", "))
+	}
+	if s.Ask.Gradients != nil {
+		var gs []string
+		for _, g := range s.Ask.Gradients {
+			gs = append(gs, "∂J/∂"+g)
+		}
+		asked = append(asked, strings.Join(gs, ", "))
+	}
+	if len(asked) > 0 {
+		h.Given = append(h.Given, "Asked: "+strings.Join(asked, "; "))
+	}
+	return h
+}
+
+// inlineValue writes a small tensor on one line: a vector as a column
+// [0.4 0.8]ᵀ, anything larger by its shape.
+func inlineValue[T tensor.Float](t *tensor.Tensor[T]) string {
+	switch {
+	case t.Rank() == 0:
+		return expr.FormatNumber(float64(t.Data()[0]), 0)
+	case t.Rank() == 1 && t.Len() <= 8:
+		parts := make([]string, t.Len())
+		for i, v := range t.Data() {
+			parts[i] = expr.FormatNumber(float64(v), 0)
+		}
+		return "[" + strings.Join(parts, "  ") + "]ᵀ"
+	}
+	return "(" + tensor.FormatShape(t.Shape()) + ")"
 }
 
 func matrix[T tensor.Float](t *tensor.Tensor[T]) trace.Matrix {
@@ -176,12 +248,21 @@ func header(s *spec.Spec, objective string, dtype string) trace.Header {
 	return trace.Header{Title: title, Conventions: conv, Objective: obj + " (J is the node " + objective + ")"}
 }
 
-// WriteText writes the worked solution as plain text.
-func (s *Solution) WriteText(w io.Writer) error { return s.Trace.WriteText(w, s.Header, s.digits) }
+// WriteText writes the worked solution as plain text: the handout, or
+// every element with Detail "full".
+func (s *Solution) WriteText(w io.Writer) error {
+	if s.detail == "full" {
+		return s.Trace.WriteText(w, s.Header, s.digits)
+	}
+	return s.Steps.WriteHandoutText(w, s.Header, s.Handout, s.digits)
+}
 
 // WriteMarkdown writes the worked solution as Markdown with LaTeX.
 func (s *Solution) WriteMarkdown(w io.Writer) error {
-	return s.Trace.WriteMarkdown(w, s.Header, s.digits)
+	if s.detail == "full" {
+		return s.Trace.WriteMarkdown(w, s.Header, s.digits)
+	}
+	return s.Steps.WriteHandoutMarkdown(w, s.Header, s.Handout, s.digits)
 }
 
 // WriteJSON writes {"forward": {...}, "gradients": {...}} with nested arrays

@@ -8,6 +8,7 @@ package trace
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/backprop-dev/backprop/autograd"
 	"github.com/backprop-dev/backprop/expr"
@@ -21,6 +22,10 @@ type Options struct {
 	MaxElements int
 	// Objective is the name of the objective in gradients (J in ∂J/∂w0).
 	Objective string
+	// NamedSteps gives every named value a step of its own, so that a
+	// pre-activation the backward pass uses (u0, u2) is introduced in the
+	// forward pass; otherwise it is shown inside its only consumer.
+	NamedSteps bool
 }
 
 // Line is one element of a step: Target = Symbolic = Numeric (= Collapsed) = Value.
@@ -39,6 +44,32 @@ type Step struct {
 	Lines   []Line    // per-element lines, empty for large tensors
 	Value   Matrix    // the resulting tensor
 	Note    string    // extra remark, e.g. "sum over the consumers"
+
+	// Name is the node's own name (h0, u2, w1); for a backward step the
+	// name of the tensor whose gradient this is.
+	Name string
+	// Op names the operation (relu, matmul, deconv, ...): for a backward
+	// step, the operation the gradient flows back through (empty when it
+	// has several consumers).
+	Op string
+	// Param is set on the gradient step of a parameter.
+	Param bool
+	// RuleLHS = Rule is the general element with symbolic indices
+	// (u0[i] = Σ_j w0[i,j]·z[j] + b0[i]); nil when the op has none.
+	RuleLHS, Rule expr.Expr
+	// RuleNote says which terms a rule's sum keeps, or how an index maps.
+	RuleNote string
+	// Chain is a gradient written as its chain-rule factors,
+	// ∂J/∂h0·∂h0/∂u0; nil for forward steps.
+	Chain expr.Expr
+	// Local states the local derivative's convention where the op has
+	// one (ReLU′ at 0, the derivative of log σ).
+	Local string
+	// Inputs are the names of the forward step's operands, in order.
+	Inputs []string
+	// DependsOn names the parameters the step's node depends on (for a
+	// backward step: whose gradients pass through it).
+	DependsOn []string
 }
 
 // Matrix is a tensor's shape and values in float64.
@@ -71,6 +102,7 @@ type builder[T tensor.Float] struct {
 	consumers map[*autograd.Var[T]][]*autograd.Var[T]
 	names     map[*autograd.Var[T]]string
 	gradAlias map[*autograd.Var[T]]*autograd.Var[T]
+	deps      map[*autograd.Var[T]][]string
 	opt       Options
 }
 
@@ -111,6 +143,21 @@ func Build[T tensor.Float](nodes []*autograd.Var[T], opt Options) (*Trace, error
 			}
 		}
 	}
+	b.deps = map[*autograd.Var[T]][]string{}
+	for _, v := range nodes {
+		var ds []string
+		for _, u := range v.Inputs {
+			if u.IsLeaf() && u.RequiresGrad {
+				ds = append(ds, b.names[u])
+			}
+			for _, d := range b.deps[u] {
+				if !slices.Contains(ds, d) {
+					ds = append(ds, d)
+				}
+			}
+		}
+		b.deps[v] = ds
+	}
 	t := &Trace{}
 	for _, v := range nodes {
 		if v.IsLeaf() || b.inlined(v) {
@@ -144,6 +191,9 @@ func Build[T tensor.Float](nodes []*autograd.Var[T], opt Options) (*Trace, error
 
 // inlined reports whether v is shown inside its only consumer's line.
 func (b *builder[T]) inlined(v *autograd.Var[T]) bool {
+	if b.opt.NamedSteps && v.Name != "" {
+		return false
+	}
 	return v.Inline && !v.IsLeaf() && len(b.consumers[v]) == 1
 }
 
@@ -197,7 +247,12 @@ func (b *builder[T]) elem(v *autograd.Var[T], k int, numeric bool) expr.Expr {
 }
 
 func (b *builder[T]) forwardStep(v *autograd.Var[T]) Step {
-	s := Step{Target: b.ref(v, -1), Formula: b.formula(v), Value: matrixOf(v.Value)}
+	s := Step{Target: b.ref(v, -1), Formula: scalarFix(b.formula(v), b.rankOf()), Value: matrixOf(v.Value), Name: b.names[v], Op: v.Op.Name()}
+	s.RuleLHS, s.Rule, s.RuleNote = b.forwardRule(v)
+	for _, u := range v.Inputs {
+		s.Inputs = append(s.Inputs, b.names[u])
+	}
+	s.DependsOn = b.deps[v]
 	if v.Value.Len() <= b.opt.MaxElements {
 		for k, val := range v.Value.Data() {
 			num := b.elem(v, k, true)
@@ -233,7 +288,13 @@ func (b *builder[T]) backwardStep(v *autograd.Var[T]) Step {
 			}
 		}
 	}
-	s := Step{Target: b.gradRef(v, -1), Formula: sum(formulas), Value: matrixOf(v.Grad)}
+	s := Step{Target: b.gradRef(v, -1), Formula: scalarFix(sum(formulas), b.rankOf()), Value: matrixOf(v.Grad), Name: b.names[v], Param: v.IsLeaf()}
+	if len(cs) == 1 {
+		s.Op = cs[0].Op.Name()
+	}
+	s.RuleLHS, s.Rule, s.RuleNote = b.backwardRule(v)
+	s.Chain, s.Local = b.chain(v)
+	s.DependsOn = b.deps[v]
 	if len(formulas) > 1 {
 		s.Note = fmt.Sprintf("%s is used %d times; the contributions add up", b.names[v], len(formulas))
 	}

@@ -1,0 +1,298 @@
+package trace
+
+import (
+	"github.com/backprop-dev/backprop/autograd"
+	"github.com/backprop-dev/backprop/expr"
+	"github.com/backprop-dev/backprop/ops"
+)
+
+// forwardRuler is implemented by ops that can write a general output
+// element with symbolic indices (see ops/rules.go).
+type forwardRuler interface {
+	ForwardRule(out []string, in ops.InputIndex, fresh func(string) string) (expr.Expr, string)
+}
+
+// backwardRuler is the same for the gradient with respect to an input.
+type backwardRuler interface {
+	BackwardRule(i int, idx []string, in ops.InputIndex, out, gout ops.Index, fresh func(string) string) (expr.Expr, string)
+}
+
+// derivNoter is implemented by element-wise ops that state their local
+// derivative and its convention.
+type derivNoter interface {
+	DerivativeNote(x, y string) string
+}
+
+// idxNames are the symbolic indices of a general element of a tensor of
+// the given shape: i; i,j; c,i,j for an image; c,d,a,b for a kernel
+// (in/out channel, row, column); an axis of size 1 is the literal 1.
+func idxNames(shape []int, param bool) []string {
+	var names []string
+	switch len(shape) {
+	case 0:
+		return nil
+	case 1:
+		names = []string{"i"}
+	case 2:
+		names = []string{"i", "j"}
+	case 3:
+		names = []string{"c", "i", "j"}
+	case 4:
+		if param {
+			names = []string{"c", "d", "a", "b"}
+		} else {
+			names = []string{"n", "c", "i", "j"}
+		}
+	default:
+		return nil
+	}
+	out := make([]string, len(shape))
+	for a, n := range names {
+		if shape[a] == 1 && len(shape) > 1 {
+			out[a] = "1"
+		} else {
+			out[a] = n
+		}
+	}
+	return out
+}
+
+// idxOf names v's general element; a vector that a reshape or flatten
+// maps to or from is indexed by its reading position k.
+func (b *builder[T]) idxOf(v *autograd.Var[T], param bool) []string {
+	idx := idxNames(v.Value.Shape(), param)
+	if len(idx) != 1 {
+		return idx
+	}
+	reshaped := !v.IsLeaf() && (v.Op.Name() == "reshape" || v.Op.Name() == "flatten")
+	for _, c := range b.consumers[v] {
+		reshaped = reshaped || c.Op.Name() == "reshape" || c.Op.Name() == "flatten"
+	}
+	if reshaped {
+		return []string{"k"}
+	}
+	return idx
+}
+
+// freshNames hands out index names not yet used in one rule.
+type freshNames map[string]bool
+
+func newFresh(used []string) freshNames {
+	f := freshNames{}
+	for _, u := range used {
+		f[u] = true
+	}
+	return f
+}
+
+func (f freshNames) fresh(hint string) string {
+	n := hint
+	for f[n] {
+		n += "'"
+	}
+	f[n] = true
+	return n
+}
+
+func (b *builder[T]) symRef(v *autograd.Var[T], idx []string) expr.Ref {
+	return expr.Ref{Name: b.names[v], Sym: idx}
+}
+
+// forwardRule is v's general element: target[idx] = rule, with inlined
+// inputs expanded into their own rules; nil when an op has none.
+func (b *builder[T]) forwardRule(v *autograd.Var[T]) (lhs, rhs expr.Expr, note string) {
+	idx := b.idxOf(v, false)
+	if idx == nil && v.Value.Rank() > 0 {
+		return nil, nil, ""
+	}
+	f := newFresh(idx)
+	rhs, note, ok := b.ruleAt(v, idx, f)
+	if !ok {
+		return nil, nil, ""
+	}
+	return b.symRef(v, idx), expr.Simplify(rhs), note
+}
+
+func (b *builder[T]) ruleAt(v *autograd.Var[T], idx []string, f freshNames) (expr.Expr, string, bool) {
+	r, ok := v.Op.(forwardRuler)
+	if !ok {
+		return nil, "", false
+	}
+	good := true
+	var notes []string
+	rhs, note := r.ForwardRule(idx, func(i int, at []string) expr.Expr {
+		u := v.Inputs[i]
+		if b.inlined(u) {
+			e, n, ok := b.ruleAt(u, at, f)
+			if !ok {
+				good = false
+				return b.symRef(u, at)
+			}
+			if n != "" {
+				notes = append(notes, n)
+			}
+			return e
+		}
+		if u.Value.Rank() == 0 {
+			return b.symRef(u, nil)
+		}
+		return b.symRef(u, at)
+	}, f.fresh)
+	if rhs == nil || !good {
+		return nil, "", false
+	}
+	if note != "" {
+		notes = append(notes, note)
+	}
+	all := ""
+	for i, n := range notes {
+		if i > 0 {
+			all += "; "
+		}
+		all += n
+	}
+	return rhs, all, true
+}
+
+// backwardRule is the general element of v's gradient, summed over the
+// consumers it reaches the objective through.
+func (b *builder[T]) backwardRule(v *autograd.Var[T]) (lhs, rhs expr.Expr, note string) {
+	idx := b.idxOf(v, v.IsLeaf())
+	if idx == nil && v.Value.Rank() > 0 {
+		return nil, nil, ""
+	}
+	f := newFresh(idx)
+	var terms []expr.Expr
+	var notes []string
+	for _, c := range b.gradConsumers(v) {
+		r, ok := c.Op.(backwardRuler)
+		if !ok {
+			return nil, nil, ""
+		}
+		for i, u := range c.Inputs {
+			if u != v {
+				continue
+			}
+			ref := func(w *autograd.Var[T], at []string) expr.Ref {
+				if w.Value.Rank() == 0 {
+					at = nil
+				}
+				return b.symRef(w, at)
+			}
+			e, n := r.BackwardRule(i, idx, func(j int, at []string) expr.Expr { return ref(c.Inputs[j], at) },
+				func(at []string) expr.Expr { return ref(c, at) },
+				func(at []string) expr.Expr {
+					g := b.gradNode(c)
+					if g.Value.Rank() == 0 {
+						at = nil
+					}
+					return expr.Grad{Of: b.opt.Objective, Wrt: b.symRef(g, at)}
+				}, f.fresh)
+			if e == nil {
+				return nil, nil, ""
+			}
+			terms = append(terms, e)
+			if n != "" {
+				notes = append(notes, n)
+			}
+		}
+	}
+	if len(terms) == 0 {
+		return nil, nil, ""
+	}
+	all := ""
+	for i, n := range notes {
+		if i > 0 {
+			all += "; "
+		}
+		all += n
+	}
+	return expr.Grad{Of: b.opt.Objective, Wrt: b.symRef(v, idx)}, expr.Simplify(sum(terms)), all
+}
+
+// chain is the chain rule of v's gradient written with its factors,
+// ∂J/∂v = ∂J/∂c · ∂c/∂v summed over the consumers c, and the local
+// derivative's note where the consumer states one.
+func (b *builder[T]) chain(v *autograd.Var[T]) (expr.Expr, string) {
+	var terms []expr.Expr
+	note := ""
+	for _, c := range b.gradConsumers(v) {
+		g := b.gradNode(c)
+		terms = append(terms, expr.Product{expr.Grad{Of: b.opt.Objective, Wrt: b.ref(g, -1)}, expr.Grad{Of: b.names[g], Wrt: b.ref(v, -1)}})
+		if dn, ok := c.Op.(derivNoter); ok && g == c {
+			note = dn.DerivativeNote(b.names[v], b.names[c])
+		}
+	}
+	if len(terms) == 0 {
+		return nil, ""
+	}
+	return sum(terms), note
+}
+
+// scalarFix writes products of scalars as products: no ⊙ when every
+// factor is a scalar, no transpose of a scalar.
+func scalarFix(e expr.Expr, rank func(name string) int) expr.Expr {
+	isScalar := func(x expr.Expr) bool {
+		switch r := x.(type) {
+		case expr.Ref:
+			return len(r.Index) == 0 && len(r.Sym) == 0 && rank(r.Name) == 0
+		case expr.Grad:
+			return len(r.Wrt.Index) == 0 && len(r.Wrt.Sym) == 0 && rank(r.Wrt.Name) == 0
+		case expr.Num:
+			return true
+		case expr.Call:
+			for _, a := range r.Args {
+				if ar, ok := a.(expr.Ref); ok && rank(ar.Name) != 0 {
+					return false
+				}
+			}
+			return len(r.Args) > 0
+		}
+		return false
+	}
+	return expr.Map(e, func(n expr.Expr) expr.Expr {
+		switch x := n.(type) {
+		case expr.Transpose:
+			if isScalar(x.X) {
+				return x.X
+			}
+		case expr.Hadamard:
+			all := true
+			for _, f := range x {
+				all = all && isScalar(f)
+			}
+			if all {
+				return expr.Product(x)
+			}
+		case expr.MatProd:
+			for k, f := range x {
+				if isScalar(f) {
+					// a scalar times a tensor: put the scalar first, as a
+					// textbook writes it (∂J/∂a·w2)
+					out := expr.Product{f}
+					for q, g := range x {
+						if q != k {
+							out = append(out, g)
+						}
+					}
+					return out
+				}
+			}
+		}
+		return n
+	})
+}
+
+// rankOf maps names to tensor ranks for scalarFix.
+func (b *builder[T]) rankOf() func(string) int {
+	m := map[string]int{}
+	for v, n := range b.names {
+		m[n] = v.Value.Rank()
+	}
+	return func(n string) int {
+		if r, ok := m[n]; ok {
+			return r
+		}
+		return -1
+	}
+}
