@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Independent PyTorch reference for `backprop solve`.
 
-Reads network specs (examples/problem1.yaml and solve/testdata/specs/*.yaml),
+Reads network specs (examples/problem1.yaml, examples/autoencoder.yaml and
+solve/testdata/specs/*.yaml),
 computes every reported forward value and every parameter gradient in
 float64 with torch autograd under each convention combination that matters
 for the spec, and writes solve/testdata/reference.json. The Go test
@@ -277,7 +278,7 @@ def dumps(doc):
 
 
 def main():
-    files = ["examples/problem1.yaml"] + sorted(
+    files = ["examples/problem1.yaml", "examples/autoencoder.yaml"] + sorted(
         os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(HERE, "specs", "*.yaml")))
     cases = []
     for rel in files:
