@@ -104,7 +104,11 @@ func (r Ref) Render(s Style) string {
 		name = LaTeXName(r.Name)
 	}
 	if len(r.Sym) > 0 {
-		return name + "[" + strings.Join(r.Sym, ",") + "]"
+		idx := strings.Join(r.Sym, ",")
+		if s.LaTeX {
+			idx = strings.ReplaceAll(idx, "−", "-")
+		}
+		return name + "[" + idx + "]"
 	}
 	if len(r.Index) == 0 {
 		return name

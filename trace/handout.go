@@ -548,32 +548,40 @@ func (t *Trace) WriteHandoutMarkdown(w io.Writer, hd Header, h Handout, digits i
 	section := func(name string, views []view) {
 		ew.printf("\n## %s\n", name)
 		for i, v := range views {
-			ew.printf("\n**%d.** $%s$\n\n", i+1, joinExprs(v.head, st))
-			for _, n := range v.notes {
-				ew.printf("*%s*\n\n", n)
-			}
+			ew.printf("\n**%d.** $%s$%s\n\n", i+1, joinExprs(v.head, st), v.tail)
 			var rows []string
 			if v.rule != nil {
 				rows = append(rows, v.rule[0].Render(st)+" &= "+v.rule[1].Render(st))
 			}
 			for _, l := range v.lines {
 				p := handoutLine(l, st)
+				plain := handoutLine(l, expr.Style{Digits: digits})
+				if len(p) > 2 && len([]rune(strings.Join(plain, " = "))) > 80 {
+					// the numbers on a row of their own, so that the line
+					// fits a rendered page
+					rows = append(rows, p[0]+" &= "+p[1], "&= "+strings.Join(p[2:], " = "))
+					continue
+				}
 				rows = append(rows, p[0]+" &= "+strings.Join(p[1:], " = "))
 			}
 			if len(rows) > 0 {
 				ew.printf("$$\n\\begin{aligned}\n%s\n\\end{aligned}\n$$\n\n", strings.Join(rows, `\\`+"\n"))
 			}
-			if v.more > 0 {
-				ew.printf("and the other %d elements alike.\n\n", v.more)
+			for _, n := range v.notes {
+				ew.printf("*%s*\n\n", n)
 			}
 			target := expr.String(v.head[0])
-			if v.same != "" {
-				if v.same != target {
+			switch {
+			case v.final:
+				ew.printf("$%s$ is in the answers below.\n", v.head[0].Render(st))
+			case v.same != "":
+				if v.same != target && !v.quiet {
 					ew.printf("$%s$ holds the same numbers as $%s$.\n", v.head[0].Render(st), latexOf(v.same, views, st))
 				}
-				continue
+			case len(v.value.Shape) == 0 && len(v.lines) > 0:
+			default:
+				ew.printf("$$\n%s = %s\n$$\n", v.head[0].Render(st), handoutMatrixLaTeX(v.value, digits))
 			}
-			ew.printf("$$\n%s = %s\n$$\n", v.head[0].Render(st), handoutMatrixLaTeX(v.value, digits))
 		}
 	}
 	section("Forward pass", fwd)
@@ -599,10 +607,10 @@ func latexOf(plain string, views []view, st expr.Style) string {
 	return plain
 }
 
-// handoutMatrixLaTeX writes vectors of more than 8 elements as a
+// handoutMatrixLaTeX writes vectors of more than 4 elements as a
 // transposed row, so that they do not run down the page.
 func handoutMatrixLaTeX(m Matrix, digits int) string {
-	if len(m.Shape) == 1 && m.Shape[0] > 8 {
+	if len(m.Shape) == 1 && m.Shape[0] > 4 {
 		row := matrixLaTeX(Matrix{Shape: []int{1, m.Shape[0]}, Data: m.Data}, digits)
 		return row + `^{\top}`
 	}
