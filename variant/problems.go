@@ -102,7 +102,7 @@ func gan(o Options, d *drawer, index int, sz ganSize) ([]byte, string) {
 	s.WriteString("Each input pixel adds a copy of its channel's kernel, scaled by the pixel, with the kernel's top-left entry on the pixel's own position; with 1-based indices\n\n")
 	s.WriteString(ganDeconvFormula + "\n\n")
 	s.WriteString("summed over the channels $c$ and over the input pixels $(i, j)$ and kernel entries $(k, l)$ that meet at the output pixel $(m, n)$. ")
-	s.WriteString("This is PyTorch's ConvTranspose2d, and the textbook full convolution of each channel with its kernel, summed over the channels (MATLAB's `conv2(h1, w1, 'full')` per channel: the kernel rotated by $180^\\circ$ slides over the zero-padded input).\n\n")
+	s.WriteString("This is PyTorch's ConvTranspose2d, and the textbook full convolution of each channel of $h_1$ with its kernel, summed over the channels: in MATLAB, `conv2(X, K, 'full')` for each channel `X` and its kernel `K`, which slides `K` rotated by $180^\\circ$ over the zero-padded `X`.\n\n")
 	s.WriteString("## Binary discriminator\n\n")
 	fmt.Fprintf(&s, "$H_2 = \\mathrm{Flatten}(h_2) \\in \\mathbb{R}^{%d \\times 1}$ (row by row)\n\n", out*out)
 	fmt.Fprintf(&s, "$p(y=0) = \\sigma(a)$ with the pre-activation $a = w_2^\\top H_2 + b_2$, where\n\n$$\nw_2 = %s^\\top, \\qquad b_2 = %s\n$$\n\n", texTuple(d, w2), d.format(b2))

@@ -27,7 +27,7 @@ always give byte-identical files.
 
 Draws are fair: a variant is redrawn until every sigmoid's pre-activation (the
 discriminator's a, the decoder's u2) lies within ±4, so that p written to four
-digits still gives the right gradients, and at least one ReLU unit is off (with
+digits still gives gradients of the right size, and at least one ReLU unit is off (with
 at least one on in every layer), so that the masks matter. --any-draws turns
 this off and draws the numbers variants had before fair draws (the discriminator
 may saturate, every ReLU may be on).
