@@ -1,13 +1,20 @@
 // Package grade checks a student's numbers against an answer key made by
-// `backprop variant`. The student fills an answers file shaped like the
-// key's forward values and gradients (any part of it: a null or a missing
-// name is simply not graded). Grade reports every wrong number with the
-// expected value, and the first step of the worked trace — forward steps in
-// order, then backward steps — where the student's numbers leave the
-// correct path, with the worked line that computes the first wrong element
-// there. When the key carries its spec, Grade also tries the other readings
-// of the problem (reshape order, kernel orientation, label) and says when
-// the student's numbers fit one of those instead.
+// `backprop variant`, the way a teaching assistant marks a worked problem.
+// The student fills an answers file shaped like the key's forward values
+// and gradients (any part of it: a null or a missing name is simply not
+// graded; the output of `backprop solve --format json` is accepted as it
+// is). Every number is marked right, follow-through or wrong:
+// follow-through is a number that differs from the key only because it was
+// computed, correctly, from an earlier wrong number of the student's own
+// (the key's network is re-run from the student's values to tell), and it
+// earns method credit. Grade reports the wrong numbers grouped by tensor
+// with a score per tensor and per task, the first step of the worked trace
+// where the student's numbers leave the correct path (with the worked line
+// of its first wrong element), and the common global mistakes that explain
+// the wrong numbers: every gradient with the opposite sign, a factor of 2
+// or ½, a transposed weight gradient, or another reading of the problem
+// (reshape order, kernel orientation, label). A summary paragraph says the
+// same in words a teacher can paste into feedback.
 package grade
 
 import (
@@ -28,27 +35,60 @@ import (
 
 // Key is a key.json as `backprop variant` writes it.
 type Key struct {
-	Format      int                        `json:"backprop_key"`
-	Variant     string                     `json:"variant"`
-	Problem     string                     `json:"problem"`
-	Seed        uint64                     `json:"seed"`
-	Title       string                     `json:"title"`
-	Conventions spec.Conventions           `json:"conventions"`
-	Forward     map[string]json.RawMessage `json:"forward"`
-	Gradients   map[string]json.RawMessage `json:"gradients"`
-	Steps       []variant.KeyStep          `json:"steps"`
-	Spec        string                     `json:"spec"`
+	Format      int              `json:"backprop_key"`
+	Variant     string           `json:"variant"`
+	Problem     string           `json:"problem"`
+	Seed        uint64           `json:"seed"`
+	Title       string           `json:"title"`
+	Conventions spec.Conventions `json:"conventions"`
+	Objective   string           `json:"objective"` // log_p, bce or sse
+	// Ask is what the sheet asks for; nil (an older key) means every value
+	// of Forward and Gradients.
+	Ask       *KeyAsk                    `json:"ask,omitempty"`
+	Forward   map[string]json.RawMessage `json:"forward"`
+	Gradients map[string]json.RawMessage `json:"gradients"`
+	Steps     []variant.KeyStep          `json:"steps"`
+	Spec      string                     `json:"spec"`
+}
+
+// KeyAsk names the forward values and parameter gradients a sheet asks
+// for: a score counts every asked number and, of the others, only those
+// given.
+type KeyAsk struct {
+	Forward   []string `json:"forward"`
+	Gradients []string `json:"gradients"`
+}
+
+// asked reports whether the key's sheet asks for answer ("forward.h0").
+func (k *Key) asked(answer string) bool {
+	if k.Ask == nil {
+		return true
+	}
+	section, name, _ := strings.Cut(answer, ".")
+	list := k.Ask.Forward
+	if section == "gradients" {
+		list = k.Ask.Gradients
+	}
+	for _, n := range list {
+		if n == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Answers is a student's answers file: values by name, in the key's shapes
 // (or flat), null for "not answered". Elements optionally gives single
 // elements by their trace label, e.g. "∂J/∂u2[1,2,3]" (or "dJ/du2[1,2,3]"),
-// for the intermediate steps that forward and gradients do not hold.
+// for the intermediate steps that forward and gradients do not hold. Meta
+// is what `backprop solve --format json` adds (its conventions), so that
+// its output can be graded as it is.
 type Answers struct {
 	Variant   string                     `json:"variant"`
 	Forward   map[string]json.RawMessage `json:"forward"`
 	Gradients map[string]json.RawMessage `json:"gradients"`
 	Elements  map[string]*float64        `json:"elements"`
+	Meta      json.RawMessage            `json:"meta,omitempty"`
 }
 
 // Options set the tolerance. An answer is right when
@@ -60,12 +100,23 @@ type Options struct {
 	Abs float64 // absolute tolerance added to it (default 0)
 }
 
-// Wrong is one wrong number.
+// The marks of one number.
+const (
+	MarkRight         = "right"
+	MarkFollowThrough = "follow-through" // wrong only because of the student's own earlier wrong number
+	MarkWrong         = "wrong"
+)
+
+// Wrong is one number that is not right: wrong, or follow-through.
 type Wrong struct {
 	Name     string  `json:"name"`     // "forward.h2" or "gradients.w0", or "elements"
 	Label    string  `json:"label"`    // the element: h2[1,2,3], ∂J/∂w0[1,2]
 	Expected float64 `json:"expected"` // from the key
 	Got      float64 `json:"got"`
+	Mark     string  `json:"mark"` // MarkWrong or MarkFollowThrough
+	// Consistent is the value the student's own earlier numbers give
+	// (the key's network re-run from them), when it differs from the key's.
+	Consistent *float64 `json:"consistent,omitempty"`
 }
 
 // FirstStep is the first step of the trace where the answers go wrong.
@@ -79,21 +130,61 @@ type FirstStep struct {
 	Line    string  `json:"line"` // the worked line of that element
 }
 
-// Report is the result of grading.
-type Report struct {
-	Variant    string     `json:"variant"`
-	Checked    int        `json:"checked"`
-	Right      int        `json:"right"`
-	Wrong      []Wrong    `json:"wrong"`
-	Unanswered int        `json:"unanswered"`
-	Problems   []string   `json:"problems"` // unknown names, wrong shapes, non-numbers
-	First      *FirstStep `json:"firstWrongStep"`
-	Hint       string     `json:"hint,omitempty"` // another reading of the problem the answers fit
+// Score counts the marks of one tensor, or of one task (all forward
+// values, all gradients, the intermediate elements given one by one).
+// Credit is right plus follow-through: the numbers that earn marks.
+type Score struct {
+	Name          string  `json:"name"`  // forward.h0, gradients.w0, elements.∂J/∂u2; or the task: forward, gradients, elements
+	Label         string  `json:"label"` // h0, ∂J/∂w0; or "forward values", "gradients", "intermediate elements"
+	Asked         bool    `json:"asked"` // the sheet asks for it (a tensor); for a task, always
+	Total         int     `json:"total"` // numbers asked; for what is not asked, the numbers given
+	Answered      int     `json:"answered"`
+	Right         int     `json:"right"`
+	FollowThrough int     `json:"followThrough"`
+	Wrong         int     `json:"wrong"`
+	Credit        int     `json:"credit"`
+	Percent       float64 `json:"percent"` // 100·Credit/Total
 }
 
-// OK reports whether there is nothing wrong and at least one number was
+// Mistake is a global mistake recognised in the answers.
+type Mistake struct {
+	// Kind is sign (every gradient of the opposite sign), factor-2,
+	// factor-1/2, transposed (a weight gradient with its last two axes
+	// swapped) or reading (another reading of the problem).
+	Kind    string   `json:"kind"`
+	Tensors []string `json:"tensors"` // the answers it explains, e.g. gradients.w0
+	// Explains is how many numbers that are not the key's it accounts for.
+	Explains int    `json:"explains"`
+	Text     string `json:"text"` // what it is, in words for the student
+}
+
+// Report is the result of grading.
+type Report struct {
+	Variant       string     `json:"variant"`
+	Checked       int        `json:"checked"`
+	Right         int        `json:"right"`
+	Wrong         []Wrong    `json:"wrong"`         // the wrong numbers, in trace order
+	FollowThrough []Wrong    `json:"followThrough"` // the follow-through numbers, in trace order
+	Unanswered    int        `json:"unanswered"`
+	Problems      []string   `json:"problems"` // unknown names, wrong shapes, non-numbers
+	Notes         []string   `json:"notes"`    // what was not graded and why, and other remarks
+	Tasks         []Score    `json:"tasks"`    // forward values, gradients, intermediate elements
+	Tensors       []Score    `json:"tensors"`  // each answered tensor, in trace order
+	First         *FirstStep `json:"firstWrongStep"`
+	Mistakes      []Mistake  `json:"mistakes"`
+	// Cause names the global mistake(s) that explain every wrong number,
+	// when they do; it then stands in place of the first wrong step.
+	Cause   string `json:"cause,omitempty"`
+	Hint    string `json:"hint,omitempty"` // another reading of the problem the answers fit
+	Summary string `json:"summary"`        // a paragraph for the student's feedback
+}
+
+// OK reports whether every checked number is right (none wrong, none
+// follow-through), the answers fit the key and at least one number was
 // checked.
-func (r *Report) OK() bool { return len(r.Wrong) == 0 && len(r.Problems) == 0 && r.Checked > 0 }
+func (r *Report) OK() bool {
+	return len(r.Wrong) == 0 && len(r.FollowThrough) == 0 && len(r.Problems) == 0 && r.Checked > 0
+}
 
 // ReadKey reads a key.json.
 func ReadKey(path string) (*Key, error) {
@@ -186,8 +277,20 @@ func Grade(k *Key, a *Answers, o Options) *Report {
 	if a.Variant != "" && k.Variant != "" && a.Variant != k.Variant {
 		r.Problems = append(r.Problems, fmt.Sprintf("the answers are for variant %s, the key is for %s", a.Variant, k.Variant))
 	}
+	fromSolve := len(a.Meta) > 0
+	if fromSolve {
+		var meta struct {
+			Conventions *spec.Conventions `json:"conventions"`
+		}
+		if json.Unmarshal(a.Meta, &meta) == nil && meta.Conventions != nil && *meta.Conventions != k.Conventions {
+			c := *meta.Conventions
+			r.Notes = append(r.Notes, fmt.Sprintf("the answers say they were solved with reshape %s, kernel %s, label %s; the key uses reshape %s, kernel %s, label %s",
+				c.Reshape, c.Kernel, c.Label, k.Conventions.Reshape, k.Conventions.Kernel, k.Conventions.Label))
+		}
+	}
 	// the student's values by "forward.h0" / "gradients.w0"
 	student := map[string][]*float64{}
+	swapped := map[string][]int{} // answers given in their tensor's shape with the last two axes swapped
 	read := func(section string, keyVals, ans map[string]json.RawMessage) {
 		names := make([]string, 0, len(ans))
 		for n := range ans {
@@ -197,7 +300,11 @@ func Grade(k *Key, a *Answers, o Options) *Report {
 		for _, n := range names {
 			kraw, ok := keyVals[n]
 			if !ok {
-				r.Problems = append(r.Problems, fmt.Sprintf("%s.%s: the key has no value of that name", section, n))
+				if fromSolve {
+					r.Notes = append(r.Notes, fmt.Sprintf("%s.%s: not graded, the key does not ask for it", section, n))
+				} else {
+					r.Problems = append(r.Problems, fmt.Sprintf("%s.%s: the key has no value of that name", section, n))
+				}
 				continue
 			}
 			want, wshape, err := numbers(kraw)
@@ -215,7 +322,9 @@ func Grade(k *Key, a *Answers, o Options) *Report {
 				r.Problems = append(r.Problems, fmt.Sprintf("%s.%s: %v", section, n, err))
 				continue
 			}
-			if len(got) != len(want) || !(tensor.SameShape(gshape, wshape) || len(gshape) == 1 || len(gshape) == 0) {
+			if len(got) == len(want) && swapLast(wshape) != nil && tensor.SameShape(gshape, swapLast(wshape)) && !tensor.SameShape(gshape, wshape) {
+				swapped[section+"."+n] = gshape
+			} else if len(got) != len(want) || !(tensor.SameShape(gshape, wshape) || len(gshape) == 1 || len(gshape) == 0) {
 				r.Problems = append(r.Problems, fmt.Sprintf("%s.%s: shape %s, want %s", section, n, tensor.FormatShape(gshape), tensor.FormatShape(wshape)))
 				continue
 			}
@@ -249,55 +358,97 @@ func Grade(k *Key, a *Answers, o Options) *Report {
 		}
 	}
 
-	graded := map[string]bool{}
+	// every step's numbers as the student gave them, nil where not given
+	g := &graded{k: k, o: o, got: make([][]*float64, len(k.Steps)), swapped: swapped}
+	given := map[string][]*float64{}
+	used := map[string]bool{}
 	for si, st := range k.Steps {
 		vals := student[st.Answer]
-		scale := 0.0
-		for _, e := range st.Elements {
-			scale = max(scale, math.Abs(e.Value))
-		}
 		if st.Answer != "" {
-			graded[st.Answer] = true
+			used[st.Answer] = true
 		}
-		for ei, e := range st.Elements {
-			var got *float64
+		row := make([]*float64, len(st.Elements))
+		any := false
+		for ei := range st.Elements {
 			if vals != nil && ei < len(vals) {
-				got = vals[ei]
+				row[ei] = vals[ei]
 			}
 			if v, ok := byElement[[2]int{si, ei}]; ok {
-				got = &v
+				row[ei] = &v
 			}
-			if got == nil {
-				if st.Answer != "" {
-					r.Unanswered++
-				}
-				continue
-			}
-			r.Checked++
-			if within(*got, e.Value, scale, o) {
-				r.Right++
-				continue
-			}
-			name := st.Answer
-			if name == "" {
-				name = "elements"
-			}
-			r.Wrong = append(r.Wrong, Wrong{Name: name, Label: e.Label, Expected: e.Value, Got: *got})
-			if r.First == nil {
-				r.First = &FirstStep{Pass: st.Pass, Step: st.Step, Target: st.Target, Formula: st.Formula, Label: e.Label, Got: *got, Line: e.Line}
-			}
+			any = any || row[ei] != nil
+		}
+		g.got[si] = row
+		if any {
+			given[stepKey(st.Pass, st.Target)] = row
 		}
 	}
 	for name := range student {
-		if !graded[name] {
+		if !used[name] {
 			r.Problems = append(r.Problems, fmt.Sprintf("%s: not part of the key's trace", name))
 		}
 	}
 	sort.Strings(r.Problems)
-	if len(r.Wrong) > 0 && k.Spec != "" {
-		r.Hint = otherReading(k, student, o)
+
+	// the values that follow from the student's own numbers
+	if s := k.parseSpec(); s != nil {
+		if ft, err := rerun(s, given, true); err == nil {
+			g.follow = ft
+		} else {
+			r.Notes = append(r.Notes, "follow-through not checked: "+err.Error())
+		}
+		if base, err := rerun(s, given, false); err == nil {
+			g.base = base
+		}
 	}
+	g.mark(r)
+	if len(r.Wrong)+len(r.FollowThrough) > 0 {
+		g.mistakes(r)
+		if k.Spec != "" {
+			if hint := otherReading(k, student, o); hint != "" {
+				r.Hint = hint
+				g.reading(r, hint, student)
+			}
+		}
+		g.cause(r)
+	}
+	r.Summary = summary(r)
 	return r
+}
+
+// parseSpec is the key's network with the key's conventions, or nil when
+// the key carries no spec.
+func (k *Key) parseSpec() *spec.Spec {
+	if k.Spec == "" {
+		return nil
+	}
+	s, err := spec.Parse("key.json spec", []byte(k.Spec))
+	if err != nil {
+		return nil
+	}
+	if c := k.Conventions; c.Reshape != "" || c.Kernel != "" || c.Label != "" {
+		if c.Reshape != "" {
+			s.Conventions.Reshape = c.Reshape
+		}
+		if c.Kernel != "" {
+			s.Conventions.Kernel = c.Kernel
+		}
+		if c.Label != "" {
+			s.Conventions.Label = c.Label
+		}
+	}
+	return s
+}
+
+// swapLast is shape with its last two axes swapped, nil below rank 2.
+func swapLast(shape []int) []int {
+	n := len(shape)
+	if n < 2 {
+		return nil
+	}
+	out := append([]int(nil), shape...)
+	out[n-2], out[n-1] = out[n-1], out[n-2]
+	return out
 }
 
 // within applies the tolerance of Options.
@@ -381,14 +532,17 @@ func fits(sol *solve.Solution, student map[string][]*float64, o Options) bool {
 	return checked
 }
 
-// WriteText writes the report for a person.
+// WriteText writes the report for a person: the counts, the score per
+// task and tensor, the wrong numbers by tensor, the follow-through numbers,
+// the cause (a recognised global mistake) or else the first wrong step, and
+// last the summary paragraph, every line ending in a newline.
 func (r *Report) WriteText(w io.Writer, o Options) error {
 	var b strings.Builder
 	rel := o.Rel
 	if rel == 0 {
 		rel = 1e-3
 	}
-	fmt.Fprintf(&b, "Grading %s: %d numbers checked, %d right, %d wrong, %d not answered (relative tolerance %g", r.Variant, r.Checked, r.Right, len(r.Wrong), r.Unanswered, rel)
+	fmt.Fprintf(&b, "Grading %s: %d numbers checked: %d right, %d follow-through, %d wrong; %d not answered (relative tolerance %g", r.Variant, r.Checked, r.Right, len(r.FollowThrough), len(r.Wrong), r.Unanswered, rel)
 	if o.Abs > 0 {
 		fmt.Fprintf(&b, ", absolute %g", o.Abs)
 	}
@@ -396,35 +550,140 @@ func (r *Report) WriteText(w io.Writer, o Options) error {
 	for _, p := range r.Problems {
 		fmt.Fprintf(&b, "problem: %s\n", p)
 	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "note: %s\n", n)
+	}
 	if r.Checked == 0 && len(r.Problems) == 0 {
 		b.WriteString("nothing to grade: every number of the answers is null or missing\n")
 	}
+	if len(r.Tasks) > 0 && r.Checked > 0 {
+		b.WriteString("\nScore (right + follow-through, of the numbers asked):\n")
+		width := 0
+		for _, t := range r.Tensors {
+			width = max(width, len([]rune(t.Label))+2)
+		}
+		for _, t := range r.Tasks {
+			width = max(width, len([]rune(t.Label)))
+		}
+		line := func(indent, label string, s Score) {
+			pad := strings.Repeat(" ", width-len([]rune(label)))
+			fmt.Fprintf(&b, "  %s%s%s  %3d/%-3d %5s %%", indent, label, pad[:len(pad)-len(indent)], s.Credit, s.Total, fmtPct(s.Percent))
+			var extra []string
+			if s.Wrong > 0 {
+				extra = append(extra, fmt.Sprintf("%d wrong", s.Wrong))
+			}
+			if s.FollowThrough > 0 {
+				extra = append(extra, fmt.Sprintf("%d follow-through", s.FollowThrough))
+			}
+			if n := s.Total - s.Answered; s.Asked && n > 0 {
+				extra = append(extra, fmt.Sprintf("%d not answered", n))
+			}
+			if !s.Asked && taskOf(s.Name) != "elements" {
+				extra = append(extra, "not asked, not scored")
+			}
+			if len(extra) > 0 {
+				fmt.Fprintf(&b, "   %s", strings.Join(extra, ", "))
+			}
+			b.WriteString("\n")
+		}
+		for _, t := range r.Tasks {
+			line("", t.Label, t)
+			for _, s := range r.Tensors {
+				if taskOf(s.Name) == t.Name {
+					line("  ", s.Label, s)
+				}
+			}
+		}
+	}
 	if len(r.Wrong) > 0 {
-		b.WriteString("\nWrong numbers (element: expected, got):\n")
+		b.WriteString("\nWrong numbers, by tensor (element: expected, got):\n")
 		width := 0
 		for _, x := range r.Wrong {
 			width = max(width, len([]rune(x.Label)))
 		}
-		for _, x := range r.Wrong {
-			pad := strings.Repeat(" ", width-len([]rune(x.Label)))
-			fmt.Fprintf(&b, "  %s%s  expected %-14s got %s\n", x.Label, pad, fmtNum(x.Expected), fmtNum(x.Got))
+		for _, grp := range byTensor(r.Wrong) {
+			fmt.Fprintf(&b, "  %s:\n", tensorOf(grp[0].Label))
+			for _, x := range grp {
+				pad := strings.Repeat(" ", width-len([]rune(x.Label)))
+				fmt.Fprintf(&b, "    %s%s  expected %-13s got %s", x.Label, pad, fmtNum(x.Expected), fmtNum(x.Got))
+				if x.Consistent != nil {
+					fmt.Fprintf(&b, " (your earlier numbers give %s)", fmtNum(*x.Consistent))
+				}
+				b.WriteString("\n")
+			}
 		}
 	}
-	if f := r.First; f != nil {
+	if len(r.FollowThrough) > 0 {
+		b.WriteString("\nFollow-through (wrong only because of your earlier numbers, right for them: method credit):\n")
+		for _, grp := range byTensor(r.FollowThrough) {
+			var ls []string
+			for i, x := range grp {
+				if i == 4 && len(grp) > 5 {
+					ls = append(ls, "…")
+					break
+				}
+				ls = append(ls, x.Label)
+			}
+			fmt.Fprintf(&b, "  %s: %d (%s)\n", tensorOf(grp[0].Label), len(grp), strings.Join(ls, ", "))
+		}
+	}
+	if r.Cause != "" {
+		fmt.Fprintf(&b, "\nCause: %s.\n", r.Cause)
+	} else if f := r.First; f != nil {
 		fmt.Fprintf(&b, "\nFirst step off the correct path: %s step %d, %s = %s\n", f.Pass, f.Step, f.Target, f.Formula)
 		fmt.Fprintf(&b, "  first wrong element %s: you have %s; the worked line is\n", f.Label, fmtNum(f.Got))
 		if f.Line != "" {
-			fmt.Fprintf(&b, "    %s\n", f.Line)
+			fmt.Fprintf(&b, "    %s\n", strings.TrimSpace(f.Line))
 		}
 	}
-	if r.Hint != "" {
+	var other []string
+	for _, m := range r.Mistakes {
+		if r.Cause == "" || !strings.Contains(r.Cause, m.Text) {
+			if m.Kind != "reading" {
+				other = append(other, m.Text)
+			}
+		}
+	}
+	if len(other) > 0 {
+		b.WriteString("\nMistakes recognised:\n")
+		for _, t := range other {
+			fmt.Fprintf(&b, "  - %s\n", t)
+		}
+	}
+	if r.Hint != "" && r.Cause == "" {
 		fmt.Fprintf(&b, "\nHint: %s\n", r.Hint)
 	}
 	if r.OK() {
 		b.WriteString("All checked numbers are right.\n")
 	}
+	if r.Summary != "" {
+		fmt.Fprintf(&b, "\nSummary:\n%s\n", wrap(r.Summary, 100, "  "))
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// taskOf is the task of a score's name: forward of forward.h0.
+func taskOf(name string) string {
+	t, _, _ := strings.Cut(name, ".")
+	return t
+}
+
+// wrap breaks text into lines of at most width runes, each indented.
+func wrap(text string, width int, indent string) string {
+	var lines []string
+	cur := indent
+	for _, word := range strings.Fields(text) {
+		if len([]rune(cur)) > len(indent) && len([]rune(cur))+1+len([]rune(word)) > width {
+			lines = append(lines, cur)
+			cur = indent
+		}
+		if len([]rune(cur)) > len(indent) {
+			cur += " "
+		}
+		cur += word
+	}
+	return strings.Join(append(lines, cur), "\n")
 }
 
 // WriteJSON writes the report as JSON.
@@ -436,8 +695,17 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	if out.Wrong == nil {
 		out.Wrong = []Wrong{}
 	}
+	if out.FollowThrough == nil {
+		out.FollowThrough = []Wrong{}
+	}
 	if out.Problems == nil {
 		out.Problems = []string{}
+	}
+	if out.Notes == nil {
+		out.Notes = []string{}
+	}
+	if out.Mistakes == nil {
+		out.Mistakes = []Mistake{}
 	}
 	return enc.Encode(struct {
 		*Report

@@ -17,16 +17,30 @@ func gradeCmd() *cobra.Command {
 		Short: "Check a student's numbers against the answer key of a variant",
 		Long: `grade checks the numbers in ANSWERS.json (shaped like the variant's
 answers-template.json: "forward" values and "gradients", null where not
-answered) against KEY.json from backprop variant. It lists every wrong number
-with the expected value, names the first step of the worked trace (forward
-steps, then backward steps) where the answers leave the correct path together
-with the worked line of that step, and says when the numbers fit another
-reading of the problem (reshape order, kernel orientation, label).
+answered; the output of backprop solve --format json is accepted as it is)
+against KEY.json from backprop variant, and marks every number right,
+follow-through or wrong.
+
+Follow-through is method credit: a number that differs from the key only
+because it was computed, correctly, from an earlier wrong number of the
+student's own. The key's network is re-run from the student's values to tell
+(forward from their forward values; backward from their gradients, where a
+bias gradient stands for the pre-activation gradient it equals).
+
+The report gives a score per task (forward values, gradients) and per tensor
+(right + follow-through of the numbers asked), the wrong numbers grouped by
+tensor, and either the cause of the wrong numbers, when a common global mistake
+explains them all (every gradient with the opposite sign, a factor of 2 or ½,
+a transposed weight gradient, another reading of the problem: reshape order,
+kernel orientation, label), or the first step of the worked trace where the
+answers leave the correct path with its worked line. It ends with a summary
+paragraph to paste into the student's feedback; --format json carries the same.
 
 A number is right when |got − expected| ≤ tol·max(|expected|, m/1000) + atol,
 where m is the largest magnitude in its tensor. The exit status is 0 when every
-checked number is right, 1 when any is wrong or the answers do not fit the key,
-2 for a mistake in the command line.`,
+checked number is right, 1 when any is not (wrong or follow-through) or the
+answers do not fit the key (the report says which), 2 for a mistake in the
+command line.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if keyPath == "" || answersPath == "" {
@@ -59,12 +73,11 @@ checked number is right, 1 when any is wrong or the answers do not fit the key,
 			switch {
 			case r.OK():
 				return nil
-			case r.First != nil:
-				return fmt.Errorf("%d wrong number(s); the first wrong step is %s step %d (%s)", len(r.Wrong), r.First.Pass, r.First.Step, r.First.Target)
-			case len(r.Problems) > 0:
-				return fmt.Errorf("the answers do not fit the key (%d problem(s))", len(r.Problems))
+			case r.Checked == 0 && len(r.Problems) == 0:
+				return quietError{fmt.Errorf("nothing to grade")}
 			default:
-				return fmt.Errorf("nothing to grade")
+				// the report on stdout says what is wrong: only the status
+				return quietError{fmt.Errorf("%d wrong, %d follow-through, %d problem(s)", len(r.Wrong), len(r.FollowThrough), len(r.Problems))}
 			}
 		},
 	}
@@ -76,3 +89,11 @@ checked number is right, 1 when any is wrong or the answers do not fit the key,
 	f.StringVar(&format, "format", "text", "report: text or json")
 	return cmd
 }
+
+// quietError is an outcome already reported on stdout: main sets the exit
+// status from it without printing it again (after a report that ends in
+// its summary paragraph).
+type quietError struct{ error }
+
+// Quiet marks the error as reported.
+func (quietError) Quiet() bool { return true }

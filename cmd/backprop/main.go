@@ -21,7 +21,12 @@ func main() {
 	}
 	root.AddCommand(solveCmd(), deriveCmd(), trainCmd(), reconstructCmd(), sampleCmd(), evalCmd(), serveCmd(), variantCmd(), gradeCmd(), benchCmd())
 	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "backprop:", err)
+		// a command that already reported the outcome on stdout (grade)
+		// only sets the exit status
+		var quiet interface{ Quiet() bool }
+		if !errors.As(err, &quiet) || !quiet.Quiet() {
+			fmt.Fprintln(os.Stderr, "backprop:", err)
+		}
 		var ue usageError
 		if errors.As(err, &ue) {
 			os.Exit(2)

@@ -1,0 +1,529 @@
+package grade
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/backprop-dev/backprop/tensor"
+)
+
+// graded holds what marking needs: the key, the student's numbers per key
+// step, and the values re-run from them.
+type graded struct {
+	k       *Key
+	o       Options
+	got     [][]*float64     // per key step, per element; nil where not given
+	swapped map[string][]int // answers given in the transposed shape
+	// follow is what the student's own numbers give, forward and backward
+	// (rerun with backward set); base only re-runs the forward pass from
+	// them, so that it holds the right gradients for their forward values.
+	follow, base map[string][]float64
+	wrong        [][2]int          // step, element of every wrong number
+	explained    map[[2]int]string // numbers a global mistake accounts for → its kind
+}
+
+// stepName is where a step's numbers are reported: its answer name, or
+// elements.<target> for an intermediate step.
+func stepName(answer, target string) string {
+	if answer != "" {
+		return answer
+	}
+	return "elements." + target
+}
+
+func scaleOf(v []float64) float64 {
+	s := 0.0
+	for _, x := range v {
+		s = max(s, math.Abs(x))
+	}
+	return s
+}
+
+// expected is a step's values in the key.
+func (g *graded) expected(si int) []float64 {
+	st := g.k.Steps[si]
+	out := make([]float64, len(st.Elements))
+	for i, e := range st.Elements {
+		out[i] = e.Value
+	}
+	return out
+}
+
+// rerunOf is a step's values from a re-run, nil when it has none of the
+// step's length.
+func rerunOf(m map[string][]float64, pass, target string, n int) []float64 {
+	v := m[stepKey(pass, target)]
+	if len(v) != n {
+		return nil
+	}
+	return v
+}
+
+// mark judges every given number, fills the scores and the first wrong
+// step.
+func (g *graded) mark(r *Report) {
+	tasks := map[string]*Score{}
+	taskOrder := []string{"forward", "gradients", "elements"}
+	taskLabel := map[string]string{"forward": "forward values", "gradients": "gradients", "elements": "intermediate elements"}
+	for _, t := range taskOrder {
+		tasks[t] = &Score{Name: t, Label: taskLabel[t], Asked: true}
+	}
+	for si, st := range g.k.Steps {
+		row := g.got[si]
+		want := g.expected(si)
+		scale := scaleOf(want)
+		follow := rerunOf(g.follow, st.Pass, st.Target, len(want))
+		name := stepName(st.Answer, st.Target)
+		task := "elements"
+		if i := strings.IndexByte(st.Answer, '.'); i > 0 {
+			task = st.Answer[:i]
+		}
+		asked := st.Answer != "" && g.k.asked(st.Answer)
+		sc := Score{Name: name, Label: st.Target, Asked: asked}
+		if asked {
+			sc.Total = len(st.Elements)
+		}
+		for ei, e := range st.Elements {
+			got := row[ei]
+			if got == nil {
+				if asked {
+					r.Unanswered++
+				}
+				continue
+			}
+			r.Checked++
+			sc.Answered++
+			if !asked {
+				sc.Total++
+			}
+			if within(*got, e.Value, scale, g.o) {
+				r.Right++
+				sc.Right++
+				continue
+			}
+			w := Wrong{Name: name, Label: e.Label, Expected: e.Value, Got: *got, Mark: MarkWrong}
+			if follow != nil && !within(follow[ei], e.Value, scale, g.o) {
+				c := follow[ei]
+				w.Consistent = &c
+				if within(*got, c, max(scale, scaleOf(follow)), g.o) {
+					w.Mark = MarkFollowThrough
+					r.FollowThrough = append(r.FollowThrough, w)
+					sc.FollowThrough++
+					continue
+				}
+			}
+			r.Wrong = append(r.Wrong, w)
+			g.wrong = append(g.wrong, [2]int{si, ei})
+			sc.Wrong++
+			if r.First == nil {
+				r.First = &FirstStep{Pass: st.Pass, Step: st.Step, Target: st.Target, Formula: st.Formula, Label: e.Label, Got: *got, Line: e.Line}
+			}
+		}
+		if sc.Answered == 0 && !asked {
+			continue
+		}
+		sc.finish()
+		r.Tensors = append(r.Tensors, sc)
+		if !asked && st.Answer != "" {
+			continue // graded, but a number the sheet does not ask for is not scored
+		}
+		t := tasks[task]
+		t.Total += sc.Total
+		t.Answered += sc.Answered
+		t.Right += sc.Right
+		t.FollowThrough += sc.FollowThrough
+		t.Wrong += sc.Wrong
+	}
+	for _, name := range taskOrder {
+		t := tasks[name]
+		if t.Total == 0 {
+			continue
+		}
+		t.finish()
+		r.Tasks = append(r.Tasks, *t)
+	}
+}
+
+func (s *Score) finish() {
+	s.Credit = s.Right + s.FollowThrough
+	if s.Total > 0 {
+		s.Percent = math.Round(1000*float64(s.Credit)/float64(s.Total)) / 10
+	}
+}
+
+// answeredStep is one key step with numbers given: what a global mistake
+// is tested on.
+type answeredStep struct {
+	si    int
+	name  string     // stepName
+	got   []*float64 // the student's numbers
+	base  []float64  // the right values for the student's forward values
+	scale float64
+}
+
+// mistakes recognises the global mistakes: every gradient (or every number
+// of one gradient) with the opposite sign, twice or half the right value,
+// and a weight gradient with its last two axes swapped. Gradients are
+// compared with the right gradients for the student's own forward values,
+// so that a forward slip does not hide them.
+func (g *graded) mistakes(r *Report) {
+	g.explained = map[[2]int]string{}
+	var grads []answeredStep
+	var objective *answeredStep
+	last := -1
+	for si, st := range g.k.Steps {
+		if st.Pass == "forward" {
+			last = si
+		}
+	}
+	for si, st := range g.k.Steps {
+		any := false
+		for _, p := range g.got[si] {
+			any = any || p != nil
+		}
+		if !any || (st.Pass != "backward" && si != last) {
+			continue
+		}
+		want := g.expected(si)
+		base := rerunOf(g.base, st.Pass, st.Target, len(want))
+		if base == nil {
+			base = want
+		}
+		a := answeredStep{si: si, name: stepName(st.Answer, st.Target), got: g.got[si], base: base, scale: max(scaleOf(want), scaleOf(base))}
+		if st.Pass == "backward" {
+			grads = append(grads, a)
+		} else {
+			objective = &a
+		}
+	}
+	if len(grads) == 0 {
+		return
+	}
+	// fit lists the numbers of a that equal f(base) and not base; ok is
+	// false when one equals neither, full when every number that f
+	// changes is among them
+	fit := func(a answeredStep, f []float64) (explained []int, ok, full bool) {
+		full = true
+		for i, p := range a.got {
+			if p == nil {
+				continue
+			}
+			right := within(*p, a.base[i], a.scale, g.o)
+			fits := within(*p, f[i], a.scale, g.o)
+			if !fits && !right {
+				return nil, false, false
+			}
+			if fits && !right {
+				explained = append(explained, i)
+			}
+			if right && !within(f[i], a.base[i], a.scale, g.o) {
+				full = false
+			}
+		}
+		return explained, true, full
+	}
+	scaled := func(v []float64, c float64) []float64 {
+		out := make([]float64, len(v))
+		for i, x := range v {
+			out[i] = c * x
+		}
+		return out
+	}
+	for _, c := range []struct {
+		kind   string
+		factor float64
+	}{{"sign", -1}, {"factor-2", 2}, {"factor-1/2", 0.5}} {
+		var fitting []answeredStep
+		var expl [][]int
+		n := 0
+		all := true
+		for _, a := range grads {
+			e, ok, full := fit(a, scaled(a.base, c.factor))
+			all = all && ok && full
+			if ok && full && len(e) > 0 {
+				fitting = append(fitting, a)
+				expl = append(expl, e)
+				n += len(e)
+			}
+		}
+		if len(fitting) == 0 {
+			continue
+		}
+		m := Mistake{Kind: c.kind}
+		for i, a := range fitting {
+			m.Tensors = append(m.Tensors, a.name)
+			for _, e := range expl[i] {
+				g.explained[[2]int{a.si, e}] = c.kind
+			}
+		}
+		if all {
+			// the objective's own value under the same mistake (½·Σ, −log p)
+			if objective != nil {
+				if e, ok, _ := fit(*objective, scaled(objective.base, c.factor)); ok && len(e) > 0 {
+					for _, i := range e {
+						g.explained[[2]int{objective.si, i}] = c.kind
+					}
+					n += len(e)
+					m.Tensors = append(m.Tensors, objective.name)
+				}
+			}
+			m.Text = g.globalText(c.kind, len(grads) > 1)
+		} else {
+			var names []string
+			for _, a := range fitting {
+				names = append(names, g.k.Steps[a.si].Target)
+			}
+			m.Text = tensorText(c.kind, names)
+		}
+		m.Explains = n
+		r.Mistakes = append(r.Mistakes, m)
+	}
+	for _, a := range grads {
+		st := g.k.Steps[a.si]
+		if len(st.Shape) < 2 {
+			continue
+		}
+		sw := swapLast(st.Shape)
+		if st.Shape[len(st.Shape)-1] == 1 || st.Shape[len(st.Shape)-2] == 1 {
+			continue
+		}
+		// the right gradient with its last two axes swapped, in flat order
+		t := tensor.MustFromSlice(append([]float64(nil), a.base...), st.Shape...)
+		f := make([]float64, len(a.base))
+		rows, cols := st.Shape[len(st.Shape)-2], st.Shape[len(st.Shape)-1]
+		plane := rows * cols
+		for p := 0; p < len(f)/plane; p++ {
+			for i := range rows {
+				for j := range cols {
+					f[p*plane+j*rows+i] = t.Data()[p*plane+i*cols+j]
+				}
+			}
+		}
+		e, ok, full := fit(a, f)
+		if !ok || !full || len(e) == 0 {
+			continue
+		}
+		for _, i := range e {
+			g.explained[[2]int{a.si, i}] = "transposed"
+		}
+		text := fmt.Sprintf("%s is transposed: you have its transpose, %s, where a weight's gradient has the weight's own shape %s (for example x·δᵀ where δ·xᵀ is meant, or the other way round)",
+			st.Target, tensor.FormatShape(sw), tensor.FormatShape(st.Shape))
+		if len(st.Shape) > 2 {
+			text = fmt.Sprintf("each %d×%d kernel of %s is transposed: row and column indices swapped (you have ∂J/∂w[c,c',b,a] where ∂J/∂w[c,c',a,b] is meant)", rows, cols, st.Target)
+		}
+		if gs, ok := g.swapped[a.name]; ok {
+			text += fmt.Sprintf("; you also wrote it in the shape %s", tensor.FormatShape(gs))
+		}
+		r.Mistakes = append(r.Mistakes, Mistake{Kind: "transposed", Tensors: []string{a.name}, Explains: len(e), Text: text})
+	}
+}
+
+// reading records another reading of the problem under which all the
+// numbers are right: it explains every number that is not.
+func (g *graded) reading(r *Report, hint string, student map[string][]*float64) {
+	if g.explained == nil {
+		g.explained = map[[2]int]string{}
+	}
+	m := Mistake{Kind: "reading", Text: hint, Explains: len(r.Wrong) + len(r.FollowThrough)}
+	for name := range student {
+		m.Tensors = append(m.Tensors, name)
+	}
+	sort.Strings(m.Tensors)
+	for _, p := range g.wrong {
+		g.explained[p] = "reading"
+	}
+	r.Mistakes = append(r.Mistakes, m)
+}
+
+// cause names the mistakes that account for every wrong number.
+func (g *graded) cause(r *Report) {
+	if len(g.wrong) == 0 || len(r.Mistakes) == 0 {
+		return
+	}
+	kinds := map[string]bool{}
+	for _, p := range g.wrong {
+		k, ok := g.explained[p]
+		if !ok {
+			return
+		}
+		kinds[k] = true
+	}
+	var texts []string
+	for _, m := range r.Mistakes {
+		if kinds[m.Kind] {
+			texts = append(texts, m.Text)
+			kinds[m.Kind] = false
+		}
+	}
+	r.Cause = strings.Join(texts, "; and ")
+}
+
+// globalText describes a mistake in every gradient, for the key's
+// objective.
+func (g *graded) globalText(kind string, all bool) string {
+	every := "every gradient"
+	if !all {
+		every = "the gradient"
+	}
+	switch kind {
+	case "sign":
+		switch g.k.Objective {
+		case "sse":
+			return every + " has the opposite sign: these are the gradients of −L; the problem's gradients are ∂L/∂θ, with ∂L/∂x' = 2(x' − x), and gradient descent θ ← θ − η·∂L/∂θ lowers L"
+		case "bce":
+			return every + " has the opposite sign: these are the gradients of log p, not of the loss J = −log p; gradient descent θ ← θ − η·∂J/∂θ lowers J"
+		default:
+			return every + " has the opposite sign: these are the gradients of −log p(y=0), the loss one would minimize; the problem maximizes J = log p(y=0), whose gradients are ∂J/∂θ (∂J/∂a = 1 − p(y=0) = σ(−a)), and gradient ascent θ ← θ + η·∂J/∂θ raises p(y=0)"
+		}
+	case "factor-1/2":
+		if g.k.Objective == "sse" {
+			return every + " is half the right one: the ½·Σ convention, L = ½Σ(xᵢ − x'ᵢ)², whose derivative loses the 2; the problem's L = Σ(xᵢ − x'ᵢ)² has ∂L/∂x' = 2(x' − x)"
+		}
+		return every + " is half the right one: a factor ½ that the objective does not have"
+	case "factor-2":
+		if g.k.Objective == "sse" {
+			return every + " is twice the right one: the 2 of ∂L/∂x' = 2(x' − x) counted twice"
+		}
+		return every + " is twice the right one: a factor 2 the objective does not have (a contribution counted twice)"
+	}
+	return kind
+}
+
+// tensorText describes a mistake confined to some gradients.
+func tensorText(kind string, names []string) string {
+	list := strings.Join(names, ", ")
+	verb := "is"
+	if len(names) > 1 {
+		verb = "are"
+	}
+	switch kind {
+	case "sign":
+		if len(names) > 1 {
+			return list + " have the opposite sign"
+		}
+		return list + " has the opposite sign"
+	case "factor-2":
+		return list + " " + verb + " twice the right value"
+	case "factor-1/2":
+		return list + " " + verb + " half the right value"
+	}
+	return kind + ": " + list
+}
+
+// summary is a paragraph for the student's feedback.
+func summary(r *Report) string {
+	var b strings.Builder
+	total, credit := 0, 0
+	for _, t := range r.Tasks {
+		total += t.Total
+		credit += t.Credit
+	}
+	if r.Checked == 0 {
+		b.WriteString("No numbers to grade were found in the answers.")
+		if len(r.Problems) > 0 {
+			fmt.Fprintf(&b, " %s.", capital(strings.Join(r.Problems, "; ")))
+		}
+		return b.String()
+	}
+	if total > 0 {
+		fmt.Fprintf(&b, "Score: %d of %d numbers earn credit (%s %%)", credit, total, fmtPct(100*float64(credit)/float64(total)))
+	} else {
+		fmt.Fprintf(&b, "Score: %d of %d numbers earn credit", r.Right+len(r.FollowThrough), r.Checked)
+	}
+	var parts []string
+	for _, t := range r.Tasks {
+		parts = append(parts, fmt.Sprintf("%s %d/%d", t.Label, t.Credit, t.Total))
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(&b, ": %s", strings.Join(parts, ", "))
+	}
+	b.WriteString(".")
+	if r.Unanswered > 0 {
+		fmt.Fprintf(&b, " %d not answered.", r.Unanswered)
+	}
+	if r.OK() {
+		fmt.Fprintf(&b, " All %d numbers checked are right.", r.Checked)
+		return b.String()
+	}
+	switch {
+	case r.Cause != "":
+		fmt.Fprintf(&b, " %d number(s) are wrong, all because %s.", len(r.Wrong), r.Cause)
+	case r.First != nil:
+		f := r.First
+		fmt.Fprintf(&b, " The first mistake is in %s (%s step %d): %s should be %s, you have %s", f.Target, f.Pass, f.Step, f.Label, fmtNum(expectedOf(r, f.Label)), fmtNum(f.Got))
+		if f.Line != "" {
+			fmt.Fprintf(&b, " (%s)", f.Line)
+		}
+		b.WriteString(".")
+		if n := len(r.Wrong); n > 1 {
+			fmt.Fprintf(&b, " Wrong: %s.", wrongList(r.Wrong))
+		}
+	}
+	if n := len(r.FollowThrough); n > 0 {
+		fmt.Fprintf(&b, " %d later number(s) differ from the key only because they use your earlier wrong value(s); they are right for your own numbers and earn method credit (follow-through).", n)
+	}
+	if r.Hint != "" && r.Cause == "" {
+		fmt.Fprintf(&b, " Note: %s.", r.Hint)
+	}
+	if len(r.Problems) > 0 {
+		fmt.Fprintf(&b, " Not graded: %s.", strings.Join(r.Problems, "; "))
+	}
+	return b.String()
+}
+
+func expectedOf(r *Report, label string) float64 {
+	for _, w := range r.Wrong {
+		if w.Label == label {
+			return w.Expected
+		}
+	}
+	return math.NaN()
+}
+
+// wrongList names the wrong numbers per tensor: "h0[1], h0[3]; ∂J/∂w0 (all 16)".
+func wrongList(ws []Wrong) string {
+	var parts []string
+	for _, grp := range byTensor(ws) {
+		if len(grp) > 4 {
+			parts = append(parts, fmt.Sprintf("%d numbers of %s", len(grp), tensorOf(grp[0].Label)))
+			continue
+		}
+		var ls []string
+		for _, w := range grp {
+			ls = append(ls, w.Label)
+		}
+		parts = append(parts, strings.Join(ls, ", "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// byTensor splits numbers (in trace order) into runs of the same tensor.
+func byTensor(ws []Wrong) [][]Wrong {
+	var out [][]Wrong
+	for i, w := range ws {
+		if i == 0 || ws[i-1].Name != w.Name {
+			out = append(out, nil)
+		}
+		out[len(out)-1] = append(out[len(out)-1], w)
+	}
+	return out
+}
+
+func capital(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func fmtPct(p float64) string { return fmt.Sprintf("%.1f", p) }
+
+// tensorOf is the tensor of an element label: ∂J/∂w0 of ∂J/∂w0[1,2].
+func tensorOf(label string) string {
+	if i := strings.IndexByte(label, '['); i > 0 {
+		return label[:i]
+	}
+	return label
+}
