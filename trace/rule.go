@@ -133,6 +133,14 @@ func (b *builder[T]) ruleAt(v *autograd.Var[T], idx []string, f freshNames) (exp
 			}
 			return e
 		}
+		if u.Name == "" && u.Value.Len() == 1 && len(u.Inputs) == 1 && u.Inputs[0].Value.Len() == 1 {
+			// a one-element bias reshaped to fit: name the bias itself
+			u = u.Inputs[0]
+			at = nil
+			for range u.Value.Rank() {
+				at = append(at, "1")
+			}
+		}
 		if u.Value.Rank() == 0 {
 			return b.symRef(u, nil)
 		}
