@@ -3,6 +3,7 @@ package variant
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -321,6 +322,40 @@ func TestSheetsStayOutOfTheKey(t *testing.T) {
 			if !strings.Contains(d, want) {
 				t.Errorf("%s: derivation.md lacks %q:\n%s", v.Name, want, d)
 			}
+		}
+	}
+}
+
+// TestKeyStepsNumberAsSolutionFull checks that the key's step numbers are
+// the headings of key/solution-full.md, pass by pass, so that a step
+// `backprop grade` names can be found there.
+func TestKeyStepsNumberAsSolutionFull(t *testing.T) {
+	for _, v := range gen(t, Options{Seed: 8, Count: 1, Problem: "both", Precision: 1}) {
+		var key struct{ Steps []KeyStep }
+		if err := json.Unmarshal(v.Key, &key); err != nil {
+			t.Fatal(err)
+		}
+		full := string(v.SolutionFull)
+		fwd, bwd, ok := strings.Cut(full, "## Backward pass")
+		if !ok {
+			t.Fatalf("%s: solution-full.md has no backward pass", v.Name)
+		}
+		count := map[string]int{}
+		for _, st := range key.Steps {
+			count[st.Pass]++
+			section := fwd
+			if st.Pass == "backward" {
+				section = bwd
+			}
+			if !strings.Contains(section, fmt.Sprintf("### Step %d: ", st.Step)) {
+				t.Errorf("%s: no heading for %s step %d (%s) in solution-full.md", v.Name, st.Pass, st.Step, st.Target)
+			}
+		}
+		if n := strings.Count(fwd, "### Step "); n != count["forward"] {
+			t.Errorf("%s: %d forward steps in solution-full.md, %d in the key", v.Name, n, count["forward"])
+		}
+		if n := strings.Count(bwd, "### Step "); n != count["backward"] {
+			t.Errorf("%s: %d backward steps in solution-full.md, %d in the key", v.Name, n, count["backward"])
 		}
 	}
 }

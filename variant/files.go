@@ -30,6 +30,7 @@ func (v Variant) Files() []File {
 		{filepath.Join(v.Name, "key", "spec.yaml"), v.Spec},
 		{filepath.Join(v.Name, "key", "key.json"), v.Key},
 		{filepath.Join(v.Name, "key", "solution.md"), v.Solution},
+		{filepath.Join(v.Name, "key", "solution-full.md"), v.SolutionFull},
 	}
 	if len(v.Derivation) > 0 {
 		fs = append(fs, File{filepath.Join(v.Name, "key", "derivation.md"), v.Derivation})
@@ -60,7 +61,8 @@ func Index(o Options, vs []Variant) []byte {
 		fmt.Fprintf(&b, "Every variant is a fair draw: each sigmoid's pre-activation lies within ±%g and at least one ReLU unit is off, so that the masks matter.\n\n", MaxLogit)
 	}
 	b.WriteString("Hand out each variant's `sheet.md` (or `sheet.pdf`) and `answers-template.json`. Keep its `key/` folder: ")
-	b.WriteString("`key/spec.yaml` is the network (`backprop solve --spec key/spec.yaml` shows the solution), `key/solution.md` the worked solution, ")
+	b.WriteString("`key/spec.yaml` is the network (`backprop solve --spec key/spec.yaml` shows the solution), `key/solution.md` the worked solution as a handout, ")
+	b.WriteString("`key/solution-full.md` every element of every step (the step numbers `backprop grade` reports), ")
 	b.WriteString("`key/derivation.md` (auto-encoder variants) the gradient equations, ")
 	b.WriteString("and `key/key.json` what `backprop grade --key key/key.json --answers ANSWERS.json` checks a student's numbers against.\n\n")
 	b.WriteString("| variant | problem | sheet | key |\n| --- | --- | --- | --- |\n")

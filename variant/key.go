@@ -16,7 +16,7 @@ import (
 // KeyStep is one step of the worked trace in the key.
 type KeyStep struct {
 	Pass    string `json:"pass"` // "forward" or "backward"
-	Step    int    `json:"step"` // 1-based within its pass, as `backprop solve` numbers it
+	Step    int    `json:"step"` // 1-based within its pass, as `backprop solve --detail full` (key/solution-full.md) numbers it
 	Target  string `json:"target"`
 	Formula string `json:"formula"`
 	// Answer is where a student's answers file holds this step's values:

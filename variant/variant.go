@@ -72,7 +72,11 @@ type Variant struct {
 	Sheet    []byte // the student sheet (Markdown with LaTeX)
 	Template []byte // answers-template.json: the asked values, every number null
 	Key      []byte // key.json
-	Solution []byte // the worked solution (Markdown), as `backprop solve --format markdown`
+	Solution []byte // the worked solution (Markdown), as `backprop solve --format markdown`: the handout
+	// SolutionFull is every element of every step (Markdown), as `backprop
+	// solve --detail full --format markdown`; its step numbers are those
+	// of key.json and of `backprop grade`'s reports.
+	SolutionFull []byte
 	// Derivation is the symbolic gradient derivation (Markdown), as
 	// `backprop derive --spec key/spec.yaml --form sample`; only the
 	// auto-encoder, whose sheet asks for the equations, has one.
@@ -199,6 +203,15 @@ func generate(o Options, problem string, index int) (Variant, error) {
 		return v, err
 	}
 	v.Solution = md.Bytes()
+	full, err := solve.Solve(s, solve.Options{Detail: "full"})
+	if err != nil {
+		return v, err
+	}
+	var fmd bytes.Buffer
+	if err := full.WriteMarkdown(&fmd); err != nil {
+		return v, err
+	}
+	v.SolutionFull = fmd.Bytes()
 	if problem == "autoencoder" {
 		if v.Derivation, err = derivation(s); err != nil {
 			return v, err

@@ -59,8 +59,8 @@ func TestSameSeedSameBytes(t *testing.T) {
 			t.Fatal(err)
 		}
 		ta, tb := readTree(t, a), readTree(t, b)
-		// per variant: sheet, template, spec, key, solution; derivation.md for the auto-encoder
-		if len(ta) != 1+(5+6)*o.Count || len(ta) != len(tb) {
+		// per variant: sheet, template, spec, key, solution, solution-full; derivation.md for the auto-encoder
+		if len(ta) != 1+(6+7)*o.Count || len(ta) != len(tb) {
 			t.Fatalf("%d and %d files", len(ta), len(tb))
 		}
 		for name, data := range ta {

@@ -39,7 +39,9 @@ Each variant gets a folder with
                          (Problem 1: h0, h1, h2, a and the gradients of w1 and w0)
   key/spec.yaml          the network in the spec format
   key/key.json           the answer key for backprop grade
-  key/solution.md        the worked solution
+  key/solution.md        the worked solution, as a handout
+  key/solution-full.md   every element of every step; its step numbers are
+                         those of key.json and of backprop grade's reports
   key/derivation.md      the gradient equations (auto-encoder variants)
 Hand out sheet.md (or sheet.pdf) and answers-template.json; keep key/.`,
 		Args: cobra.NoArgs,

@@ -21,7 +21,7 @@ func TestVariantFairByDefault(t *testing.T) {
 	if err != nil {
 		t.Fatalf("variant: %v\n%s", err, out)
 	}
-	if !strings.Contains(out, "autoencoder-01: sheet.md, answers-template.json, key/{spec.yaml,key.json,solution.md,derivation.md}") {
+	if !strings.Contains(out, "autoencoder-01: sheet.md, answers-template.json, key/{spec.yaml,key.json,solution.md,solution-full.md,derivation.md}") {
 		t.Errorf("variant output does not list the auto-encoder's derivation:\n%s", out)
 	}
 	index, _ := os.ReadFile(filepath.Join(dir, "README.md"))
