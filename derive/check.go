@@ -28,6 +28,9 @@ func Spec(s *spec.Spec, n int) (*Derivation, *spec.Model[float64], error) {
 		return nil, nil, err
 	}
 	d, err := Graph(m.Nodes, m.Objective, n > 0)
+	if d != nil {
+		d.spec = s
+	}
 	return d, m, err
 }
 

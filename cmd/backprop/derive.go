@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -22,8 +23,11 @@ func deriveCmd() *cobra.Command {
 		Short: "Gradient equations of a network, derived from its graph",
 		Long: `derive walks a network's graph backwards and writes the chain of gradient
 equations with the network's own names, per sample and in batched matrix form
-over N samples. "autoencoder" is Problem 2 of the problem set, "gan" is Problem 1;
---spec takes any network in the spec format.
+over N samples. "autoencoder" is Problem 2 of the problem set, derived in
+symbolic sizes (x ∈ ℝ^d, h ∈ ℝ^k) with the scalar chain rule for one weight
+before the vector form; "gan" is Problem 1; --spec takes any network in the
+spec format, with the sizes it fixes. The batched form writes every
+broadcast out (U1 = X·w1 + 1_N·b1ᵀ, ∂L/∂b1 = Δ1ᵀ·1_N).
 
 --check evaluates the derived equations numerically on random inputs and
 weights and compares them with autodiff and with finite differences; it exits
@@ -49,14 +53,15 @@ non-zero when any relative difference exceeds 1e-6.`,
 			if err != nil {
 				return err
 			}
+			opt := derive.Options{}
 			var batches []int
 			switch form {
 			case "both":
-				batches = []int{0, 3}
+				batches = []int{0, derive.BatchSize}
 			case "sample":
-				batches = []int{0}
+				batches, opt.Sample = []int{0}, true
 			case "batched":
-				batches = []int{3}
+				batches, opt.Batched = []int{derive.BatchSize}, true
 			default:
 				return usageError{fmt.Errorf("--form: want sample, batched or both, got %q", form)}
 			}
@@ -65,23 +70,17 @@ non-zero when any relative difference exceeds 1e-6.`,
 					return derive.Check(s, batch, rand.New(rand.NewPCG(seed, uint64(batch))))
 				}, batches)
 			}
-			var forms []*derive.Derivation
-			for _, n := range batches {
-				d, _, err := derive.Spec(s, n)
-				if err != nil {
-					return err
-				}
-				forms = append(forms, d)
-			}
-			title := s.Title
-			if title == "" {
-				title = s.File()
-			}
 			if format != "text" && format != "markdown" && format != "md" && format != "json" {
 				return usageError{fmt.Errorf("--format: want text, markdown or json, got %q", format)}
 			}
-			w := bufio.NewWriter(os.Stdout)
-			if err := derive.WriteDocument(w, title, format, forms); err != nil {
+			if builtin == examples.Autoencoder && specPath == "" {
+				// Problem 2 gives no sizes: derive it in symbols (x ∈ ℝ^d,
+				// h ∈ ℝ^k); the worked example's numbers are solve's
+				opt.Symbolic = true
+				opt.Title = strings.TrimSuffix(s.Title, " (worked example)")
+			}
+			w := bufio.NewWriter(cmd.OutOrStdout())
+			if err := derive.Write(w, s, format, opt); err != nil {
 				return err
 			}
 			return w.Flush()
