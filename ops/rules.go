@@ -34,7 +34,19 @@ type term struct {
 // affine renders Σ coef·sym + c compactly: i−k+1, 2i+a−3.
 func affine(c int, ts ...term) string {
 	var b strings.Builder
+	// positive terms first: k−i+3 rather than −i+k+3
+	sorted := make([]term, 0, len(ts))
 	for _, t := range ts {
+		if t.coef > 0 {
+			sorted = append(sorted, t)
+		}
+	}
+	for _, t := range ts {
+		if t.coef < 0 {
+			sorted = append(sorted, t)
+		}
+	}
+	for _, t := range sorted {
 		if t.coef == 0 {
 			continue
 		}

@@ -134,8 +134,8 @@ func handout[T tensor.Float](s *spec.Spec, m *spec.Model[T]) trace.Handout {
 			continue
 		}
 		d := p.Name + " " + tensor.FormatShape(p.Value.Shape())
-		if sh := p.Value.Shape(); len(sh) == 4 && sh[0] > 1 {
-			d += fmt.Sprintf(" (%s[c,…] is the kernel of input channel c)", p.Name)
+		if sh := p.Value.Shape(); len(sh) == 4 && sh[0] > 1 && sh[1] == 1 && isDeconvWeight(s, p.Name) {
+			d += fmt.Sprintf(" (%s[c,1,:,:] is the %d×%d kernel of input channel c)", p.Name, sh[2], sh[3])
 		}
 		ps = append(ps, d)
 	}
@@ -155,6 +155,16 @@ func handout[T tensor.Float](s *spec.Spec, m *spec.Model[T]) trace.Handout {
 		h.Given = append(h.Given, "Asked: "+strings.Join(asked, "; "))
 	}
 	return h
+}
+
+// isDeconvWeight reports whether name is the weight of a deconv layer.
+func isDeconvWeight(s *spec.Spec, name string) bool {
+	for _, l := range s.Layers {
+		if l.Type == "deconv" && l.Weight == name {
+			return true
+		}
+	}
+	return false
 }
 
 // inlineValue writes a small tensor on one line: a vector as a column
@@ -213,7 +223,7 @@ func ConventionText(s *spec.Spec) []string {
 		if c.Kernel == "flipped" {
 			out = append(out, "deconv kernel: flipped, the kernel slides over the zero-padded input without being rotated (a full cross-correlation), "+FlippedIndexFormula+"; this is PyTorch's ConvTranspose2d with every kernel rotated 180° (--kernel pytorch for the textbook full convolution)")
 		} else {
-			out = append(out, "deconv kernel: pytorch, as ConvTranspose2d and the textbook full convolution (MATLAB conv2(x, w, 'full'): the 180°-rotated kernel slides over the zero-padded input): each input pixel adds a scaled copy of the kernel, "+DeconvIndexFormula+" (--kernel flipped slides the kernel unrotated)")
+			out = append(out, "deconv kernel: pytorch, as ConvTranspose2d, which is the textbook full convolution (MATLAB conv2(x, w, 'full'): the 180°-rotated kernel slid over the zero-padded input); each input pixel adds a scaled copy of the kernel: "+DeconvIndexFormula+" (--kernel flipped slides the kernel unrotated)")
 		}
 	}
 	if has["logistic"] {
