@@ -287,36 +287,45 @@ func TestReadMissingFile(t *testing.T) {
 	}
 }
 
-// TestTorchFixture reads a file written from PyTorch tensors by
-// testdata/make_torch_fixture.py and compares it with the values that script
-// recorded in testdata/torch_fixture.json.
-func TestTorchFixture(t *testing.T) {
-	f, err := Read("testdata/torch_fixture.safetensors")
-	must(t, err)
+// torchFixture is testdata/torch_fixture.json: the tensors
+// make_torch_fixture.py took from PyTorch, every value written with repr.
+type torchFixture struct {
+	Metadata map[string]string
+	Tensors  map[string]struct {
+		DType  string
+		Shape  []int
+		Values []string
+	}
+}
+
+func readTorchFixture(t *testing.T) torchFixture {
+	t.Helper()
 	raw, err := os.ReadFile("testdata/torch_fixture.json")
 	must(t, err)
-	var want struct {
-		Metadata map[string]string
-		Tensors  map[string]struct {
-			DType  string
-			Shape  []int
-			Values []string
-		}
-	}
+	var want torchFixture
 	must(t, json.Unmarshal(raw, &want))
-	if !reflect.DeepEqual(f.Metadata, want.Metadata) {
-		t.Errorf("metadata %v, want %v", f.Metadata, want.Metadata)
-	}
-	if f.Len() != len(want.Tensors) || f.Len() != 6 {
-		t.Fatalf("%d tensors, want %d", f.Len(), len(want.Tensors))
-	}
+	return want
+}
+
+// checkFixture compares the tensors of f, read from path, bit for bit with
+// the values recorded in want.
+func checkFixture(t *testing.T, path string, f *File, want torchFixture, skipScalars bool) {
+	t.Helper()
+	n := 0
 	for name, w := range want.Tensors {
+		if skipScalars && len(w.Shape) == 0 {
+			if _, ok := f.Get(name); ok {
+				t.Errorf("%s: has the 0-d tensor %q, which its writer cannot write", path, name)
+			}
+			continue
+		}
+		n++
 		raw, ok := f.Get(name)
 		if !ok {
-			t.Fatalf("tensor %q missing", name)
+			t.Fatalf("%s: tensor %q missing", path, name)
 		}
 		if raw.DType != w.DType || !reflect.DeepEqual(raw.Shape, w.Shape) {
-			t.Fatalf("%q: %s %v, want %s %v", name, raw.DType, raw.Shape, w.DType, w.Shape)
+			t.Fatalf("%s: %q: %s %v, want %s %v", path, name, raw.DType, raw.Shape, w.DType, w.Shape)
 		}
 		switch w.DType {
 		case F32:
@@ -326,7 +335,7 @@ func TestTorchFixture(t *testing.T) {
 				v, err := strconv.ParseFloat(s, 64)
 				must(t, err)
 				if x.Data()[i] != float32(v) {
-					t.Errorf("%q[%d] = %v, want %v", name, i, x.Data()[i], v)
+					t.Errorf("%s: %q[%d] = %v, want %v", path, name, i, x.Data()[i], v)
 				}
 			}
 		case F64:
@@ -336,7 +345,7 @@ func TestTorchFixture(t *testing.T) {
 				v, err := strconv.ParseFloat(s, 64)
 				must(t, err)
 				if x.Data()[i] != v {
-					t.Errorf("%q[%d] = %v, want %v", name, i, x.Data()[i], v)
+					t.Errorf("%s: %q[%d] = %v, want %v", path, name, i, x.Data()[i], v)
 				}
 			}
 		case I64:
@@ -346,14 +355,60 @@ func TestTorchFixture(t *testing.T) {
 				v, err := strconv.ParseInt(s, 10, 64)
 				must(t, err)
 				if x[i] != v {
-					t.Errorf("%q[%d] = %v, want %v", name, i, x[i], v)
+					t.Errorf("%s: %q[%d] = %v, want %v", path, name, i, x[i], v)
 				}
 			}
 		default:
-			t.Fatalf("%q: unexpected dtype %s", name, w.DType)
+			t.Fatalf("%s: %q: unexpected dtype %s", path, name, w.DType)
 		}
 	}
+	if f.Len() != n {
+		t.Errorf("%s: %d tensors, want %d", path, f.Len(), n)
+	}
+}
+
+// TestTorchFixture reads a file written from PyTorch tensors by
+// testdata/make_torch_fixture.py and compares it with the values that script
+// recorded in testdata/torch_fixture.json.
+func TestTorchFixture(t *testing.T) {
+	const path = "testdata/torch_fixture.safetensors"
+	f, err := Read(path)
+	must(t, err)
+	want := readTorchFixture(t)
+	if !reflect.DeepEqual(f.Metadata, want.Metadata) {
+		t.Errorf("metadata %v, want %v", f.Metadata, want.Metadata)
+	}
+	if len(want.Tensors) != 6 {
+		t.Fatalf("testdata/torch_fixture.json: %d tensors, want 6", len(want.Tensors))
+	}
+	checkFixture(t, path, f, want, false)
 	if step, err := f.I64("step"); err != nil || step != 123456789012 {
 		t.Errorf("step = %v, %v", step, err)
 	}
+}
+
+// TestReferenceWriterFixture reads the same PyTorch tensors as written by an
+// implementation of the format that shares no code with this package
+// (testdata/refwriter: github.com/nlpodyssey/safetensors, a port of Hugging
+// Face's Rust crate, which orders the data by dtype alignment, then name), so
+// a misreading of the format cannot hide in both writer and reader. The port
+// cannot write 0-d tensors, so the scalar "step" is not in that file.
+func TestReferenceWriterFixture(t *testing.T) {
+	const path = "testdata/reference_writer.safetensors"
+	f, err := Read(path)
+	must(t, err)
+	want := readTorchFixture(t)
+	wantMeta := map[string]string{"format": want.Metadata["format"],
+		"made_by": "github.com/nlpodyssey/safetensors (safetensors/testdata/refwriter)"}
+	if !reflect.DeepEqual(f.Metadata, wantMeta) {
+		t.Errorf("%s: metadata %v, want %v", path, f.Metadata, wantMeta)
+	}
+	checkFixture(t, path, f, want, true)
+	// Written back by this package and read again, nothing changes.
+	var buf bytes.Buffer
+	_, err = f.WriteTo(&buf)
+	must(t, err)
+	again, err := Decode(bytes.NewReader(buf.Bytes()), "rewritten "+path)
+	must(t, err)
+	checkFixture(t, "rewritten "+path, again, want, true)
 }
