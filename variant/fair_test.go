@@ -302,6 +302,13 @@ func TestSheetFormulasGiveTheKey(t *testing.T) {
 // sheets name none of Problem 1's conventions.
 func TestSheetsStayOutOfTheKey(t *testing.T) {
 	for _, v := range gen(t, Options{Seed: 12, Count: 2, Problem: "both", Precision: 1, VarySizes: true}) {
+		// pdflatex makes the PDF: the sheet is ASCII, the math LaTeX
+		for i, r := range string(v.Sheet) {
+			if r > 127 {
+				t.Errorf("%s: the sheet has %q at byte %d, not ASCII", v.Name, r, i)
+				break
+			}
+		}
 		for _, bad := range []string{"key/", "key.json", "solution.md", "spec.yaml", "derivation.md", "backprop solve"} {
 			if strings.Contains(string(v.Sheet), bad) {
 				t.Errorf("%s: the sheet mentions %q", v.Name, bad)
