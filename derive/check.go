@@ -138,7 +138,7 @@ func Check(s *spec.Spec, batch int, rng *rand.Rand) ([]CheckResult, error) {
 	var res []CheckResult
 	for _, eq := range d.Backward {
 		node := d.nodes[eq.Node]
-		r := CheckResult{Name: expr.String(eq.LHS), VsAutodiff: relDiff(vals[eq.Node], node.Grad), VsFiniteDiff: -1, Param: eq.Param}
+		r := CheckResult{Name: expr.String(d.show(eq.LHS)), VsAutodiff: relDiff(vals[eq.Node], node.Grad), VsFiniteDiff: -1, Param: eq.Param}
 		if eq.Param {
 			const h = 1e-6
 			fd := tensor.New[float64](node.Value.Shape()...)

@@ -93,6 +93,7 @@ func WriteDocument(w io.Writer, title, format string, forms []*Derivation) error
 		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		return enc.Encode(out)
 	}
 	switch format {

@@ -149,6 +149,7 @@ func (d *Derivation) JSON() map[string]any {
 func (d *Derivation) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(d.JSON())
 }
 
