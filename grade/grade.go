@@ -27,6 +27,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/backprop-dev/backprop/expr"
 	"github.com/backprop-dev/backprop/solve"
 	"github.com/backprop-dev/backprop/spec"
 	"github.com/backprop-dev/backprop/tensor"
@@ -114,6 +115,8 @@ type Wrong struct {
 	Expected float64 `json:"expected"` // from the key
 	Got      float64 `json:"got"`
 	Mark     string  `json:"mark"` // MarkWrong or MarkFollowThrough
+	// Mistake is the kind of the global mistake that accounts for it.
+	Mistake string `json:"mistake,omitempty"`
 	// Consistent is the value the student's own earlier numbers give
 	// (the key's network re-run from them), when it differs from the key's.
 	Consistent *float64 `json:"consistent,omitempty"`
@@ -401,15 +404,18 @@ func Grade(k *Key, a *Answers, o Options) *Report {
 			g.base = base
 		}
 	}
-	g.mark(r)
+	g.judge(r)
+	g.tally(r)
 	if len(r.Wrong)+len(r.FollowThrough) > 0 {
 		g.mistakes(r)
 		if k.Spec != "" {
-			if hint := otherReading(k, student, o); hint != "" {
-				r.Hint = hint
-				g.reading(r, hint, student)
+			if diff, cmd := otherReading(k, student, o); diff != "" {
+				r.Hint = "your numbers are right for another reading of the problem: " + diff + "; see `" + cmd + "`"
+				g.reading(r, "your numbers are right for another reading of the problem: "+diff, student)
 			}
 		}
+		g.blame()
+		g.tally(r)
 		g.cause(r)
 	}
 	r.Summary = summary(r)
@@ -464,10 +470,12 @@ func normLabel(l string) string {
 // otherReading solves the key's spec under every other combination of
 // conventions and names one under which all of the student's values are
 // right.
-func otherReading(k *Key, student map[string][]*float64, o Options) string {
+// It returns the differences in words and the command that solves that
+// reading, or two empty strings.
+func otherReading(k *Key, student map[string][]*float64, o Options) (string, string) {
 	base, err := spec.Parse("key", []byte(k.Spec))
 	if err != nil {
-		return ""
+		return "", ""
 	}
 	for _, reshape := range []string{"row-major", "column-major"} {
 		for _, kernel := range []string{"pytorch", "flipped"} {
@@ -492,17 +500,19 @@ func otherReading(k *Key, student map[string][]*float64, o Options) string {
 					if label != k.Conventions.Label {
 						diff = append(diff, fmt.Sprintf("label %s (the key uses %s)", label, k.Conventions.Label))
 					}
-					return "your numbers are right for another reading of the problem: " + strings.Join(diff, ", ") +
-						fmt.Sprintf("; see `backprop solve --spec spec.yaml --reshape %s --kernel %s --label %s`", reshape, kernel, label)
+					return strings.Join(diff, ", "), fmt.Sprintf("backprop solve --spec spec.yaml --reshape %s --kernel %s --label %s", reshape, kernel, label)
 				}
 			}
 		}
 	}
-	return ""
+	return "", ""
 }
 
 func fits(sol *solve.Solution, student map[string][]*float64, o Options) bool {
 	vals := map[string][]float64{}
+	for _, st := range sol.Trace.Forward { // values the key asks for that are no layer output, as a
+		vals["forward."+expr.String(st.Target)] = st.Value.Data
+	}
 	for _, f := range sol.Forward {
 		vals["forward."+f.Name] = f.Value.Data
 	}
@@ -512,7 +522,10 @@ func fits(sol *solve.Solution, student map[string][]*float64, o Options) bool {
 	checked := false
 	for name, got := range student {
 		want, ok := vals[name]
-		if !ok || len(want) != len(got) {
+		if !ok {
+			continue // not a value of this reading (the logit is named otherwise under label y1)
+		}
+		if len(want) != len(got) {
 			return false
 		}
 		scale := 0.0

@@ -20,6 +20,7 @@ type graded struct {
 	// (rerun with backward set); base only re-runs the forward pass from
 	// them, so that it holds the right gradients for their forward values.
 	follow, base map[string][]float64
+	marks        [][]*Wrong        // per step and element: the mark of every given number
 	wrong        [][2]int          // step, element of every wrong number
 	explained    map[[2]int]string // numbers a global mistake accounts for → its kind
 }
@@ -61,33 +62,77 @@ func rerunOf(m map[string][]float64, pass, target string, n int) []float64 {
 	return v
 }
 
-// mark judges every given number, fills the scores and the first wrong
-// step.
-func (g *graded) mark(r *Report) {
+// judge marks every given number: right when it is the key's, else
+// follow-through when it is what the student's own earlier numbers give,
+// else wrong.
+func (g *graded) judge(r *Report) {
+	g.marks = make([][]*Wrong, len(g.k.Steps))
+	for si, st := range g.k.Steps {
+		row := g.got[si]
+		want := g.expected(si)
+		scale := scaleOf(want)
+		follow := rerunOf(g.follow, st.Pass, st.Target, len(want))
+		g.marks[si] = make([]*Wrong, len(st.Elements))
+		for ei, e := range st.Elements {
+			got := row[ei]
+			if got == nil {
+				continue
+			}
+			w := &Wrong{Name: stepName(st.Answer, st.Target), Label: e.Label, Expected: e.Value, Got: *got, Mark: MarkRight}
+			g.marks[si][ei] = w
+			if within(*got, e.Value, scale, g.o) {
+				continue
+			}
+			w.Mark = MarkWrong
+			if follow != nil && !within(follow[ei], e.Value, scale, g.o) {
+				c := follow[ei]
+				w.Consistent = &c
+				if within(*got, c, max(scale, scaleOf(follow)), g.o) {
+					w.Mark = MarkFollowThrough
+				}
+			}
+		}
+	}
+}
+
+// blame marks wrong the follow-through numbers that a recognised global
+// mistake accounts for: a number that repeats the mistake is not method
+// credit, even where it follows from an earlier number with the same
+// mistake (every gradient of the opposite sign follows from ∂J/∂a).
+func (g *graded) blame() {
+	for p, kind := range g.explained {
+		if w := g.marks[p[0]][p[1]]; w != nil && w.Mark != MarkRight {
+			w.Mark = MarkWrong
+			w.Mistake = kind
+		}
+	}
+}
+
+// tally fills the report's counts, lists, scores and first wrong step from
+// the marks.
+func (g *graded) tally(r *Report) {
 	tasks := map[string]*Score{}
 	taskOrder := []string{"forward", "gradients", "elements"}
 	taskLabel := map[string]string{"forward": "forward values", "gradients": "gradients", "elements": "intermediate elements"}
 	for _, t := range taskOrder {
 		tasks[t] = &Score{Name: t, Label: taskLabel[t], Asked: true}
 	}
+	r.Checked, r.Right, r.Unanswered = 0, 0, 0
+	r.Wrong, r.FollowThrough, r.Tensors, r.Tasks, r.First = nil, nil, nil, nil, nil
+	g.wrong = nil
 	for si, st := range g.k.Steps {
-		row := g.got[si]
-		want := g.expected(si)
-		scale := scaleOf(want)
-		follow := rerunOf(g.follow, st.Pass, st.Target, len(want))
-		name := stepName(st.Answer, st.Target)
 		task := "elements"
 		if i := strings.IndexByte(st.Answer, '.'); i > 0 {
 			task = st.Answer[:i]
 		}
 		asked := st.Answer != "" && g.k.asked(st.Answer)
-		sc := Score{Name: name, Label: st.Target, Asked: asked}
+		sc := Score{Name: stepName(st.Answer, st.Target), Label: st.Target, Asked: asked}
 		if asked {
 			sc.Total = len(st.Elements)
 		}
 		for ei, e := range st.Elements {
-			got := row[ei]
-			if got == nil {
+			w := g.marks[si][ei]
+			if w == nil {
 				if asked {
 					r.Unanswered++
 				}
@@ -98,27 +143,20 @@ func (g *graded) mark(r *Report) {
 			if !asked {
 				sc.Total++
 			}
-			if within(*got, e.Value, scale, g.o) {
+			switch w.Mark {
+			case MarkRight:
 				r.Right++
 				sc.Right++
-				continue
-			}
-			w := Wrong{Name: name, Label: e.Label, Expected: e.Value, Got: *got, Mark: MarkWrong}
-			if follow != nil && !within(follow[ei], e.Value, scale, g.o) {
-				c := follow[ei]
-				w.Consistent = &c
-				if within(*got, c, max(scale, scaleOf(follow)), g.o) {
-					w.Mark = MarkFollowThrough
-					r.FollowThrough = append(r.FollowThrough, w)
-					sc.FollowThrough++
-					continue
+			case MarkFollowThrough:
+				r.FollowThrough = append(r.FollowThrough, *w)
+				sc.FollowThrough++
+			default:
+				r.Wrong = append(r.Wrong, *w)
+				g.wrong = append(g.wrong, [2]int{si, ei})
+				sc.Wrong++
+				if r.First == nil {
+					r.First = &FirstStep{Pass: st.Pass, Step: st.Step, Target: st.Target, Formula: st.Formula, Label: e.Label, Got: w.Got, Line: e.Line}
 				}
-			}
-			r.Wrong = append(r.Wrong, w)
-			g.wrong = append(g.wrong, [2]int{si, ei})
-			sc.Wrong++
-			if r.First == nil {
-				r.First = &FirstStep{Pass: st.Pass, Step: st.Step, Target: st.Target, Formula: st.Formula, Label: e.Label, Got: *got, Line: e.Line}
 			}
 		}
 		if sc.Answered == 0 && !asked {
@@ -308,13 +346,13 @@ func (g *graded) mistakes(r *Report) {
 		for _, i := range e {
 			g.explained[[2]int{a.si, i}] = "transposed"
 		}
-		text := fmt.Sprintf("%s is transposed: you have its transpose, %s, where a weight's gradient has the weight's own shape %s (for example x·δᵀ where δ·xᵀ is meant, or the other way round)",
-			st.Target, tensor.FormatShape(sw), tensor.FormatShape(st.Shape))
+		text := fmt.Sprintf("%s is transposed: you have (%s)ᵀ, %s, where a weight's gradient has the weight's own shape %s (for example x·δᵀ where δ·xᵀ is meant)",
+			st.Target, st.Target, dims(sw), dims(st.Shape))
 		if len(st.Shape) > 2 {
 			text = fmt.Sprintf("each %d×%d kernel of %s is transposed: row and column indices swapped (you have ∂J/∂w[c,c',b,a] where ∂J/∂w[c,c',a,b] is meant)", rows, cols, st.Target)
 		}
 		if gs, ok := g.swapped[a.name]; ok {
-			text += fmt.Sprintf("; you also wrote it in the shape %s", tensor.FormatShape(gs))
+			text += fmt.Sprintf(", and you wrote it as %s", dims(gs))
 		}
 		r.Mistakes = append(r.Mistakes, Mistake{Kind: "transposed", Tensors: []string{a.name}, Explains: len(e), Text: text})
 	}
@@ -331,8 +369,12 @@ func (g *graded) reading(r *Report, hint string, student map[string][]*float64) 
 		m.Tensors = append(m.Tensors, name)
 	}
 	sort.Strings(m.Tensors)
-	for _, p := range g.wrong {
-		g.explained[p] = "reading"
+	for si, row := range g.marks {
+		for ei, w := range row {
+			if w != nil && w.Mark != MarkRight {
+				g.explained[[2]int{si, ei}] = "reading"
+			}
+		}
 	}
 	r.Mistakes = append(r.Mistakes, m)
 }
@@ -449,7 +491,7 @@ func summary(r *Report) string {
 	}
 	switch {
 	case r.Cause != "":
-		fmt.Fprintf(&b, " %d number(s) are wrong, all because %s.", len(r.Wrong), r.Cause)
+		fmt.Fprintf(&b, " %s wrong, all from one cause: %s.", count(len(r.Wrong), "number is", "numbers are"), r.Cause)
 	case r.First != nil:
 		f := r.First
 		fmt.Fprintf(&b, " The first mistake is in %s (%s step %d): %s should be %s, you have %s", f.Target, f.Pass, f.Step, f.Label, fmtNum(expectedOf(r, f.Label)), fmtNum(f.Got))
@@ -462,11 +504,10 @@ func summary(r *Report) string {
 		}
 	}
 	if n := len(r.FollowThrough); n > 0 {
-		fmt.Fprintf(&b, " %d later number(s) differ from the key only because they use your earlier wrong value(s); they are right for your own numbers and earn method credit (follow-through).", n)
+		fmt.Fprintf(&b, " %s from the key only because %s your earlier wrong value(s); %s right for your own numbers and %s method credit (follow-through).",
+			count(n, "later number differs", "later numbers differ"), pick(n, "it uses", "they use"), pick(n, "it is", "they are"), pick(n, "earns", "earn"))
 	}
-	if r.Hint != "" && r.Cause == "" {
-		fmt.Fprintf(&b, " Note: %s.", r.Hint)
-	}
+
 	if len(r.Problems) > 0 {
 		fmt.Fprintf(&b, " Not graded: %s.", strings.Join(r.Problems, "; "))
 	}
@@ -526,4 +567,17 @@ func tensorOf(label string) string {
 		return label[:i]
 	}
 	return label
+}
+
+// dims writes a shape as 8×2.
+func dims(shape []int) string { return strings.Trim(tensor.FormatShape(shape), "[]") }
+
+// count is "1 number is" or "3 numbers are".
+func count(n int, one, many string) string { return fmt.Sprintf("%d %s", n, pick(n, one, many)) }
+
+func pick(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -70,6 +70,10 @@ command line.`,
 			if err != nil {
 				return err
 			}
+			if !r.OK() {
+				// the report has said it all; the error only sets the exit status
+				cmd.SilenceErrors, cmd.SilenceUsage = true, true
+			}
 			switch {
 			case r.OK():
 				return nil

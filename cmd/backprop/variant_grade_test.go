@@ -78,12 +78,13 @@ func TestVariantThenGrade(t *testing.T) {
 	if err == nil {
 		t.Fatalf("grade accepted a wrong answer:\n%s", out)
 	}
-	for _, want := range []string{"2 wrong", "h2[1,1,1]", "H2[1]", "First step off the correct path: forward step 3, h2 = ReLU(", "h2[1,1,1] = ReLU("} {
+	// H2[1] follows from the wrong h2[1,1,1]: follow-through, not wrong
+	for _, want := range []string{"1 follow-through, 1 wrong", "h2[1,1,1]", "H2: 1 (H2[1])", "First step off the correct path: forward step 3, h2 = ReLU(", "h2[1,1,1] = ReLU("} {
 		if !strings.Contains(out, want) {
 			t.Errorf("grade output lacks %q:\n%s", want, out)
 		}
 	}
-	if !strings.Contains(err.Error(), "forward step 3 (h2)") {
+	if !strings.Contains(err.Error(), "1 wrong, 1 follow-through") {
 		t.Errorf("error %v", err)
 	}
 
