@@ -495,7 +495,7 @@ func summary(r *Report) string {
 	case r.First != nil:
 		f := r.First
 		fmt.Fprintf(&b, " The first mistake is in %s (%s step %d): %s should be %s, you have %s", f.Target, f.Pass, f.Step, f.Label, fmtNum(expectedOf(r, f.Label)), fmtNum(f.Got))
-		if f.Line != "" {
+		if f.Line != "" && len([]rune(f.Line)) <= 160 { // a whole deconvolution's line is too long for feedback
 			fmt.Fprintf(&b, " (%s)", f.Line)
 		}
 		b.WriteString(".")
