@@ -179,10 +179,11 @@ func engine(t *testing.T, s *spec.Spec, opt solve.Options) (fwd, grad map[string
 	return fwd, grad
 }
 
-// solveLine is the line of `backprop solve` (text) that starts with prefix.
+// solveLine is the line of `backprop solve --detail full` (text) that
+// starts with prefix.
 func solveLine(t *testing.T, s *spec.Spec, prefix string) string {
 	t.Helper()
-	sol, err := solve.Solve(s, solve.Options{})
+	sol, err := solve.Solve(s, solve.Options{Detail: "full"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -180,13 +180,15 @@ func TestGraphOfProblem1(t *testing.T) {
 }
 
 // TestStepsAreTheSolveText checks that every element line the page shows is
-// a line of `backprop solve` (text) for the same values.
+// a line of `backprop solve --detail full` (text) for the same values, and
+// that the LaTeX of each step's formula, element lines and result is that
+// of the Markdown the page receives as the full trace.
 func TestStepsAreTheSolveText(t *testing.T) {
 	ts, problems := newTestServer(t)
 	for _, p := range problems {
 		_, b := post(t, ts, fmt.Sprintf(`{"problem": %q}`, p.ID))
 		r := decode(t, b)
-		sol, err := solve.Solve(p.Spec.WithValues(keep), solve.Options{})
+		sol, err := solve.Solve(p.Spec.WithValues(keep), solve.Options{Detail: "full"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -215,6 +217,19 @@ func TestStepsAreTheSolveText(t *testing.T) {
 				for _, l := range st.LinesText {
 					if !lines[l] {
 						t.Errorf("%s/%s: line not in the solve output: %s", p.ID, n.Name, l)
+					}
+				}
+				if !lines["[1] "+st.HeadText] && !strings.Contains(txt.String(), "] "+st.HeadText+"\n") {
+					t.Errorf("%s/%s: formula not in the solve output: %s", p.ID, n.Name, st.HeadText)
+				}
+				for what, want := range map[string]string{"formula": "$$\n" + st.Head + "\n$$", "result": "$$\n" + st.Result + "\n$$"} {
+					if !strings.Contains(r.WorkedFull, want) {
+						t.Errorf("%s/%s: the %s's LaTeX is not in the full trace: %s", p.ID, n.Name, what, want)
+					}
+				}
+				for _, l := range st.Lines {
+					if want := strings.Replace(l, " = ", " &= ", 1) + `\\`; !strings.Contains(r.WorkedFull, want) {
+						t.Errorf("%s/%s: LaTeX line not in the full trace: %s", p.ID, n.Name, want)
 					}
 				}
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"strings"
@@ -34,7 +35,8 @@ type SolveRequest struct {
 
 // Result is the answer to POST /api/solve: the network as a graph with
 // every node's value, gradient and worked formulas, plus the whole worked
-// solution and the derived equations as Markdown with LaTeX.
+// solution (as a handout and as the full trace) and the derived equations
+// as Markdown with LaTeX.
 type Result struct {
 	Problem     string           `json:"problem"`
 	Title       string           `json:"title"`
@@ -51,8 +53,20 @@ type Result struct {
 	Edges     []Edge   `json:"edges"`
 	// Solution is exactly `backprop solve --format json` for these values.
 	Solution json.RawMessage `json:"solution"`
-	// Worked is exactly `backprop solve --format markdown`.
+	// Worked is exactly `backprop solve --format markdown`: the handout,
+	// a compact model answer (the problem restated, each step's general
+	// index formula, a few elements worked in numbers, the gradients as
+	// chain-rule factors, the answers asked for). The page shows it by
+	// default.
 	Worked string `json:"worked"`
+	// WorkedFull is exactly `backprop solve --detail full --format
+	// markdown`: every element of every step. Both come in one answer so
+	// that switching between them on the page needs no round trip.
+	WorkedFull string `json:"workedFull"`
+	// WorkedError and WorkedFullError say why Worked or WorkedFull is
+	// empty (a network the writer cannot render).
+	WorkedError     string `json:"workedError,omitempty"`
+	WorkedFullError string `json:"workedFullError,omitempty"`
 	// Derivation is the gradient equations per sample and batched, as
 	// `backprop derive --format markdown` writes them; DerivationError says
 	// why there are none.
@@ -83,8 +97,10 @@ type Node struct {
 	// Consumers name the nodes whose gradients flow back into this one
 	// (the upstream gradients of its backward step).
 	Consumers []string `json:"consumers,omitempty"`
-	// InlineIn names the step of `backprop solve` that shows this node's
-	// formula inline (u0 inside h0 = ReLU(w0·z + b0)).
+	// InlineIn names the step of the full trace (`backprop solve --detail
+	// full`) that shows this node's formula inline (u0 inside h0 =
+	// ReLU(w0·z + b0)); the handout gives such a node a step of its own,
+	// which is the node's Forward.
 	InlineIn string `json:"inlineIn,omitempty"`
 }
 
@@ -237,28 +253,12 @@ func solveSpec(id string, s *spec.Spec, digits int) (*Result, *apiError) {
 			}
 		}
 	}
-	topt := trace.Options{Objective: "J"}
-	coarse, err := trace.Build(m.Nodes, topt)
-	if err != nil {
-		return nil, unprocessable("%v", err)
-	}
-	// A second trace with every named node as a step of its own gives the
-	// pre-activations (u0 = w0·z + b0) the forward step the solution shows
-	// inline inside h0 = ReLU(w0·z + b0).
-	var restore []*autograd.Var[float64]
-	for _, v := range m.Nodes {
-		if v.Inline && v.Name != "" {
-			v.Inline = false
-			restore = append(restore, v)
-		}
-	}
-	fine, err := trace.Build(m.Nodes, topt)
-	for _, v := range restore {
-		v.Inline = true
-	}
-	if err != nil {
-		return nil, unprocessable("%v", err)
-	}
+	// sol.Trace is the full trace of `backprop solve --detail full`, in
+	// which a pre-activation with one consumer is shown inside it (u0 in
+	// h0 = ReLU(w0·z + b0)); sol.Steps gives every named value a step of
+	// its own, as the handout does, and supplies the forward steps of the
+	// nodes the full trace shows inline.
+	coarse, fine := sol.Trace, sol.Steps
 
 	r := &Result{Problem: id, Title: sol.Header.Title, Conventions: s.Conventions, Header: sol.Header.Conventions, Objective: sol.Header.Objective}
 	for _, l := range s.Layers {
@@ -282,9 +282,7 @@ func solveSpec(id string, s *spec.Spec, digits int) (*Result, *apiError) {
 	}
 	bwd := map[string]trace.Step{}
 	for _, st := range coarse.Backward {
-		if g, ok := st.Target.(expr.Grad); ok {
-			bwd[g.Wrt.Name] = st
-		}
+		bwd[st.Name] = st
 	}
 	inlineIn := map[string]string{}
 	for _, st := range coarse.Forward {
@@ -319,20 +317,42 @@ func solveSpec(id string, s *spec.Spec, digits int) (*Result, *apiError) {
 		n.InlineIn = inlineIn[n.Name]
 	}
 
-	var js, md bytes.Buffer
+	var js bytes.Buffer
 	if err := sol.WriteJSON(&js); err != nil {
 		return nil, unprocessable("%v", err)
 	}
 	r.Solution = json.RawMessage(js.Bytes())
-	if err := sol.WriteMarkdown(&md); err != nil {
-		return nil, unprocessable("%v", err)
+	var werr error
+	if r.Worked, werr = written("the handout", sol.WriteMarkdown); werr != nil {
+		r.WorkedError = werr.Error()
 	}
-	r.Worked = md.String()
+	if r.WorkedFull, werr = written("the full trace", func(w io.Writer) error {
+		return sol.Trace.WriteMarkdown(w, sol.Header, digits)
+	}); werr != nil {
+		r.WorkedFullError = werr.Error()
+	}
 	r.Derivation, err = derivation(s)
 	if err != nil {
 		r.DerivationError = err.Error()
 	}
 	return r, nil
+}
+
+// written is what write writes, or an error saying which text could not
+// be written and why. A panic in a writer becomes such an error, so that
+// one text that cannot be rendered for a network leaves the rest of the
+// page working.
+func written(what string, write func(io.Writer) error) (text string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			text, err = "", fmt.Errorf("%s cannot be written for this network: %v", what, p)
+		}
+	}()
+	var b bytes.Buffer
+	if err := write(&b); err != nil {
+		return "", fmt.Errorf("%s cannot be written for this network: %v", what, err)
+	}
+	return b.String(), nil
 }
 
 // derivation is the Markdown of `backprop derive --format markdown`: the

@@ -1,70 +1,136 @@
 package classroom
 
 import (
-	"bytes"
-	"regexp"
 	"strings"
 
+	"github.com/backprop-dev/backprop/expr"
+	"github.com/backprop-dev/backprop/tensor"
 	"github.com/backprop-dev/backprop/trace"
 )
 
-// StepText is one step of the trace engine's worked solution, as the trace
-// package renders it, split so the page can show each part on its own: the
-// step's formula, one line per element (symbolic = numbers substituted =
-// value), and the resulting tensor. Each part is given in LaTeX (for KaTeX)
-// and the element lines also in plain text (for copying and for tests).
+// StepText is one step of the worked solution, split so the page can show
+// each part on its own: the step's whole-tensor formula, its general index
+// formula, the gradient's chain-rule factors, one line per element
+// (symbolic = numbers substituted = value), and the resulting tensor.
+// Each part is given in LaTeX (for KaTeX) and the formulas and element
+// lines also in plain text (for copying and for tests). The parts are
+// rendered from the trace's expressions, in the same styles as `backprop
+// solve --detail full` uses, so the page shows the same text.
 type StepText struct {
-	Head      string   `json:"head"`      // LaTeX: target = whole-tensor formula
-	HeadText  string   `json:"headText"`  // the same in plain text
-	Note      string   `json:"note"`      // e.g. "h1 is used 2 times; the contributions add up"
+	Head     string `json:"head"`     // LaTeX: target = whole-tensor formula
+	HeadText string `json:"headText"` // the same in plain text
+	Note     string `json:"note"`     // e.g. "h1 is used 2 times; the contributions add up"
+	// Rule is the general element with symbolic indices in LaTeX,
+	// u_{0}[i] = \sum_{j} w_{0}[i,j] \cdot z[j] + b_{0}[i]; empty when the
+	// operation has none. RuleText is the same in plain text, RuleNote
+	// says which terms the rule's sum keeps or how an index maps.
+	Rule     string `json:"rule,omitempty"`
+	RuleText string `json:"ruleText,omitempty"`
+	RuleNote string `json:"ruleNote,omitempty"`
+	// Chain is a gradient step written as its chain-rule factors and then
+	// as the whole-tensor formula, ∂J/∂u0 = ∂J/∂h0·∂h0/∂u0 = ∂J/∂h0 ⊙
+	// 1[u0 > 0], in LaTeX; empty for forward steps and, as in the handout,
+	// for a parameter's gradient, whose formula (∂J/∂u0·zᵀ) already reads
+	// as the product. ChainText is the same in plain text.
+	Chain     string `json:"chain,omitempty"`
+	ChainText string `json:"chainText,omitempty"`
+	// Local states the local derivative's convention where the operation
+	// has one (ReLU′ at 0, the derivative of log σ).
+	Local     string   `json:"local,omitempty"`
 	Lines     []string `json:"lines"`     // LaTeX, one per element, "target = … = value"
 	LinesText []string `json:"linesText"` // plain text, one per element
 	Result    string   `json:"result"`    // LaTeX: target = matrix
 }
 
-var mathBlock = regexp.MustCompile(`(?s)\$\$\n(.*?)\n\$\$`)
-
-// renderStep renders one step through the trace package's own Markdown and
-// text writers and cuts the output into its parts. Going through the
-// writers (rather than re-implementing them) guarantees the page shows
-// exactly the text that `backprop solve` prints.
+// renderStep renders one step of a trace for the page directly from its
+// expressions: LaTeX in expr's LaTeX style and plain text in its text
+// style, with the given significant digits.
 func renderStep(s trace.Step, digits int) StepText {
-	one := &trace.Trace{Forward: []trace.Step{s}}
-	var md, txt bytes.Buffer
-	_ = one.WriteMarkdown(&md, trace.Header{}, digits)
-	_ = one.WriteText(&txt, trace.Header{}, digits)
-	out := StepText{Note: s.Note}
-
-	blocks := mathBlock.FindAllStringSubmatch(md.String(), -1)
-	if len(blocks) > 0 {
-		out.Head = blocks[0][1]
-		out.Result = blocks[len(blocks)-1][1]
+	tx := expr.Style{LaTeX: true, Digits: digits}
+	pt := expr.Style{Digits: digits}
+	out := StepText{
+		Head:     s.Target.Render(tx) + " = " + s.Formula.Render(tx),
+		HeadText: s.Target.Render(pt) + " = " + s.Formula.Render(pt),
+		Note:     s.Note,
+		Local:    s.Local,
+		Result:   s.Target.Render(tx) + " = " + matrixLaTeX(s.Value, digits),
 	}
-	if len(s.Lines) > 0 && len(blocks) >= 3 {
-		body := blocks[1][1]
-		body = strings.TrimPrefix(body, "\\begin{aligned}\n")
-		body = strings.TrimSuffix(body, "\\end{aligned}")
-		for _, l := range strings.Split(body, "\\\\\n") {
-			if l = strings.TrimSpace(l); l != "" {
-				out.Lines = append(out.Lines, strings.Replace(l, " &= ", " = ", 1))
-			}
-		}
+	if s.RuleLHS != nil && s.Rule != nil {
+		out.Rule = s.RuleLHS.Render(tx) + " = " + s.Rule.Render(tx)
+		out.RuleText = s.RuleLHS.Render(pt) + " = " + s.Rule.Render(pt)
+		out.RuleNote = s.RuleNote
 	}
-
-	lines := strings.Split(txt.String(), "\n")
-	for i, l := range lines {
-		if !strings.HasPrefix(l, "[1] ") {
-			continue
-		}
-		out.HeadText = strings.TrimPrefix(l, "[1] ")
-		j := i + 1
-		if s.Note != "" {
-			j++
-		}
-		for k := 0; k < len(s.Lines) && j+k < len(lines); k++ {
-			out.LinesText = append(out.LinesText, strings.TrimSpace(lines[j+k]))
-		}
-		break
+	if s.Chain != nil && !s.Param {
+		out.Chain = strings.Join([]string{s.Target.Render(tx), s.Chain.Render(tx), s.Formula.Render(tx)}, " = ")
+		out.ChainText = strings.Join([]string{s.Target.Render(pt), s.Chain.Render(pt), s.Formula.Render(pt)}, " = ")
+	}
+	for _, l := range s.Lines {
+		out.Lines = append(out.Lines, strings.Join(lineParts(l, tx), " = "))
+		out.LinesText = append(out.LinesText, strings.Join(lineParts(l, pt), " = "))
 	}
 	return out
+}
+
+// lineParts are the forms of one element line, each shown once: the
+// element, its formula in names, the numbers substituted, inner values
+// collapsed, and the value — the forms `backprop solve --detail full`
+// prints.
+func lineParts(l trace.Line, st expr.Style) []string {
+	parts := []string{l.Target.Render(st), l.Symbolic.Render(st)}
+	num := l.Numeric.Render(st)
+	if num != parts[1] {
+		parts = append(parts, num)
+	}
+	if l.Collapsed {
+		c := st
+		c.Collapse = true
+		if cs := l.Numeric.Render(c); cs != num {
+			parts = append(parts, cs)
+		}
+	}
+	if v := expr.Num(l.Value).Render(st); parts[len(parts)-1] != v {
+		parts = append(parts, v)
+	}
+	return parts
+}
+
+// matrixLaTeX writes a tensor as LaTeX bmatrix blocks: a scalar as a
+// number, a vector as a column (as the problem set writes vectors), a
+// matrix as itself, and a higher-rank tensor as one matrix per leading
+// index.
+func matrixLaTeX(m trace.Matrix, digits int) string {
+	st := expr.Style{LaTeX: true, Digits: digits}
+	if len(m.Shape) == 0 {
+		if len(m.Data) == 0 {
+			return ""
+		}
+		return expr.Num(m.Data[0]).Render(st)
+	}
+	r := len(m.Shape)
+	rows, cols := m.Shape[r-1], 1
+	if r > 1 {
+		rows, cols = m.Shape[r-2], m.Shape[r-1]
+	}
+	blocks := tensor.NumElements(m.Shape) / max(rows*cols, 1)
+	var out []string
+	for blk := range blocks {
+		var b strings.Builder
+		b.WriteString(`\begin{bmatrix}`)
+		for i := range rows {
+			cells := make([]string, cols)
+			for j := range cols {
+				cells[j] = expr.Num(m.Data[(blk*rows+i)*cols+j]).Render(st)
+			}
+			b.WriteString(strings.Join(cells, " & "))
+			if i < rows-1 {
+				b.WriteString(`\\ `)
+			}
+		}
+		b.WriteString(`\end{bmatrix}`)
+		out = append(out, b.String())
+	}
+	if len(out) == 1 {
+		return out[0]
+	}
+	return `\left[\,` + strings.Join(out, `,\;`) + `\,\right]`
 }

@@ -86,9 +86,15 @@
     return parent;
   }
 
+  // renderMarkdown renders the subset of Markdown that `backprop solve`
+  // and `backprop derive` write: headings, paragraphs (a line ending in a
+  // backslash breaks the line), lists, block quotes, $…$ and $$…$$ math.
+  // The section headed "Answers" is drawn as a box.
   function renderMarkdown(md, root) {
     const lines = md.split("\n");
+    let box = root; // where blocks go: the root, or the answers box
     let i = 0;
+    const isBlockStart = (l) => l.trim() === "" || l.trim() === "$$" || /^#{1,6} /.test(l) || l.startsWith("- ") || l.startsWith("> ");
     while (i < lines.length) {
       const l = lines[i];
       if (l.trim() === "$$") {
@@ -96,25 +102,48 @@
         i++;
         while (i < lines.length && lines[i].trim() !== "$$") body.push(lines[i++]);
         i++;
-        root.appendChild(tex(el("div", "eq"), body.join("\n"), true));
+        box.appendChild(tex(el("div", "eq"), body.join("\n"), true));
         continue;
       }
       const h = /^(#{1,6}) (.*)$/.exec(l);
       if (h) {
-        root.appendChild(inline(h[2], el("h" + Math.min(6, h[1].length + 2))));
+        box = root;
+        const head = inline(h[2], el("h" + Math.min(6, h[1].length + 2)));
+        if (h[2].trim() === "Answers") {
+          box = el("div", "answers");
+          box.appendChild(head);
+          root.appendChild(box);
+        } else {
+          root.appendChild(head);
+        }
         i++;
         continue;
       }
       if (l.startsWith("- ")) {
         const ul = el("ul");
         while (i < lines.length && lines[i].startsWith("- ")) ul.appendChild(inline(lines[i++].slice(2), el("li")));
-        root.appendChild(ul);
+        box.appendChild(ul);
+        continue;
+      }
+      if (l.startsWith("> ")) {
+        const q = [];
+        while (i < lines.length && (lines[i].startsWith("> ") || lines[i] === ">")) q.push(lines[i++].replace(/^> ?/, ""));
+        box.appendChild(renderMarkdown(q.join("\n"), el("blockquote")));
         continue;
       }
       if (l.trim() === "") { i++; continue; }
-      const para = [];
-      while (i < lines.length && lines[i].trim() !== "" && lines[i].trim() !== "$$" && !/^#{1,6} /.test(lines[i]) && !lines[i].startsWith("- ")) para.push(lines[i++]);
-      root.appendChild(inline(para.join(" "), el("p")));
+      const p = el("p");
+      let first = true;
+      while (i < lines.length && (first || !isBlockStart(lines[i]))) {
+        let t = lines[i++];
+        const hard = /\\$/.test(t);
+        if (hard) t = t.slice(0, -1);
+        if (!first) p.appendChild(document.createTextNode(" "));
+        inline(t, p);
+        if (hard && i < lines.length && !isBlockStart(lines[i])) { p.appendChild(el("br")); first = true; continue; }
+        first = false;
+      }
+      box.appendChild(p);
     }
     return root;
   }
@@ -178,7 +207,7 @@
     }
     const nav = $("#tabs");
     for (const p of list) {
-      tabs[p.id] = { id: p.id, label: p.label, title: p.title, seq: 0, view: "value", selected: null, result: null, values: {}, pending: null };
+      tabs[p.id] = { id: p.id, label: p.label, title: p.title, seq: 0, view: "value", detail: "handout", selected: null, result: null, values: {}, pending: null };
       order.push(p.id);
       const b = el("button", "tab", p.label);
       b.type = "button";
@@ -226,9 +255,11 @@
     $("#view-" + tab.view).checked = true;
     for (const c of ["reshape", "kernel", "label"]) {
       $$("input[name=" + c + "]").forEach((i) => { i.checked = i.value === r.conventions[c]; });
+      // a convention this network has no use for is not offered: its
+      // switch would change nothing, and the worked solution omits it too
       const fs = $("#conv-" + c);
+      fs.hidden = !r.relevant[c];
       fs.disabled = !r.relevant[c];
-      fs.title = r.relevant[c] ? fs.title.replace(/ \(not used.*\)$/, "") : fs.title.replace(/ \(not used.*\)$/, "") + " (not used by this network)";
     }
   }
 
@@ -559,10 +590,28 @@
 
   // ---- the node panel -------------------------------------------------------
 
+  // stepSection starts a node's forward or backward step: the step's
+  // formula (for a gradient, its chain-rule factors first), then the
+  // general element with symbolic indices, and the notes that go with them.
   function stepSection(panel, title, step, cls) {
     const sec = el("section", cls);
     sec.appendChild(el("h3", "", title));
-    sec.appendChild(tex(el("div", "eq head"), step.head, true));
+    if (step.chain) {
+      const d = tex(el("div", "eq head chain"), step.chain, true);
+      d.title = step.chainText || "";
+      sec.appendChild(d);
+    } else {
+      sec.appendChild(tex(el("div", "eq head"), step.head, true));
+    }
+    if (step.local) sec.appendChild(el("p", "sub local", step.local + "."));
+    if (step.rule) {
+      sec.appendChild(el("p", "sub", "the general element:"));
+      const d = tex(el("div", "eq rule"), step.rule, true);
+      d.dataset.text = step.ruleText || "";
+      d.title = d.dataset.text;
+      sec.appendChild(d);
+      if (step.ruleNote) sec.appendChild(el("p", "sub", step.ruleNote + "."));
+    }
     if (step.note) sec.appendChild(el("p", "sub", step.note + "."));
     return sec;
   }
@@ -597,7 +646,7 @@
     // forward
     if (n.forward) {
       const sec = stepSection(panel, "Forward: formula, numbers substituted, result", n.forward, "fwd");
-      if (n.inlineIn) sec.appendChild(el("p", "sub", "backprop solve shows this step inside the step of " + n.inlineIn + "."));
+      if (n.inlineIn) sec.appendChild(el("p", "sub", "The handout gives " + n.name + " a step of its own; the full trace shows it inside the step of " + n.inlineIn + "."));
       lines(sec, n.forward);
       sec.appendChild(tex(el("div", "eq result"), n.forward.result, true));
       panel.appendChild(sec);
@@ -620,7 +669,7 @@
         const up = cn.backward ? cn.backward.result : "\\frac{\\partial J}{\\partial " + cn.tex + "} = " + (cn.kind === "objective" ? "1" : texMatrix(cn.shape, cn.grad || []));
         sec.appendChild(tex(el("div", "eq upstream"), up, true));
       }
-      sec.appendChild(el("p", "sub", "element by element: upstream · local derivative = result"));
+      sec.appendChild(el("p", "sub", "element by element, the numbers substituted:"));
       lines(sec, n.backward);
       sec.appendChild(el("p", "sub", "result:"));
       sec.appendChild(tex(el("div", "eq result"), n.backward.result, true));
@@ -668,7 +717,44 @@
       if (r.derivation) renderMarkdown(r.derivation, b);
       else b.appendChild(el("p", "muted", "No derivation: " + (r.derivationError || "unavailable")));
     });
-    mk("worked", "Worked solution with these numbers (backprop solve)", isAE, (b) => renderMarkdown(r.worked, b));
+    mk("worked", "Worked solution with these numbers (backprop solve)", true, (b) => renderWorked(tab, b));
+  }
+
+  // DETAILS are the two readings of the worked solution: the handout (the
+  // compact model answer, the default) and every element of every step.
+  const DETAILS = [
+    { id: "handout", label: "handout", title: "The compact model answer: each step's general formula, a few elements worked in numbers, the answers asked for (backprop solve)", key: "worked" },
+    { id: "full", label: "every element", title: "Every element of every step with the numbers substituted (backprop solve --detail full)", key: "workedFull" },
+  ];
+
+  // renderWorked draws the worked solution in the tab's chosen detail, with
+  // a switch to the other one; both texts came with the last answer.
+  function renderWorked(tab, body) {
+    const r = tab.result;
+    body.textContent = "";
+    const bar = el("div", "seg detail");
+    bar.setAttribute("role", "group");
+    bar.setAttribute("aria-label", "detail of the worked solution");
+    for (const d of DETAILS) {
+      const b = el("button", "", d.label);
+      b.type = "button";
+      b.id = "detail-" + d.id;
+      b.title = d.title;
+      b.setAttribute("aria-pressed", String(tab.detail === d.id));
+      b.addEventListener("click", () => {
+        if (tab.detail === d.id) return;
+        tab.detail = d.id;
+        renderWorked(tab, body);
+      });
+      bar.appendChild(b);
+    }
+    body.appendChild(bar);
+    const d = DETAILS.find((x) => x.id === tab.detail) || DETAILS[0];
+    const text = el("div", "worked");
+    text.dataset.detail = d.id;
+    if (r[d.key]) renderMarkdown(r[d.key], text);
+    else text.appendChild(el("p", "muted", r[d.key + "Error"] || "unavailable"));
+    body.appendChild(text);
   }
 
   init();
