@@ -228,6 +228,13 @@ func noKaTeXErrors(t *testing.T, ctx context.Context, where string) {
 	}
 }
 
+// workedTeX is the LaTeX source of every formula of the worked solution
+// as the page shows it (KaTeX keeps it in each formula's MathML).
+func workedTeX(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	return eval[string](t, ctx, `Array.from(document.querySelectorAll('details[data-key="worked"] .worked annotation')).map(a => a.textContent).join("\n")`)
+}
+
 func withW0(s *spec.Spec, v float64) *spec.Spec {
 	return s.WithValues(func(name string, old *tensor.Tensor[float64]) *tensor.Tensor[float64] {
 		if name != "w0" {
@@ -262,6 +269,42 @@ func TestBrowserClassroom(t *testing.T) {
 	}
 	noKaTeXErrors(t, ctx, "#graph")
 	screenshot(t, ctx, "classroom-graph.png")
+
+	// the worked solution: the handout by default, every element one click
+	// away, and back
+	if got := eval[string](t, ctx, `document.querySelector('details[data-key="worked"] .worked').dataset.detail`); got != "handout" {
+		t.Errorf("the worked solution opens as %q, want the handout", got)
+	}
+	if !eval[bool](t, ctx, `document.querySelector('details[data-key="worked"]').open`) {
+		t.Error("the worked solution is closed; the handout should show by default")
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll('details[data-key="worked"] .answers .katex').length`); n == 0 {
+		t.Error("the handout shows no answers box with formulas")
+	}
+	noKaTeXErrors(t, ctx, `details[data-key="worked"]`)
+	handoutEqs := eval[int](t, ctx, `document.querySelectorAll('details[data-key="worked"] .worked .eq').length`)
+	do(t, ctx, "showing every element", chromedp.Click(chromedp.CSS(`#detail-full`)), chromedp.WaitVisible(chromedp.CSS(`.worked[data-detail="full"]`)))
+	fullEqs := eval[int](t, ctx, `document.querySelectorAll('details[data-key="worked"] .worked .eq').length`)
+	if fullEqs <= handoutEqs || !strings.Contains(workedTeX(t, ctx), `h_{2}[1,4,4] &=`) {
+		t.Errorf("the full trace shows %d formulas (the handout %d) and should work h2[1,4,4]", fullEqs, handoutEqs)
+	}
+	if eval[string](t, ctx, `document.getElementById("detail-full").getAttribute("aria-pressed")`) != "true" {
+		t.Error("the switch does not mark the full trace as chosen")
+	}
+	if s := eval[string](t, ctx, `document.body.dataset.solves`); s != "1" {
+		t.Errorf("switching the detail asked the server again (answers: %s)", s)
+	}
+	noKaTeXErrors(t, ctx, `details[data-key="worked"]`)
+	do(t, ctx, "back to the handout", chromedp.Click(chromedp.CSS(`#detail-handout`)), chromedp.WaitVisible(chromedp.CSS(`.worked[data-detail="handout"]`)))
+	if n := eval[int](t, ctx, `document.querySelectorAll('details[data-key="worked"] .worked .eq').length`); n != handoutEqs {
+		t.Errorf("back to the handout: %d formulas, want %d", n, handoutEqs)
+	}
+
+	// the kernel switch names the readings as the worked solution does
+	kernel := eval[string](t, ctx, `document.getElementById("conv-kernel").textContent`)
+	if !strings.Contains(kernel, "full convolution") || !strings.Contains(kernel, "unrotated") || strings.Contains(kernel, "180") {
+		t.Errorf("kernel switch reads %q", kernel)
+	}
 
 	// open h0: its forward step with the numbers substituted
 	do(t, ctx, "opening h0", chromedp.Click(chromedp.CSS(`.node[data-name="h0"] .nh`)), chromedp.WaitVisible(chromedp.CSS(`#panel .fwd .line`)))
@@ -324,6 +367,27 @@ func TestBrowserClassroom(t *testing.T) {
 		t.Errorf("b0[1] after cancelling shows %q, want 0.1", got)
 	}
 
+	// the full trace, chosen before an edit, stays chosen and shows the
+	// edited numbers: u0[1] = 0.5·0.4 + 0.3·0.8 + 0.1
+	do(t, ctx, "showing every element", chromedp.Click(chromedp.CSS(`#detail-full`)), chromedp.WaitVisible(chromedp.CSS(`.worked[data-detail="full"]`)))
+	if tex := workedTeX(t, ctx); !strings.Contains(tex, `0.5 \cdot 0.4 + 0.3 \cdot 0.8 + 0.1`) {
+		t.Error("the full trace does not show the edited w0[1,1] = 0.5 in u0[1]")
+	}
+
+	// a pre-activation's panel: its general element, and its gradient as
+	// chain-rule factors with the ReLU′ convention
+	do(t, ctx, "opening u0", chromedp.Click(chromedp.CSS(`.node[data-name="u0"] .nh`)), chromedp.WaitVisible(chromedp.CSS(`#panel .fwd .rule`)))
+	if got, want := eval[string](t, ctx, `document.querySelector("#panel .fwd .rule").dataset.text`), "u0[i] = Σ_j w0[i,j]·z[j] + b0[i]"; got != want {
+		t.Errorf("u0's general element:\n page %s\n want %s", got, want)
+	}
+	if got, want := eval[string](t, ctx, `document.querySelector("#panel .bwd .chain").title`), "∂J/∂u0 = ∂J/∂h0·∂h0/∂u0 = ∂J/∂h0 ⊙ 1[u0 > 0]"; got != want {
+		t.Errorf("∂J/∂u0's chain-rule factors:\n page %s\n want %s", got, want)
+	}
+	if got := eval[string](t, ctx, `document.querySelector("#panel .bwd .local").textContent`); !strings.Contains(got, "0 at u0 = 0") {
+		t.Errorf("∂J/∂u0's local derivative note: %q", got)
+	}
+	noKaTeXErrors(t, ctx, "#panel")
+
 	// a convention switch: σ(a) read as p(y=1)
 	do(t, ctx, "switching the label", chromedp.Click(chromedp.CSS(`input[name=label][value=y1]`)))
 	waitSolves(t, ctx, 3)
@@ -356,6 +420,27 @@ func TestBrowserClassroom(t *testing.T) {
 	checkShown(t, ctx, "w1", grad["w1"])
 	do(t, ctx, "showing values", chromedp.Click(chromedp.CSS(`#view-value`)), chromedp.WaitVisible(chromedp.CSS(`.node.show-value`)))
 	screenshot(t, ctx, "classroom-autoencoder.png")
+
+	// Problem 2 has no reshape, deconv or logistic unit: those switches are
+	// not offered and the conventions list does not name them
+	for _, c := range []string{"reshape", "kernel", "label"} {
+		if eval[bool](t, ctx, fmt.Sprintf(`document.getElementById("conv-%s").offsetParent !== null`, c)) {
+			t.Errorf("the auto-encoder tab shows the %s switch", c)
+		}
+	}
+	conv := eval[string](t, ctx, `document.querySelector('details[data-key="conv"]').textContent`)
+	for _, w := range []string{"reshape", "kernel", "label"} {
+		if strings.Contains(conv, w) {
+			t.Errorf("the auto-encoder's conventions name %q: %s", w, conv)
+		}
+	}
+	if got := eval[string](t, ctx, `document.querySelector('details[data-key="worked"] .worked').dataset.detail`); got != "handout" {
+		t.Errorf("the auto-encoder's worked solution opens as %q, want the handout (the detail is chosen per tab)", got)
+	}
+	do(t, ctx, "back to Problem 1", chromedp.Click(chromedp.CSS(`.tab[data-id="main"]`)), chromedp.WaitVisible(chromedp.CSS(`.node[data-name="h2"]`)))
+	if eval[bool](t, ctx, `document.getElementById("conv-kernel").offsetParent === null`) {
+		t.Error("back on Problem 1 the kernel switch is hidden")
+	}
 }
 
 // TestBrowserTrainingView publishes fake progress and watches the training

@@ -23,9 +23,14 @@ func serveCmd() *cobra.Command {
 		Short: "Interactive classroom page: the network as a graph, editable numbers, worked formulas",
 		Long: `serve starts a local web server with the classroom page: the network of a
 spec drawn as a graph whose nodes show their values (or gradients); click a
-node for its forward and backward step with the numbers substituted, click a
-number of an input or weight to change it and every value and gradient updates
-at once. The conventions (reshape order, kernel orientation, label) are
+node for its forward and backward step (the general index formula, the
+gradient as chain-rule factors, every element with the numbers substituted),
+click a number of an input or weight to change it and every value and gradient
+updates at once. Below the graph the worked solution is the handout that
+'backprop solve' prints, with a switch to every element of every step
+('--detail full'). The conventions the network uses (reshape order; deconv
+kernel: pytorch = ConvTranspose2d = the textbook full convolution, or flipped =
+the kernel slid unrotated, a full cross-correlation; which class σ(a) is) are
 switches on the page. A second tab shows the auto-encoder of Problem 2 with its
 derived gradient equations and worked numbers, and /train shows the progress
 of a training job that publishes to this process.
