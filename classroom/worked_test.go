@@ -2,7 +2,9 @@ package classroom
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strings"
 	"testing"
@@ -233,5 +235,28 @@ func TestPageConventionWording(t *testing.T) {
 	}
 	if strings.Contains(kernel, "flipped 180") {
 		t.Errorf("the kernel switch calls the flipped reading a 180° flip:\n%s", kernel)
+	}
+}
+
+// TestWrittenRecovers checks that a text whose writer fails or panics
+// becomes an error naming the text, so that the rest of the answer (and
+// the server) keeps working.
+func TestWrittenRecovers(t *testing.T) {
+	text, err := written("the handout", func(w io.Writer) error {
+		fmt.Fprint(w, "partial")
+		panic("index out of range")
+	})
+	if text != "" || err == nil || !strings.Contains(err.Error(), "the handout") || !strings.Contains(err.Error(), "index out of range") {
+		t.Errorf("a panicking writer gave %q, %v; want no text and an error naming the handout and the panic", text, err)
+	}
+	text, err = written("the full trace", func(w io.Writer) error {
+		fmt.Fprint(w, "partial")
+		return errors.New("disk full")
+	})
+	if text != "" || err == nil || !strings.Contains(err.Error(), "the full trace") || !strings.Contains(err.Error(), "disk full") {
+		t.Errorf("a failing writer gave %q, %v; want no text and an error naming the full trace and the cause", text, err)
+	}
+	if text, err = written("x", func(w io.Writer) error { _, err := fmt.Fprint(w, "ok"); return err }); text != "ok" || err != nil {
+		t.Errorf("a good writer gave %q, %v", text, err)
 	}
 }
