@@ -3,6 +3,8 @@
 // values, lets a student or teacher edit any input or weight in place and
 // see every value and gradient change at once, and opens each node's
 // forward and backward step of the worked solution, rendered with KaTeX.
+// Below the graph the worked solution is the handout of `backprop solve`,
+// with every element of every step (--detail full) one switch away.
 // A second tab shows the auto-encoder of Problem 2 with its derived
 // gradient equations and its worked numbers, and /train shows a training
 // job's progress (package live).
@@ -18,8 +20,9 @@
 //     target, no wasm_exec.js to keep in step with the Go toolchain, and no
 //     multi-megabyte .wasm download before the first picture;
 //   - the networks are tiny, so a round trip on the loopback interface is
-//     far below what a person notices (a solve of Problem 1 takes well under
-//     a millisecond);
+//     far below what a person notices (the whole answer for Problem 1 —
+//     values, gradients, both readings of the worked solution and the
+//     derived equations — takes a few milliseconds);
 //   - the training view needs a server anyway, to receive progress from a
 //     running job;
 //   - the API is plain JSON over HTTP, so it is tested with net/http/httptest

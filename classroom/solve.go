@@ -326,9 +326,13 @@ func solveSpec(id string, s *spec.Spec, digits int) (*Result, *apiError) {
 	if r.Worked, werr = written("the handout", sol.WriteMarkdown); werr != nil {
 		r.WorkedError = werr.Error()
 	}
-	if r.WorkedFull, werr = written("the full trace", func(w io.Writer) error {
-		return sol.Trace.WriteMarkdown(w, sol.Header, digits)
-	}); werr != nil {
+	// the full trace through the same call as `backprop solve --detail
+	// full`, so that it stays that text whatever the solution adds to it
+	full, err := solve.Solve(s, solve.Options{Digits: digits, Detail: "full"})
+	if err != nil {
+		return nil, unprocessable("%v", err)
+	}
+	if r.WorkedFull, werr = written("the full trace", full.WriteMarkdown); werr != nil {
 		r.WorkedFullError = werr.Error()
 	}
 	r.Derivation, err = derivation(s)
