@@ -325,7 +325,8 @@ func TestSheetsStayOutOfTheKey(t *testing.T) {
 			}
 		}
 		d := string(v.Derivation)
-		for _, want := range []string{`\partial`, "w_{1}", "w_{2}", "u_{1}", "u_{2}"} {
+		// per sample and batched over N samples, with the broadcasts written out
+		for _, want := range []string{`\partial`, "w_{1}", "w_{2}", "u_{1}", "u_{2}", "U_{1}", "_{N}"} {
 			if !strings.Contains(d, want) {
 				t.Errorf("%s: derivation.md lacks %q:\n%s", v.Name, want, d)
 			}

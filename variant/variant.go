@@ -78,7 +78,7 @@ type Variant struct {
 	// of key.json and of `backprop grade`'s reports.
 	SolutionFull []byte
 	// Derivation is the symbolic gradient derivation (Markdown), as
-	// `backprop derive --spec key/spec.yaml --form sample`; only the
+	// `backprop derive --spec key/spec.yaml --format markdown`; only the
 	// auto-encoder, whose sheet asks for the equations, has one.
 	Derivation []byte
 	// Attempts is how many draws were made before a fair one (1 with
@@ -225,15 +225,14 @@ func generate(o Options, problem string, index int) (Variant, error) {
 	return v, nil
 }
 
-// derivation is the per-sample gradient derivation of s as Markdown.
+// derivation is the gradient derivation of s as Markdown, as a course
+// hands it out (derive.Textbook): the derivative rules, the scalar chain
+// rule for one weight, the equations per sample and batched over N
+// samples, in the variant's sizes.
 func derivation(s *spec.Spec) ([]byte, error) {
-	d, _, err := derive.Spec(s, 0)
-	if err != nil {
-		return nil, fmt.Errorf("derive: %w", err)
-	}
 	var b bytes.Buffer
-	if err := derive.WriteDocument(&b, s.Title, "markdown", []*derive.Derivation{d}); err != nil {
-		return nil, err
+	if err := derive.Textbook(s, "markdown", &b); err != nil {
+		return nil, fmt.Errorf("derive: %w", err)
 	}
 	return b.Bytes(), nil
 }
