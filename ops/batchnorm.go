@@ -45,8 +45,12 @@ type BatchNormOptions[T tensor.Float] struct {
 // accumulated in float64 for either element type.
 type BatchNormOp[T tensor.Float] struct {
 	BatchNormOptions[T]
+	// MeanName and StdName name a channel's mean and √(variance + ε) in
+	// the op's rules and RuleValues ("μ" and "σ" when empty).
+	MeanName, StdName string
 
 	outer, c, inner int       // x viewed as (N, C, inner)
+	xs              []int     // the input's shape
 	m               int       // values per channel: N·inner
 	mean, variance  []float64 // statistics used for the normalization
 	std             []float64 // √(σ² + ε)
@@ -111,6 +115,7 @@ func (o *BatchNormOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], err
 		return nil, fmt.Errorf("batch_norm: eps must not be negative, got %g", o.Eps)
 	}
 	o.outer, o.c, o.inner = xs[0], c, tensor.NumElements(xs[2:])
+	o.xs = append([]int(nil), xs...)
 	o.m = o.outer * o.inner
 	o.mean = make([]float64, c)
 	o.variance = make([]float64, c)
@@ -472,4 +477,106 @@ func (o *BatchNormOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out
 		A: expr.Diff{A: gout(m), B: expr.Quot{A: sumOf(gs), B: mm}},
 		B: expr.Product{o.xhat(m, in), expr.Quot{A: sumOf(gx), B: mm}},
 	}}
+}
+
+func (o *BatchNormOp[T]) meanName() string {
+	if o.MeanName == "" {
+		return "μ"
+	}
+	return o.MeanName
+}
+
+func (o *BatchNormOp[T]) stdName() string {
+	if o.StdName == "" {
+		return "σ"
+	}
+	return o.StdName
+}
+
+// RuleValues returns the statistics the rules name: each channel's mean
+// (MeanName) and √(variance + ε) (StdName), shape (C): the batch's in
+// training mode, the running ones in evaluation mode.
+func (o *BatchNormOp[T]) RuleValues() map[string]*tensor.Tensor[float64] {
+	return map[string]*tensor.Tensor[float64]{
+		o.meanName(): tensor.MustFromSlice(append([]float64(nil), o.mean...), o.c),
+		o.stdName():  tensor.MustFromSlice(append([]float64(nil), o.std...), o.c),
+	}
+}
+
+// ruleNote defines μ and σ for channel index c.
+func (o *BatchNormOp[T]) ruleNote(c string) string {
+	mu, sd := o.meanName()+"["+c+"]", o.stdName()+"["+c+"]"
+	if !o.Training {
+		return fmt.Sprintf("evaluation mode: %s is the running mean of channel %s and %s = √(running variance + ε), ε = %g; both are constants", mu, c, sd, o.Eps)
+	}
+	return fmt.Sprintf("training mode: %s is the mean of channel %s over the M = %d values of the batch%s and %s = √(their biased variance + ε), ε = %g; x̂ = (x − %s)/%s is the normalised value",
+		mu, c, o.m, map[bool]string{true: " and its positions", false: ""}[o.inner > 1], sd, o.Eps, mu, sd)
+}
+
+// others are fresh indices for every axis of x but the channel's, in
+// place, with the channel index c: the positions a channel's sums run
+// over (a literal 1 for an axis of size 1).
+func (o *BatchNormOp[T]) others(c string, fresh func(string) string) (at, over []string) {
+	hints := map[int][]string{2: {"n", "c"}, 3: {"n", "c", "l"}, 4: {"n", "c", "p", "q"}}[len(o.xs)]
+	if hints == nil {
+		hints = indexHints(len(o.xs))
+	}
+	at = make([]string, len(o.xs))
+	for a, d := range o.xs {
+		switch {
+		case a == 1:
+			at[a] = c
+		case d == 1:
+			at[a] = "1"
+		default:
+			at[a] = fresh(hints[a])
+			over = append(over, at[a])
+		}
+	}
+	return at, over
+}
+
+// ForwardRule implements y[n,c,…] = (x[n,c,…] − μ[c])/σ[c]·γ[c] + β[c].
+func (o *BatchNormOp[T]) ForwardRule(out []string, in InputIndex, fresh func(string) string) (expr.Expr, string) {
+	if len(out) != len(o.xs) {
+		return nil, ""
+	}
+	c := out[1]
+	mu, sd := expr.Ref{Name: o.meanName(), Sym: []string{c}}, expr.Ref{Name: o.stdName(), Sym: []string{c}}
+	xh := expr.Quot{A: expr.Diff{A: in(0, out), B: mu}, B: sd}
+	return expr.Sum{expr.Product{xh, in(1, []string{c})}, in(2, []string{c})}, o.ruleNote(c)
+}
+
+// BackwardRule implements, with sums over the M positions (n', …) of
+// channel c and x̂ = (x − μ[c])/σ[c]: for x in training mode
+// γ[c]/σ[c]·(g[n,c,…] − Σ g[n',c,…]/M − x̂[n,c,…]·Σ g[n',c,…]·x̂[n',c,…]/M)
+// (γ[c]/σ[c]·g[n,c,…] in evaluation mode); for γ Σ g·x̂; for β Σ g.
+func (o *BatchNormOp[T]) BackwardRule(i int, idx []string, in InputIndex, out, gout Index, fresh func(string) string) (expr.Expr, string) {
+	var c string
+	switch {
+	case i == 0 && len(idx) == len(o.xs):
+		c = idx[1]
+	case i > 0 && len(idx) == 1:
+		c = idx[0]
+	default:
+		return nil, ""
+	}
+	mu, sd := expr.Ref{Name: o.meanName(), Sym: []string{c}}, expr.Ref{Name: o.stdName(), Sym: []string{c}}
+	xhat := func(at []string) expr.Expr { return expr.Quot{A: expr.Diff{A: in(0, at), B: mu}, B: sd} }
+	at, over := o.others(c, fresh)
+	switch i {
+	case 1:
+		return sigmaOver(over, expr.Product{gout(at), xhat(at)}), o.ruleNote(c)
+	case 2:
+		return sigmaOver(over, gout(at)), o.ruleNote(c)
+	}
+	scale := expr.Quot{A: in(1, []string{c}), B: sd}
+	if !o.Training {
+		return expr.Product{scale, gout(idx)}, o.ruleNote(c)
+	}
+	m := expr.Num(o.m)
+	return expr.Product{scale, expr.Diff{
+		A: expr.Diff{A: gout(idx), B: expr.Quot{A: sigmaOver(over, gout(at)), B: m}},
+		B: expr.Product{xhat(idx), expr.Quot{A: sigmaOver(over, expr.Product{gout(at), xhat(at)}), B: m}},
+	}}, o.ruleNote(c)
 }

@@ -22,8 +22,13 @@ type DropoutOp[T tensor.Float] struct {
 	Training bool       // drop and rescale; otherwise pass x through
 	Rng      *rand.Rand // source of the mask; needed when training with 0 < P < 1
 
+	// MaskName names the 0/1 keep mask in the op's rules and RuleValues
+	// ("m" when empty).
+	MaskName string
+
 	mask  []T // per element 0 or 1/(1−P); nil for the identity
 	scale float64
+	shape []int
 }
 
 // Dropout records dropout of x as node name; see DropoutOp.
@@ -50,6 +55,7 @@ func (o *DropoutOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error
 	}
 	x := in[0]
 	o.mask = nil
+	o.shape = append([]int(nil), x.Shape()...)
 	if !o.Training || o.P == 0 {
 		return x.Clone(), nil
 	}
@@ -125,4 +131,54 @@ func (o *DropoutOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Exp
 // BackwardElem implements autograd.Explainer.
 func (o *DropoutOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr {
 	return o.times(gout(m), m)
+}
+
+func (o *DropoutOp[T]) maskName() string {
+	if o.MaskName == "" {
+		return "m"
+	}
+	return o.MaskName
+}
+
+// RuleValues returns the keep mask the rules name (MaskName, "m"): 1 for
+// a kept element, 0 for a dropped one, shaped as the input. It is empty
+// when the op was the identity.
+func (o *DropoutOp[T]) RuleValues() map[string]*tensor.Tensor[float64] {
+	if o.mask == nil {
+		return nil
+	}
+	m := tensor.New[float64](o.shape...)
+	for k, v := range o.mask {
+		if v != 0 {
+			m.Data()[k] = 1
+		}
+	}
+	return map[string]*tensor.Tensor[float64]{o.maskName(): m}
+}
+
+// ruled is the rule of an element e at idx: m[idx]·e/(1 − p) in training,
+// e itself in evaluation, 0 when everything is dropped.
+func (o *DropoutOp[T]) ruled(e expr.Expr, idx []string) (expr.Expr, string) {
+	switch {
+	case o.mask == nil:
+		return e, "dropout is the identity in evaluation mode"
+	case o.P == 1:
+		return expr.Num(0), "p = 1 drops every element"
+	}
+	m := expr.Ref{Name: o.maskName(), Sym: idx}
+	if len(idx) == 0 {
+		m.Sym = nil
+	}
+	return expr.Quot{A: expr.Product{m, e}, B: expr.Num(1 - o.P)},
+		fmt.Sprintf("%s is the keep mask drawn in this pass (1 keeps an element, 0 drops it, each dropped with probability p = %g); survivors are divided by 1 − p", o.maskName(), o.P)
+}
+
+// ForwardRule implements m[idx]·x[idx]/(1 − p).
+func (o *DropoutOp[T]) ForwardRule(out []string, in InputIndex, fresh func(string) string) (expr.Expr, string) {
+	return o.ruled(in(0, out), out)
+}
+
+// BackwardRule implements m[idx]·∂J/∂y[idx]/(1 − p).
+func (o *DropoutOp[T]) BackwardRule(i int, idx []string, in InputIndex, out, gout Index, fresh func(string) string) (expr.Expr, string) {
+	return o.ruled(gout(idx), idx)
 }

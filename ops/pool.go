@@ -2,6 +2,8 @@ package ops
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/backprop-dev/backprop/autograd"
 	"github.com/backprop-dev/backprop/expr"
@@ -136,8 +138,12 @@ func planeOf(pos, area int) (plane, off int) { return pos / area, pos % area }
 // first one in row-major order when several are equal, as in PyTorch).
 type MaxPool2dOp[T tensor.Float] struct {
 	Options PoolOptions
-	g       poolGeom
-	argmax  []int32 // for every output element, the offset of its maximum within the input plane
+	// RowName and ColName name, in the op's rules and RuleValues, the row
+	// and column of each window's winner ("row" and "col" when empty).
+	RowName, ColName string
+
+	g      poolGeom
+	argmax []int32 // for every output element, the offset of its maximum within the input plane
 }
 
 // MaxPool2d records max pooling of x, (N, C, H, W) or (C, H, W).
@@ -388,4 +394,162 @@ func (o *AvgPool2dOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out
 		}
 	}
 	return sumOf(terms)
+}
+
+// ruleMaxTerms is the largest window whose terms a rule writes out.
+const ruleMaxTerms = 16
+
+// prefix splits a rule's indices into the sample and channel part and
+// the row and column.
+func (g *poolGeom) prefix(idx []string) (pre []string, i, j string, ok bool) {
+	if len(idx) != len(g.outShape()) {
+		return nil, "", "", false
+	}
+	r := len(idx)
+	return idx[:r-2], idx[r-2], idx[r-1], true
+}
+
+// windowTerms are the input elements of the window of output (i, j),
+// written out: x[…, s(i−1)+a, s(j−1)+b] for every tap (a, b). It is nil
+// with padding (some terms would lie outside the input) or for windows of
+// more than ruleMaxTerms taps.
+func (g *poolGeom) windowTerms(pre []string, i, j string, in InputIndex) []expr.Expr {
+	if g.ph > 0 || g.pw > 0 || g.kh*g.kw > ruleMaxTerms {
+		return nil
+	}
+	var terms []expr.Expr
+	for a := 1; a <= g.kh; a++ {
+		for b := 1; b <= g.kw; b++ {
+			at := append(append([]string(nil), pre...), affine(a-g.sh, term{g.sh, i}), affine(b-g.sw, term{g.sw, j}))
+			terms = append(terms, in(0, at))
+		}
+	}
+	return terms
+}
+
+func (o *MaxPool2dOp[T]) rowName() string {
+	if o.RowName == "" {
+		return "row"
+	}
+	return o.RowName
+}
+
+func (o *MaxPool2dOp[T]) colName() string {
+	if o.ColName == "" {
+		return "col"
+	}
+	return o.ColName
+}
+
+// RuleValues returns the winners the rules name: for every output
+// element, the row (RowName) and column (ColName), counted from 1, of the
+// input element that was its window's maximum.
+func (o *MaxPool2dOp[T]) RuleValues() map[string]*tensor.Tensor[float64] {
+	g := &o.g
+	row, col := tensor.New[float64](g.outShape()...), tensor.New[float64](g.outShape()...)
+	for k, at := range o.argmax {
+		row.Data()[k] = float64(int(at)/g.w + 1)
+		col.Data()[k] = float64(int(at)%g.w + 1)
+	}
+	return map[string]*tensor.Tensor[float64]{o.rowName(): row, o.colName(): col}
+}
+
+// ForwardRule implements y[…,i,j] = max(x[…, s(i−1)+a, s(j−1)+b] over the
+// window's taps), written out for windows of at most 16 taps without
+// padding.
+func (o *MaxPool2dOp[T]) ForwardRule(out []string, in InputIndex, fresh func(string) string) (expr.Expr, string) {
+	pre, i, j, ok := o.g.prefix(out)
+	if !ok {
+		return nil, ""
+	}
+	terms := o.g.windowTerms(pre, i, j, in)
+	switch len(terms) {
+	case 0:
+		return nil, ""
+	case 1:
+		return terms[0], ""
+	}
+	return expr.Call{Fn: "max", Args: terms}, o.winners()
+}
+
+// winners lists which input element won each window, for a small output.
+func (o *MaxPool2dOp[T]) winners() string {
+	g := &o.g
+	if len(o.argmax) > ruleMaxTerms {
+		return "the gradient of each window goes to the element that won it (the first maximum in reading order, as PyTorch)"
+	}
+	shape := g.outShape()
+	var parts []string
+	for k, at := range o.argmax {
+		idx := tensor.Index(shape, k)
+		pos := make([]string, len(idx))
+		for a, v := range idx {
+			pos[a] = strconv.Itoa(v + 1)
+		}
+		yi := strings.Join(pos, ",")
+		pos[len(pos)-2], pos[len(pos)-1] = strconv.Itoa(int(at)/g.w+1), strconv.Itoa(int(at)%g.w+1)
+		parts = append(parts, fmt.Sprintf("[%s] by [%s]", yi, strings.Join(pos, ",")))
+	}
+	return "the windows are won (first maximum in reading order, as PyTorch) as output ← input: " + strings.ReplaceAll(strings.Join(parts, ", "), "] by [", "] ← [")
+}
+
+// BackwardRule implements ∂J/∂x[…,i,j] = Σ_{k,l} 1[row[…,k,l] = i]·1[col[…,k,l] = j]·∂J/∂y[…,k,l]:
+// each window's gradient goes to the element that won it.
+func (o *MaxPool2dOp[T]) BackwardRule(n int, idx []string, in InputIndex, out, gout Index, fresh func(string) string) (expr.Expr, string) {
+	pre, i, j, ok := o.g.prefix(idx)
+	if !ok {
+		return nil, ""
+	}
+	k, l := fresh("k"), fresh("l")
+	at := append(append([]string(nil), pre...), k, l)
+	win := expr.Product{
+		expr.Indicator{C: expr.Cond{X: expr.Ref{Name: o.rowName(), Sym: at}, Op: "=", Y: symIndex(i)}},
+		expr.Indicator{C: expr.Cond{X: expr.Ref{Name: o.colName(), Sym: at}, Op: "=", Y: symIndex(j)}},
+		gout(at),
+	}
+	note := fmt.Sprintf("(%s, %s) at [%s] is the row and column of the element that won window (%s,%s); ",
+		o.rowName(), o.colName(), strings.Join(at, ","), k, l)
+	return expr.Sigma{Over: []string{k, l}, X: win}, note + o.winners()
+}
+
+// constDivisor is the divisor every window shares, or 0 when it varies
+// (padding not counted).
+func (o *AvgPool2dOp[T]) constDivisor() int {
+	if o.Options.ExcludePad && (o.g.ph > 0 || o.g.pw > 0) {
+		return 0
+	}
+	return o.g.kh * o.g.kw
+}
+
+// ForwardRule implements y[…,i,j] = Σ of the window's taps / (KH·KW),
+// written out for windows of at most 16 taps without padding.
+func (o *AvgPool2dOp[T]) ForwardRule(out []string, in InputIndex, fresh func(string) string) (expr.Expr, string) {
+	pre, i, j, ok := o.g.prefix(out)
+	if !ok {
+		return nil, ""
+	}
+	terms := o.g.windowTerms(pre, i, j, in)
+	if len(terms) == 0 {
+		return nil, ""
+	}
+	return expr.Quot{A: sumOf(terms), B: expr.Num(o.g.kh * o.g.kw)}, ""
+}
+
+// BackwardRule implements ∂J/∂x[…,i,j] = Σ over the windows (k,l) that
+// hold (i,j) of ∂J/∂y[…,k,l]/(KH·KW): the window's condition is written
+// as the sum's range.
+func (o *AvgPool2dOp[T]) BackwardRule(n int, idx []string, in InputIndex, out, gout Index, fresh func(string) string) (expr.Expr, string) {
+	g := &o.g
+	pre, i, j, ok := g.prefix(idx)
+	d := o.constDivisor()
+	if !ok || d == 0 {
+		return nil, ""
+	}
+	k, l := fresh("k"), fresh("l")
+	at := append(append([]string(nil), pre...), k, l)
+	where := fmt.Sprintf("%s ≤ %s ≤ %s, %s ≤ %s ≤ %s",
+		affine(1-g.sh-g.ph, term{g.sh, k}), i, affine(g.kh-g.sh-g.ph, term{g.sh, k}),
+		affine(1-g.sw-g.pw, term{g.sw, l}), j, affine(g.kw-g.sw-g.pw, term{g.sw, l}))
+	return expr.Sigma{Over: []string{k, l}, Where: where, X: expr.Quot{A: gout(at), B: expr.Num(d)}},
+		"the sum runs over the windows that hold the element"
 }

@@ -8,8 +8,9 @@ import (
 
 // SumOp reduces x to a scalar: Σ x, or the mean when Mean is set.
 type SumOp[T tensor.Float] struct {
-	Mean bool
-	n    int
+	Mean  bool
+	n     int
+	shape []int
 }
 
 // Sum records Σ x as a scalar.
@@ -36,6 +37,7 @@ func (o *SumOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error) {
 		return nil, err
 	}
 	o.n = in[0].Len()
+	o.shape = append([]int(nil), in[0].Shape()...)
 	s := 0.0
 	for _, v := range in[0].Data() {
 		s += float64(v)
@@ -160,7 +162,10 @@ func (o *ScaleOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, go
 // elements: mean(softplus(a) − t·a), which equals
 // −mean(t·log σ(a) + (1−t)·log(1−σ(a))) without ever forming σ(a), so it
 // neither overflows nor cancels. Its gradient is (σ(a) − t)/n.
-type BCEWithLogitsOp[T tensor.Float] struct{ n int }
+type BCEWithLogitsOp[T tensor.Float] struct {
+	n     int
+	shape []int
+}
 
 // BCEWithLogits records the mean binary cross-entropy of logits against
 // targets in [0, 1] (the targets get no gradient).
@@ -180,6 +185,7 @@ func (o *BCEWithLogitsOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T],
 		return nil, &tensor.ShapeError{Op: "bce_with_logits", Tensor: "targets", Want: tensor.FormatShape(in[0].Shape()) + " (the logits' shape)", Got: in[1].Shape()}
 	}
 	o.n = in[0].Len()
+	o.shape = append([]int(nil), in[0].Shape()...)
 	s := 0.0
 	t := in[1].Data()
 	for i, a := range in[0].Data() {
@@ -339,4 +345,53 @@ func (o *SquaredErrorOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, 
 		d = expr.Diff{A: in(1, m), B: in(0, m)}
 	}
 	return o.div(expr.Product{expr.Num(2), gout(0), d})
+}
+
+// mean is e/n when the op averages.
+func (o *SumOp[T]) mean(e expr.Expr) expr.Expr {
+	if !o.Mean {
+		return e
+	}
+	return expr.Quot{A: e, B: expr.Num(o.n)}
+}
+
+// ForwardRule implements Σ_idx x[idx] (over n for the mean).
+func (o *SumOp[T]) ForwardRule(out []string, in InputIndex, fresh func(string) string) (expr.Expr, string) {
+	idx, over := freshIndices(o.shape, fresh)
+	return o.mean(sigmaOver(over, in(0, idx))), ""
+}
+
+// BackwardRule implements ∂J/∂x[idx] = ∂J/∂s (over n for the mean).
+func (o *SumOp[T]) BackwardRule(i int, idx []string, in InputIndex, out, gout Index, fresh func(string) string) (expr.Expr, string) {
+	return o.mean(gout(nil)), ""
+}
+
+// bceDiv is e/n, or e for a single element.
+func (o *BCEWithLogitsOp[T]) bceDiv(e expr.Expr) expr.Expr {
+	if o.n == 1 {
+		return e
+	}
+	return expr.Quot{A: e, B: expr.Num(o.n)}
+}
+
+// ForwardRule implements the binary cross-entropy as a course writes it,
+// −Σ_idx (t[idx]·logσ(a[idx]) + (1 − t[idx])·logσ(−a[idx]))/n, which
+// equals the softplus form the op computes.
+func (o *BCEWithLogitsOp[T]) ForwardRule(out []string, in InputIndex, fresh func(string) string) (expr.Expr, string) {
+	idx, over := freshIndices(o.shape, fresh)
+	a, t := in(0, idx), in(1, idx)
+	term := expr.Sum{
+		expr.Product{t, expr.Call{Fn: "logσ", Args: []expr.Expr{a}}},
+		expr.Product{expr.Diff{A: expr.Num(1), B: t}, expr.Call{Fn: "logσ", Args: []expr.Expr{expr.Neg{X: a}}}},
+	}
+	return expr.Neg{X: o.bceDiv(sigmaOver(over, term))}, "logσ(a) = log σ(a) and logσ(−a) = log(1 − σ(a)), computed as −softplus(∓a) so that neither overflows"
+}
+
+// BackwardRule implements ∂J/∂a[idx] = ∂J/∂L·(σ(a[idx]) − t[idx])/n and,
+// for the targets, −∂J/∂L·a[idx]/n.
+func (o *BCEWithLogitsOp[T]) BackwardRule(i int, idx []string, in InputIndex, out, gout Index, fresh func(string) string) (expr.Expr, string) {
+	if i == 1 {
+		return expr.Neg{X: expr.Product{gout(nil), o.bceDiv(in(0, idx))}}, ""
+	}
+	return expr.Product{gout(nil), o.bceDiv(expr.Diff{A: expr.Call{Fn: "σ", Args: []expr.Expr{in(0, idx)}}, B: in(1, idx)})}, ""
 }

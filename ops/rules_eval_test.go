@@ -233,9 +233,6 @@ func (e *ruleEnv) eval(x expr.Expr) (float64, error) {
 		}
 		return 0, fmt.Errorf("cannot evaluate function %s", x.Fn)
 	case expr.Sigma:
-		if x.Where != "" {
-			return 0, fmt.Errorf("Σ with a condition %q", x.Where)
-		}
 		return e.sigma(x, 0)
 	}
 	return 0, fmt.Errorf("cannot evaluate %T (%s)", x, expr.String(x))
@@ -243,6 +240,9 @@ func (e *ruleEnv) eval(x expr.Expr) (float64, error) {
 
 func (e *ruleEnv) sigma(x expr.Sigma, k int) (float64, error) {
 	if k == len(x.Over) {
+		if ok, err := e.where(x.Where); err != nil || !ok {
+			return 0, err
+		}
 		v, err := e.eval(x.X)
 		if err == errOutOfRange {
 			return 0, nil
@@ -412,4 +412,33 @@ func checkRules(t *testing.T, out *V, want ...string) int {
 		}
 	}
 	return n
+}
+
+// where evaluates a sum's range condition, comma-separated chains of
+// index expressions such as "2k−1 ≤ i ≤ 2k, 2l−1 ≤ j ≤ 2l".
+func (e *ruleEnv) where(cond string) (bool, error) {
+	if cond == "" {
+		return true, nil
+	}
+	for _, chain := range strings.Split(cond, ", ") {
+		parts := strings.Split(chain, "≤")
+		if len(parts) < 2 {
+			return false, fmt.Errorf("cannot read the condition %q", chain)
+		}
+		prev, err := e.index(strings.TrimSpace(parts[0]))
+		if err != nil {
+			return false, err
+		}
+		for _, p := range parts[1:] {
+			v, err := e.index(strings.TrimSpace(p))
+			if err != nil {
+				return false, err
+			}
+			if prev > v {
+				return false, nil
+			}
+			prev = v
+		}
+	}
+	return true, nil
 }
