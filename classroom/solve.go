@@ -85,7 +85,7 @@ type Node struct {
 	Value []float64 `json:"value"` // row-major
 	// Grad is ∂J/∂node, row-major; nil when J does not depend on it.
 	Grad     []float64 `json:"grad"`
-	Editable bool      `json:"editable"` // inputs and parameters
+	Editable bool      `json:"editable"` // the data input and the parameters: what a request may change
 	// Col and Lane place the node: Col is its depth in the graph
 	// (parameters share their consumer's column), Lane its order within the
 	// column.
@@ -470,7 +470,9 @@ func graphOf(m *spec.Model[float64]) ([]Node, []Edge) {
 		switch {
 		case isParam[v]:
 			kind = "param"
-		case v == m.Input:
+		case v == m.Input || v.IsLeaf():
+			// the data input, and any other given tensor (a target, class
+			// labels, a dropout mask)
 			kind = "input"
 		case v == m.Objective:
 			kind = "objective"
@@ -483,7 +485,7 @@ func graphOf(m *spec.Model[float64]) ([]Node, []Edge) {
 		n := Node{
 			Name: ids[v], TeX: expr.LaTeXName(v.Name), Kind: kind,
 			Shape: append([]int{}, v.Value.Shape()...), Value: append([]float64{}, v.Value.Data()...),
-			Editable: v.IsLeaf(), Col: col[v], Lane: lanes[key],
+			Editable: isParam[v] || v == m.Input, Col: col[v], Lane: lanes[key],
 		}
 		lanes[key]++
 		if v.Grad != nil {

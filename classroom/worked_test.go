@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/backprop-dev/backprop/solve"
+	"github.com/backprop-dev/backprop/spec"
 )
 
 // TestWorkedHandoutAndFull checks the two readings of the worked solution
@@ -258,5 +260,42 @@ func TestWrittenRecovers(t *testing.T) {
 	}
 	if text, err = written("x", func(w io.Writer) error { _, err := fmt.Fprint(w, "ok"); return err }); text != "ok" || err != nil {
 		t.Errorf("a good writer gave %q, %v", text, err)
+	}
+}
+
+// TestEverySolveSpec serves each network of the solve package's test
+// specs, as `backprop serve --spec FILE` would: each answers with a graph
+// whose computed nodes all have a forward step, and with the full trace.
+func TestEverySolveSpec(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "solve", "testdata", "specs", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no specs under ../solve/testdata/specs (%v)", err)
+	}
+	for _, f := range files {
+		s, err := spec.ReadFile(f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		r, aerr := solveSpec("main", s.WithValues(keep), 6)
+		if aerr != nil {
+			t.Errorf("%s: status %d: %s", f, aerr.Status, aerr.Msg)
+			continue
+		}
+		if r.WorkedFull == "" || r.WorkedFullError != "" {
+			t.Errorf("%s: no full trace (%s)", f, r.WorkedFullError)
+		}
+		if r.WorkedError != "" {
+			// the page shows the message in place of the handout
+			t.Logf("%s: %s", f, r.WorkedError)
+		}
+		for _, n := range r.Nodes {
+			if strings.Contains(n.Name, "#") {
+				continue // a name given to two nodes: the trace's steps cannot tell them apart
+			}
+			if n.Kind != "input" && n.Kind != "param" && n.Forward == nil && n.InlineIn == "" {
+				t.Errorf("%s: node %s has no forward step", f, n.Name)
+			}
+		}
 	}
 }

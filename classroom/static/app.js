@@ -653,7 +653,10 @@
     } else {
       const sec = el("section", "fwd");
       sec.appendChild(el("h3", "", "Value"));
-      sec.appendChild(el("p", "sub", n.kind === "input" ? "An input of the network. Click a number in the graph to change it." : "A parameter. Click a number in the graph to change it."));
+      let what = n.kind === "input" ? "An input of the network." : "A parameter.";
+      if (!n.editable) what = "Given with the problem (a target, labels or a mask); it is not changed here.";
+      else what += " Click a number in the graph to change it.";
+      sec.appendChild(el("p", "sub", what));
       sec.appendChild(tex(el("div", "eq result"), n.tex + " = " + texMatrix(n.shape, n.value), true));
       panel.appendChild(sec);
     }
