@@ -2,7 +2,10 @@ package solve_test
 
 // The reference test checks backprop against numbers computed independently
 // by PyTorch autograd in float64 (testdata/reference.py, run once by hand;
-// its output testdata/reference.json is committed). See testdata/README.md.
+// its output testdata/reference.json is committed): every forward value and
+// gradient, and for a spec with train: every optimizer step's objective and
+// parameters (torch.optim) and the final objective, as backprop solve
+// --format json writes them. See testdata/README.md.
 
 import (
 	"bytes"
@@ -46,6 +49,26 @@ type refCase struct {
 	Label     string          `json:"label"`
 	Forward   json.RawMessage `json:"forward"`
 	Gradients json.RawMessage `json:"gradients"`
+	// Steps and FinalObjective are there when the spec has train:, as in
+	// backprop solve --format json.
+	Steps          []refStep `json:"steps"`
+	FinalObjective *float64  `json:"final_objective"`
+}
+
+// refStep is one optimizer step: the objective before the update and every
+// parameter after it.
+type refStep struct {
+	Step      int             `json:"step"`
+	Objective float64         `json:"objective"`
+	Params    json.RawMessage `json:"params"`
+}
+
+// solutionJSON is what backprop solve --format json writes.
+type solutionJSON struct {
+	Forward        json.RawMessage `json:"forward"`
+	Gradients      json.RawMessage `json:"gradients"`
+	Steps          []refStep       `json:"steps"`
+	FinalObjective *float64        `json:"final_objective"`
 }
 
 func (c refCase) String() string {
@@ -182,7 +205,7 @@ func (w *worst) merge(name string, o *worst) {
 // within relTol relative error, or within floorTol·max|want| absolute
 // error, where the maximum is over the element's tensor. Relative errors
 // are measured only where the reference is not zero.
-func compareTensors(t *testing.T, what string, got []solve.Named, want []refTensor, relTol, floorTol float64, w *worst) {
+func compareTensors(t *testing.T, what string, got, want []refTensor, relTol, floorTol float64, w *worst) {
 	t.Helper()
 	var gn, wn []string
 	for _, g := range got {
@@ -196,7 +219,7 @@ func compareTensors(t *testing.T, what string, got []solve.Named, want []refTens
 		return
 	}
 	for i, r := range want {
-		g := got[i].Value
+		g := got[i]
 		if fmt.Sprint(g.Shape) != fmt.Sprint(r.Shape) || len(g.Data) != len(r.Data) {
 			t.Errorf("%s %s: shape %v, the reference's is %v", what, r.Name, g.Shape, r.Shape)
 			continue
@@ -258,7 +281,11 @@ func index(shape []int, k int) string {
 
 func solveCase(t *testing.T, c refCase, dtype string) *solve.Solution {
 	t.Helper()
-	s, err := spec.ReadFile(filepath.Join("..", filepath.FromSlash(c.Spec)))
+	path := filepath.Join("..", filepath.FromSlash(c.Spec))
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the reference has cases for %s, which is missing: %v", c.Spec, err)
+	}
+	s, err := spec.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,26 +296,77 @@ func solveCase(t *testing.T, c refCase, dtype string) *solve.Solution {
 	return sol
 }
 
-// TestReference compares every forward value and gradient backprop computes
-// in float64 with PyTorch's.
+// solutionDoc is sol as backprop solve --format json writes it, read back.
+func solutionDoc(t *testing.T, sol *solve.Solution) *solutionJSON {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := sol.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var doc solutionJSON
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatalf("solve --format json: %v\n%s", err, buf.Bytes())
+	}
+	return &doc
+}
+
+// compareCase compares the JSON document of a solution with a reference
+// case: forward values, gradients, each optimizer step's objective and
+// parameters, and the final objective.
+func compareCase(t *testing.T, doc *solutionJSON, c refCase, relTol, floorTol float64, w *worst) {
+	t.Helper()
+	pairs := []struct {
+		what      string
+		got, want json.RawMessage
+	}{{"forward", doc.Forward, c.Forward}, {"gradient", doc.Gradients, c.Gradients}}
+	if len(doc.Steps) != len(c.Steps) {
+		t.Errorf("backprop reports %d optimizer steps, the reference %d", len(doc.Steps), len(c.Steps))
+	} else {
+		for k, st := range c.Steps {
+			what := fmt.Sprintf("step %d", st.Step)
+			if doc.Steps[k].Step != st.Step {
+				t.Errorf("%s: backprop numbers it step %d", what, doc.Steps[k].Step)
+			}
+			compareTensors(t, what, []refTensor{{Name: "objective", Data: []float64{doc.Steps[k].Objective}}},
+				[]refTensor{{Name: "objective", Data: []float64{st.Objective}}}, relTol, floorTol, w)
+			pairs = append(pairs, struct {
+				what      string
+				got, want json.RawMessage
+			}{what + " params", doc.Steps[k].Params, st.Params})
+		}
+	}
+	switch {
+	case (doc.FinalObjective == nil) != (c.FinalObjective == nil):
+		t.Errorf("final_objective: backprop %v, the reference %v", doc.FinalObjective, c.FinalObjective)
+	case c.FinalObjective != nil:
+		compareTensors(t, "final", []refTensor{{Name: "objective", Data: []float64{*doc.FinalObjective}}},
+			[]refTensor{{Name: "objective", Data: []float64{*c.FinalObjective}}}, relTol, floorTol, w)
+	}
+	for _, p := range pairs {
+		got, err := decodeTensors(p.got)
+		if err != nil {
+			t.Errorf("backprop's %s: %v", p.what, err)
+			continue
+		}
+		want, err := decodeTensors(p.want)
+		if err != nil {
+			t.Fatalf("reference %s: %v", p.what, err)
+		}
+		compareTensors(t, p.what, got, want, relTol, floorTol, w)
+	}
+}
+
+// TestReference compares every forward value, gradient and optimizer step
+// of backprop solve --format json in float64 with PyTorch's.
 func TestReference(t *testing.T) {
 	f := loadReference(t)
 	t.Logf("reference: %d cases from %s, torch %s", len(f.Cases), f.Generator, f.TorchVersion)
 	var all worst
 	for _, c := range f.Cases {
 		t.Run(c.String(), func(t *testing.T) {
-			fwd, err := decodeTensors(c.Forward)
-			if err != nil {
-				t.Fatalf("forward: %v", err)
-			}
-			grads, err := decodeTensors(c.Gradients)
-			if err != nil {
-				t.Fatalf("gradients: %v", err)
-			}
 			sol := solveCase(t, c, "float64")
 			var w worst
-			compareTensors(t, "forward", sol.Forward, fwd, refRelTol, refFloorTol, &w)
-			compareTensors(t, "gradient", sol.Gradients, grads, refRelTol, refFloorTol, &w)
+			compareCase(t, solutionDoc(t, sol), c, refRelTol, refFloorTol, &w)
 			t.Logf("worst error: %s", &w)
 			if w.fails > 0 {
 				t.Errorf("%d elements disagree with PyTorch; if %s changed on purpose, regenerate the reference: %s", w.fails, c.Spec, regenerate)
@@ -299,9 +377,20 @@ func TestReference(t *testing.T) {
 	t.Logf("worst error over all cases: %s", &all)
 }
 
+// bank is the problem bank, examples/<name>.yaml, each checked against
+// PyTorch.
+var bank = []string{"mazur", "softmax-classifier", "convnet-pool", "batchnorm", "residual", "dropout",
+	"weight-decay", "momentum", "adam", "layernorm", "gated-concat"}
+
+// minCourseSpecs is how many random course problems (testdata/specs/course-*.yaml,
+// drawn by the reference script) the reference must hold at least.
+const minCourseSpecs = 8
+
 // TestReferenceCoverage makes sure the committed reference is current: it
-// covers every spec under testdata/specs, and Problem 1 under both kernel
-// orientations, both reshape orders and both labels.
+// covers every spec under examples/ and testdata/specs, every problem of
+// the bank, at least minCourseSpecs course problems, the optimizer steps of
+// every spec with train:, and Problem 1 under both kernel orientations,
+// both reshape orders and both labels.
 func TestReferenceCoverage(t *testing.T) {
 	f := loadReference(t)
 	seen := map[string]map[string]bool{}
@@ -324,6 +413,43 @@ func TestReferenceCoverage(t *testing.T) {
 		rel := "solve/" + filepath.ToSlash(p)
 		if seen[rel] == nil {
 			t.Errorf("%s has no reference values: run %s", rel, regenerate)
+		}
+	}
+	examples, err := filepath.Glob(filepath.Join("..", "examples", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range examples {
+		rel, _ := filepath.Rel("..", p)
+		if rel = filepath.ToSlash(rel); seen[rel] == nil {
+			t.Errorf("%s has no reference values: run %s", rel, regenerate)
+		}
+	}
+	for _, b := range bank {
+		if seen["examples/"+b+".yaml"] == nil {
+			t.Errorf("the bank problem examples/%s.yaml has no reference values: run %s", b, regenerate)
+		}
+	}
+	course, err := filepath.Glob(filepath.Join("testdata", "specs", "course-*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(course) < minCourseSpecs {
+		t.Errorf("%d course problems under testdata/specs, want at least %d", len(course), minCourseSpecs)
+	}
+	// a spec with train: has its steps in every case, and only such a spec
+	for _, c := range f.Cases {
+		s, err := spec.ReadFile(filepath.Join("..", filepath.FromSlash(c.Spec)))
+		if err != nil {
+			t.Errorf("%s: %v", c, err)
+			continue
+		}
+		want := 0
+		if s.Train != nil {
+			want = s.Train.Steps
+		}
+		if len(c.Steps) != want || (want > 0) != (c.FinalObjective != nil) {
+			t.Errorf("%s: the reference has %d steps (final objective %v), the spec asks for %d", c, len(c.Steps), c.FinalObjective != nil, want)
 		}
 	}
 	p1 := seen["examples/problem1.yaml"]
@@ -356,14 +482,43 @@ func TestFloat32MatchesFloat64(t *testing.T) {
 				t.Fatalf("dtype %q, want float32", s32.DType)
 			}
 			var w worst
-			compareTensors(t, "forward", s32.Forward, asRef(s64.Forward), 1e-5, 0, &w)
-			compareTensors(t, "gradient", s32.Gradients, asRef(s64.Gradients), 1e-5, 0, &w)
+			compareTensors(t, "forward", asRef(s32.Forward), asRef(s64.Forward), 1e-5, 0, &w)
+			compareTensors(t, "gradient", asRef(s32.Gradients), asRef(s64.Gradients), 1e-5, 0, &w)
 			t.Logf("worst float32 error: %s", &w)
 		})
 	}
 	if n == 0 {
 		t.Fatal("no Problem 1 cases in the reference")
 	}
+}
+
+// Float32 tolerances against the reference: relative 1e-5, or an absolute
+// error of at most f32FloorTol times the largest magnitude of the element's
+// tensor, for elements near zero by cancellation (float32's rounding unit
+// is 6e-8).
+const (
+	f32RelTol   = 1e-5
+	f32FloorTol = 1e-6
+)
+
+// TestReferenceFloat32 solves every case in float32 and compares it with
+// PyTorch's float64 numbers, optimizer steps included.
+func TestReferenceFloat32(t *testing.T) {
+	f := loadReference(t)
+	var all worst
+	for _, c := range f.Cases {
+		t.Run(c.String(), func(t *testing.T) {
+			sol := solveCase(t, c, "float32")
+			if sol.DType != "float32" {
+				t.Fatalf("dtype %q, want float32", sol.DType)
+			}
+			var w worst
+			compareCase(t, solutionDoc(t, sol), c, f32RelTol, f32FloorTol, &w)
+			t.Logf("worst float32 error: %s", &w)
+			all.merge(c.String(), &w)
+		})
+	}
+	t.Logf("worst float32 error over all cases: %s", &all)
 }
 
 func asRef(ns []solve.Named) []refTensor {
