@@ -773,6 +773,28 @@ def course_gated(rng):
     }
 
 
+def course_generator(rng):
+    n = 3
+    return {
+        "title": "Course: Problem 1's generator and discriminator on a batch of three",
+        "about": ["Each sample's 2 numbers projected to 8 (ReLU), reshaped to 2×2×2 (the",
+                  "reshape order matters: from a vector per sample), a stride-2 transposed",
+                  "conv to 1×5×5 with a bias per channel and tanh, flattened per sample,",
+                  "a logistic unit; Σₙ log p(yₙ=0) is maximized."],
+        "inputs": [{"name": "z", "batch": True, "value": vals(rng, n, 2, lo=-1.5, hi=1.5)}],
+        "layers": [{"type": "linear", "name": "h0", "weight": "w0", "bias": "b0", "activation": "relu"},
+                   {"type": "reshape", "name": "h1", "shape": [2, 2, 2]},
+                   {"type": "deconv", "name": "h2", "weight": "w1", "bias": "b1", "stride": 2,
+                    "padding": 0, "activation": "tanh"},
+                   {"type": "flatten", "name": "H2"},
+                   {"type": "logistic", "name": "p", "weight": "w2", "bias": "b2"}],
+        "objective": {"type": "log_p"},
+        "params": {"w0": vals(rng, 8, 2), "b0": vals(rng, 8, lo=0.1, hi=0.8),
+                   "w1": vals(rng, 2, 1, 3, 3), "b1": vals(rng, 1, lo=-0.2, hi=0.2),
+                   "w2": vals(rng, 25, lo=-0.5, hi=0.5), "b2": vals(rng, lo=-0.2, hi=0.2)},
+    }
+
+
 COURSE = [
     ("course-softmax-batch", course_softmax),
     ("course-convnet-pool", course_convnet),
@@ -784,6 +806,7 @@ COURSE = [
     ("course-weight-decay", course_weight_decay),
     ("course-adam-maximize", course_adam),
     ("course-gated-inputs", course_gated),
+    ("course-generator-batch", course_generator),
 ]
 
 
