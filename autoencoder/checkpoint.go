@@ -10,15 +10,24 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/backprop-dev/backprop/internal/atomicfile"
 	"github.com/backprop-dev/backprop/nn"
 	"github.com/backprop-dev/backprop/safetensors"
 	"github.com/backprop-dev/backprop/tensor"
+	"github.com/backprop-dev/backprop/training"
 )
 
 // CheckpointFile is the name of the checkpoint inside a training run's
 // output directory.
-const CheckpointFile = "checkpoint.safetensors"
+const CheckpointFile = training.CheckpointFile
+
+// Format is the format of the checkpoints Save writes (metadata "format").
+// Version 1 is every checkpoint written before formats were versioned: no
+// "format" entry, otherwise the same layout, read as before. Version 2
+// records its format.
+var Format = training.Format{Kind: "backprop-autoencoder", Version: 2}
+
+// oldestFormat is the oldest format version Load reads.
+const oldestFormat = 1
 
 // ModelKind is the value of the "model" metadata entry that marks an
 // auto-encoder checkpoint; a checkpoint with another value (a GAN's) is
@@ -210,23 +219,16 @@ func (c *Checkpoint) encode() (*safetensors.File, error) {
 	return f, nil
 }
 
-// Save writes the checkpoint to path atomically: the file is written to a
-// temporary file in the same directory, synced and renamed over path, so a
-// failure at any point (full disk, crash, interrupt) leaves the previous
-// checkpoint at path intact. Equal checkpoints give identical bytes.
+// Save writes the checkpoint to path in Format, atomically
+// (training.SaveCheckpoint): a failure at any point (full disk, crash,
+// interrupt) leaves the previous checkpoint at path intact. Equal
+// checkpoints give identical bytes.
 func (c *Checkpoint) Save(path string) error {
 	f, err := c.encode()
 	if err != nil {
 		return fmt.Errorf("autoencoder: checkpoint %s: %w", path, err)
 	}
-	f.Source = path
-	return atomicfile.WriteFile(path, func(w io.Writer) error {
-		if wrapCheckpointWriter != nil {
-			w = wrapCheckpointWriter(w)
-		}
-		_, err := f.WriteTo(w)
-		return err
-	})
+	return training.SaveCheckpoint(path, Format, f, wrapCheckpointWriter)
 }
 
 // CheckpointError is a checkpoint that cannot be used as an auto-encoder:
@@ -245,19 +247,21 @@ func (e *CheckpointError) Error() string {
 // Unwrap returns the underlying problem.
 func (e *CheckpointError) Unwrap() error { return e.Err }
 
-// Load reads an auto-encoder checkpoint written by Save (or by any tool
-// that writes the same tensor names): it rebuilds the model from the
-// metadata (or, when the file has none, from the shape of
-// "encoder.weight"), loads the weights, and returns the optimizer state
-// found under OptimizerPrefix and the Progress under ProgressPrefix. Every
-// failure is a *CheckpointError naming the file and what is wrong: a
-// truncated or corrupt file, a checkpoint of another model, tensors whose
-// names or shapes do not fit (with the key and both shapes), or a run
-// state that contradicts itself.
+// Load reads an auto-encoder checkpoint written by Save, by an earlier
+// version (format 1), or by any tool that writes the same tensor names: it
+// rebuilds the model from the metadata (or, when the file has none, from
+// the shape of "encoder.weight"), loads the weights, and returns the
+// optimizer state found under OptimizerPrefix and the Progress under
+// ProgressPrefix. Every failure is a *CheckpointError naming the file and
+// what is wrong: a truncated or corrupt file, a checkpoint of another
+// model or of a format this version does not read (naming it), a tensor
+// holding NaN or Inf (a *training.NonFiniteError), tensors whose names or
+// shapes do not fit (with the key and both shapes), or a run state that
+// contradicts itself.
 func Load(path string) (*Checkpoint, error) {
-	f, err := safetensors.Read(path)
+	f, err := readCheckpoint(path)
 	if err != nil {
-		return nil, &CheckpointError{Path: path, Err: readProblem(err, path)}
+		return nil, err
 	}
 	meta, err := parseMeta(f)
 	if err != nil {
@@ -348,9 +352,9 @@ func stepsPerEpoch(n, batch int) int { return (n + batch - 1) / batch }
 // each mismatched key with the checkpoint's and the model's shapes. m is
 // unchanged on error. It returns the checkpoint's metadata.
 func (m *Model) LoadWeights(path string) (Meta, error) {
-	f, err := safetensors.Read(path)
+	f, err := readCheckpoint(path)
 	if err != nil {
-		return Meta{}, &CheckpointError{Path: path, Err: readProblem(err, path)}
+		return Meta{}, err
 	}
 	meta, err := parseMeta(f)
 	if err != nil {
@@ -360,6 +364,22 @@ func (m *Model) LoadWeights(path string) (Meta, error) {
 		return Meta{}, &CheckpointError{Path: path, Err: err}
 	}
 	return meta, nil
+}
+
+// readCheckpoint reads the safetensors file at path and checks its format
+// and that every number in it is finite.
+func readCheckpoint(path string) (*safetensors.File, error) {
+	f, err := safetensors.Read(path)
+	if err != nil {
+		return nil, &CheckpointError{Path: path, Err: readProblem(err, path)}
+	}
+	if _, err := training.CheckFormat(f.Metadata, Format, oldestFormat); err != nil {
+		return nil, &CheckpointError{Path: path, Err: err}
+	}
+	if err := training.CheckFinite(f); err != nil {
+		return nil, &CheckpointError{Path: path, Err: err}
+	}
+	return f, nil
 }
 
 // readProblem strips the path the safetensors reader puts in its errors

@@ -1,50 +1,26 @@
 package autoencoder
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strconv"
+
+	"github.com/backprop-dev/backprop/training"
 )
 
-// ErrInterrupted is returned (wrapped, together with the context's error)
-// by Train when its context is cancelled (Ctrl-C): the run was saved at
-// the step it had reached, and Options.Resume continues it.
-var ErrInterrupted = errors.New("autoencoder: training interrupted")
+// ErrInterrupted is wrapped by the error of Train when its context is
+// cancelled (Ctrl-C): the run was saved at the step it had reached, and
+// Options.Resume continues it. It is training.ErrInterrupted, shared by
+// every trainer.
+var ErrInterrupted = training.ErrInterrupted
 
 // MismatchError is a setting given for a resumed run that differs from the
-// run saved in the checkpoint. A resumed run keeps the settings it was
-// started with, since any change (another batch size, seed, data set…)
-// would make it a different run.
-type MismatchError struct {
-	Flag       string // the command-line flag of the setting: "--hidden"
-	Checkpoint string // the checkpoint's value
-	Given      string // the value given
-	Path       string // the checkpoint file
-	Note       string // what the difference means, when the values alone do not say it; may be ""
-}
-
-// Error implements error.
-func (e *MismatchError) Error() string {
-	note := ""
-	if e.Note != "" {
-		note = " (" + e.Note + ")"
-	}
-	return fmt.Sprintf("%s %s differs from the checkpoint's %s%s in %s: a resumed run keeps the settings it was started with; leave %s out or give %s",
-		e.Flag, e.Given, e.Checkpoint, note, e.Path, e.Flag, e.Checkpoint)
-}
+// run saved in the checkpoint (training.MismatchError).
+type MismatchError = training.MismatchError
 
 // ResumeFile is the checkpoint `--resume DIR` continues from: DIR's
 // CheckpointFile, or DIR itself when it is a file.
-func ResumeFile(dir string) string {
-	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
-		return dir
-	}
-	return filepath.Join(dir, CheckpointFile)
-}
+func ResumeFile(dir string) string { return training.ResumeFile(dir) }
 
 // ResumeOptions returns the options that continue the run saved in c:
 // each setting the run depends on (--data, --hidden, --optimizer, --lr,
@@ -158,14 +134,4 @@ func (c *Checkpoint) checkData(opt Options, h, w, n int) error {
 			Note: fmt.Sprintf("it selects %d training images of %s, the run used %d", n, opt.Dataset, m.TrainImages)}
 	}
 	return nil
-}
-
-// pcgState returns the state (hi, lo) of a PCG generator, which
-// rand.NewPCG(hi, lo) restores.
-func pcgState(p *rand.PCG) [2]uint64 {
-	b, err := p.MarshalBinary() // "pcg:" hi lo, big-endian
-	if err != nil || len(b) != 20 {
-		panic(fmt.Sprintf("autoencoder: unexpected PCG state encoding %q (%v)", b, err))
-	}
-	return [2]uint64{binary.BigEndian.Uint64(b[4:12]), binary.BigEndian.Uint64(b[12:20])}
 }

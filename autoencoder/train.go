@@ -1,14 +1,10 @@
 package autoencoder
 
 import (
-	"bytes"
-	"image/png"
-
 	"context"
 	"errors"
 	"fmt"
-	"github.com/backprop-dev/backprop/live"
-	"io"
+	"image"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -16,13 +12,12 @@ import (
 	"slices"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
-
 	"github.com/backprop-dev/backprop/autograd"
 	"github.com/backprop-dev/backprop/data"
 	"github.com/backprop-dev/backprop/nn"
 	"github.com/backprop-dev/backprop/optim"
 	"github.com/backprop-dev/backprop/tensor"
+	"github.com/backprop-dev/backprop/training"
 	"github.com/backprop-dev/backprop/viz"
 )
 
@@ -47,38 +42,13 @@ const (
 	DefaultSamples  = 16
 )
 
-// Random streams of the PCG generator: the seed picks the run, the stream
+// Random streams of the run's seed (training.SeededPCG): the stream
 // separates initialization from shuffling, so the batch order does not
 // depend on the model's size and vice versa.
-const (
-	initStream    = 0x696e6974 // "init"
-	shuffleStream = 0x73687566 // "shuf"
+var (
+	initStream    = training.Stream("init")
+	shuffleStream = training.Stream("shuf")
 )
-
-// seededPCG is the PCG generator of a run's seed and stream. Its 128-bit
-// state is the first two outputs of a SplitMix64 generator started at
-// stream<<32 ^ seed, so that neighbouring seeds (1, 2, 3, …) start from
-// unrelated states, as NumPy's SeedSequence and the xoshiro authors
-// advise for small seeds. (Used directly, rand.NewPCG(seed, stream) gives
-// every seed the same low half of the state at every step; over 400 seeds
-// so drawn the mean test error sat 0.28 % above PyTorch's, against 0.04 %
-// now: bench/autoencoder/README.md.)
-func seededPCG(seed, stream uint64) *rand.PCG {
-	x := stream<<32 ^ seed
-	return rand.NewPCG(splitMix64(x), splitMix64(x+golden64))
-}
-
-// golden64 is 2^64/φ, SplitMix64's increment.
-const golden64 = 0x9e3779b97f4a7c15
-
-// splitMix64 is the output of a SplitMix64 generator whose state was x
-// before the step: a bijective mix of x + golden64.
-func splitMix64(x uint64) uint64 {
-	x += golden64
-	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
-	x = (x ^ x>>27) * 0x94d049bb133111eb
-	return x ^ x>>31
-}
 
 // Options configure a training run. DefaultOptions gives the values of
 // `backprop train autoencoder` without flags.
@@ -98,25 +68,16 @@ type Options struct {
 	// OutDir receives recon-epochN.png, loss.png, history.csv and the
 	// checkpoint after every epoch; "" writes nothing.
 	OutDir string
-	// Progress receives the progress bar (stderr in the CLI); nil shows
-	// none.
-	Progress io.Writer
-	// Log receives one line per epoch (stdout in the CLI); nil prints
-	// nothing.
-	Log io.Writer
-	// Live, when set, receives the progress for the browser view
-	// (`--serve`): the loss every few steps, the test error and the
-	// reconstruction grid after each epoch.
-	Live *live.Store
+	// Hooks follow the run: the command line attaches its progress bar,
+	// its line per epoch and the live browser view here. A step reports
+	// "loss"; an epoch "train loss" (the mean of its step losses) and "test
+	// error", and the reconstruction grid as its picture.
+	Hooks training.Hooks
 	// Resume, when set, continues the run saved in this checkpoint
 	// instead of starting a new one; Checkpoint.ResumeOptions fills in the
 	// other options. Epochs is then the total to reach, counting the
 	// epochs the checkpoint has done.
 	Resume *Checkpoint
-
-	// afterStep, when set (by tests), is called after every step with the
-	// number of steps done in all.
-	afterStep func(step int)
 }
 
 // DefaultOptions returns the defaults of the command: 256 hidden units,
@@ -207,18 +168,18 @@ func Subset(d *data.Dataset, n int) (*data.Dataset, error) {
 // seeded with opt.Seed (so equal options give bit-for-bit equal models and
 // checkpoints), the loss of Model.Loss, and after each epoch the test
 // error, a reconstruction grid, the loss curve and an atomic checkpoint in
-// opt.OutDir.
+// opt.OutDir. The loop is training.Loop's; opt.Hooks follow it.
 //
 // A cancelled ctx stops training between steps: Train then saves a
 // checkpoint of the step reached (atomically; a failed write keeps the
-// previous one) and returns an error wrapping ErrInterrupted and the
-// context's error. With opt.Resume, Train continues the saved run from
-// that step: the weights, the optimizer state, the shuffling generator's
-// state and the loss history come from the checkpoint, so the result is
-// bit for bit that of a run never interrupted, and Result holds the whole
-// run's losses and epochs (earlier epochs without timings). A non-finite
-// loss stops training with an error before anything of that epoch is
-// written.
+// previous one) and returns a *training.InterruptedError, which wraps
+// ErrInterrupted and the context's error. With opt.Resume, Train continues
+// the saved run from that step: the weights, the optimizer state, the
+// shuffling generator's state and the loss history come from the
+// checkpoint, so the result is bit for bit that of a run never
+// interrupted, and Result holds the whole run's losses and epochs (earlier
+// epochs without timings). A non-finite loss stops training with an error
+// wrapping training.ErrNonFinite before anything of that epoch is written.
 func Train(ctx context.Context, train, test *data.Dataset, opt Options) (*Result, error) {
 	if err := opt.Validate(); err != nil {
 		return nil, err
@@ -249,7 +210,7 @@ func Train(ctx context.Context, train, test *data.Dataset, opt Options) (*Result
 	}
 	var model *Model
 	if ck == nil {
-		model, err = New(cfg, rand.New(seededPCG(opt.Seed, initStream)))
+		model, err = New(cfg, rand.New(training.SeededPCG(opt.Seed, initStream)))
 	} else if model, err = New(cfg, nil); err == nil {
 		err = nn.LoadStateDict[float32](model, ck.Model.StateDict())
 	}
@@ -280,7 +241,7 @@ func Train(ctx context.Context, train, test *data.Dataset, opt Options) (*Result
 	}
 	// One PCG stream shuffles every epoch in turn; a checkpoint records its
 	// state at the start of the epoch in progress.
-	pcg := seededPCG(opt.Seed, shuffleStream)
+	pcg := training.SeededPCG(opt.Seed, shuffleStream)
 	if ck != nil {
 		pcg = rand.NewPCG(ck.Progress.Shuffle[0], ck.Progress.Shuffle[1])
 	}
@@ -289,7 +250,7 @@ func Train(ctx context.Context, train, test *data.Dataset, opt Options) (*Result
 	// The grid shows the first Samples test images above their
 	// reconstructions after every epoch.
 	var samples *tensor.Tensor[float32]
-	if n := min(opt.Samples, test.Len()); n > 0 && opt.OutDir != "" {
+	if n := min(opt.Samples, test.Len()); n > 0 {
 		idx := make([]int, n)
 		for i := range idx {
 			idx[i] = i
@@ -309,9 +270,9 @@ func Train(ctx context.Context, train, test *data.Dataset, opt Options) (*Result
 	if opt.Optimizer == SGD {
 		meta.Momentum = opt.Momentum
 	}
-	first, skip := 1, 0 // the first epoch to run, and the steps of it already done
+	plan := training.Plan{Epochs: opt.Epochs, StepsPerEpoch: spe}
 	if ck != nil {
-		first, skip = ck.Meta.Epoch+1, ck.Meta.StepInEpoch
+		plan.Epoch, plan.StepInEpoch = ck.Meta.Epoch, ck.Meta.StepInEpoch
 		res.StepLoss = slices.Clone(ck.Progress.StepLoss)
 		for e, te := range ck.Progress.TestError {
 			res.Epochs = append(res.Epochs, EpochStats{Epoch: e + 1, Steps: (e + 1) * spe,
@@ -321,89 +282,78 @@ func Train(ctx context.Context, train, test *data.Dataset, opt Options) (*Result
 		if n := len(res.Epochs); n > 0 {
 			meta.TestError = res.Epochs[n-1].TestError
 		}
-		if first > opt.Epochs {
+		if plan.Epoch >= opt.Epochs {
 			return res, nil // nothing left to do
 		}
 	}
-	bar := newBar(opt.Progress, max(0, opt.Epochs*spe-len(res.StepLoss)))
-	defer bar.finish()
 
-	if opt.Live != nil {
-		opt.Live.Start("autoencoder", opt.Epochs, opt.Epochs*spe)
+	var (
+		batches  [][]int
+		epochRNG [2]uint64 // the shuffling generator at the start of the epoch in progress
+		start    time.Time
+	)
+	loop := training.Loop{Plan: plan, Hooks: opt.Hooks}
+	loop.BeginEpoch = func(int) error {
+		epochRNG = training.PCGState(pcg)
+		batches, err = train.Batches(shuffle, opt.Batch)
+		start = time.Now()
+		return err
 	}
-	for epoch := first; epoch <= opt.Epochs; epoch++ {
-		epochRNG := pcgState(pcg)
-		batches, err := train.Batches(shuffle, opt.Batch)
+	loop.Step = func(epoch, s int) ([]training.Metric, error) {
+		x, _, err := train.Batch(batches[s])
 		if err != nil {
 			return nil, err
 		}
-		start := time.Now()
-		for s := skip; s < len(batches); s++ {
-			if err := ctx.Err(); err != nil {
-				bar.clear()
-				return res, saveInterrupted(err, opt, model, optimizer, meta, epochRNG, epoch, s, res)
-			}
-			x, _, err := train.Batch(batches[s])
-			if err != nil {
-				return nil, err
-			}
-			_, loss, err := model.Loss(x)
-			if err != nil {
-				return nil, err
-			}
-			l := float64(loss.Value.Data()[0])
-			if math.IsNaN(l) || math.IsInf(l, 0) {
-				return res, fmt.Errorf("autoencoder: training diverged at epoch %d, step %d: the loss is %v (try a smaller --lr); the last checkpoint written is kept", epoch, s+1, l)
-			}
-			if err := autograd.Backward(loss); err != nil {
-				return nil, err
-			}
-			if err := optimizer.Step(); err != nil {
-				return nil, err
-			}
-			optimizer.ZeroGrad()
-			// the step's graph is done with: its buffers serve the next step
-			autograd.Release(loss)
-			res.StepLoss = append(res.StepLoss, l)
-			bar.step(epoch, opt.Epochs, s+1, len(batches), l)
-			if opt.Live != nil && (s%10 == 0 || s == len(batches)-1) {
-				opt.Live.Publish(live.Update{Epoch: epoch, Step: len(res.StepLoss), Losses: map[string]float64{"train loss": l}})
-			}
-			if opt.afterStep != nil {
-				opt.afterStep(len(res.StepLoss))
-			}
-		}
-		ran := len(batches) - skip // steps of this epoch run by this call
-		skip = 0
-		st := EpochStats{Epoch: epoch, Steps: len(res.StepLoss), TrainLoss: meanLoss(res.StepLoss[len(res.StepLoss)-len(batches):]), Seconds: time.Since(start).Seconds()}
-		evalStart := time.Now()
-		if st.TestError, err = model.TestError(test); err != nil {
+		_, loss, err := model.Loss(x)
+		if err != nil {
 			return nil, err
+		}
+		l := float64(loss.Value.Data()[0])
+		if !training.Finite(l) {
+			return nil, fmt.Errorf("autoencoder: training diverged at epoch %d, step %d: %w (%v; try a smaller --lr); the last checkpoint written is kept",
+				epoch, s+1, training.ErrNonFinite, l)
+		}
+		if err := autograd.Backward(loss); err != nil {
+			return nil, err
+		}
+		if err := optimizer.Step(); err != nil {
+			return nil, err
+		}
+		optimizer.ZeroGrad()
+		// the step's graph is done with: its buffers serve the next step
+		autograd.Release(loss)
+		res.StepLoss = append(res.StepLoss, l)
+		return []training.Metric{{Name: "loss", Value: l}}, nil
+	}
+	loop.EndEpoch = func(epoch int) (training.EpochEnd, error) {
+		st := EpochStats{Epoch: epoch, Steps: len(res.StepLoss), TrainLoss: meanLoss(res.StepLoss[len(res.StepLoss)-spe:]), Seconds: time.Since(start).Seconds()}
+		evalStart := time.Now()
+		var err error
+		if st.TestError, err = model.TestError(test); err != nil {
+			return training.EpochEnd{}, err
 		}
 		st.EvalSeconds = time.Since(evalStart).Seconds()
 		res.Epochs = append(res.Epochs, st)
 		meta.Epoch, meta.Step, meta.StepInEpoch, meta.TestError = epoch, len(res.StepLoss), 0, st.TestError
-
-		bar.clear()
-		if opt.Log != nil {
-			fmt.Fprintf(opt.Log, "epoch %d/%d: train loss %.4f, test error %.4f (mean per-image SSE over %d test images), %.1f s (%.0f steps/s), eval %.1f s\n",
-				epoch, opt.Epochs, st.TrainLoss, st.TestError, test.Len(), st.Seconds, float64(ran)/st.Seconds, st.EvalSeconds)
+		end := training.EpochEnd{Metrics: []training.Metric{{Name: "train loss", Value: st.TrainLoss}, {Name: "test error", Value: st.TestError}}}
+		if samples != nil {
+			if end.Image, err = reconstructionGrid(model, samples); err != nil {
+				return end, err
+			}
 		}
 		if opt.OutDir != "" {
 			// the generator now stands at the start of the next epoch
-			if err := writeEpochFiles(opt, model, optimizer, meta, pcgState(pcg), samples, res); err != nil {
-				return res, err
+			if end.Files, err = writeEpochFiles(opt, model, optimizer, meta, training.PCGState(pcg), end.Image, res); err != nil {
+				return end, err
 			}
 			res.Checkpoint = filepath.Join(opt.OutDir, CheckpointFile)
 		}
-		if opt.Live != nil {
-			publishEpoch(opt.Live, model, samples, st)
-		}
+		return end, nil
 	}
-	if opt.Live != nil {
-		opt.Live.Finish(nil)
+	loop.Interrupt = func(epoch, s int) (string, error) {
+		return saveInterrupted(opt, model, optimizer, meta, epochRNG, s, res)
 	}
-	return res, nil
+	return res, loop.Run(ctx)
 }
 
 // meanLoss is the mean of an epoch's step losses, summed in step order so
@@ -426,14 +376,12 @@ func progress(rng [2]uint64, res *Result) *Progress {
 	return p
 }
 
-// saveInterrupted saves the run stopped by the context error cause before
-// step s (0-based) of epoch (1-based), whose shuffle began at rng, and
-// returns the error that says so and how it was kept. meta describes the
-// last completed epoch.
-func saveInterrupted(cause error, opt Options, model *Model, optimizer optim.Optimizer[float32], meta Meta, rng [2]uint64, epoch, s int, res *Result) error {
-	where := fmt.Sprintf("in epoch %d after %d of its %d steps, %d steps done in all", epoch, s, stepsPerEpoch(meta.TrainImages, meta.Batch), len(res.StepLoss))
+// saveInterrupted saves the run stopped before step s (0-based) of the
+// epoch after meta's, whose shuffle began at rng, and returns the
+// checkpoint's path ("" without an output directory).
+func saveInterrupted(opt Options, model *Model, optimizer optim.Optimizer[float32], meta Meta, rng [2]uint64, s int, res *Result) (string, error) {
 	if opt.OutDir == "" {
-		return fmt.Errorf("%w (%w) %s; no output directory, nothing saved", ErrInterrupted, cause, where)
+		return "", nil
 	}
 	meta.StepInEpoch, meta.Step = s, len(res.StepLoss)
 	if s > 0 {
@@ -442,147 +390,66 @@ func saveInterrupted(cause error, opt Options, model *Model, optimizer optim.Opt
 	ck := &Checkpoint{Model: model, Meta: meta, OptimizerState: optimizer.State(), Progress: progress(rng, res)}
 	path := filepath.Join(opt.OutDir, CheckpointFile)
 	if err := ck.Save(path); err != nil {
-		kept := "no checkpoint was saved"
-		if _, statErr := os.Stat(path); statErr == nil {
-			kept = "the previous checkpoint is kept"
-		}
-		return fmt.Errorf("%w (%w) %s, and saving the checkpoint failed: %w; %s", ErrInterrupted, cause, where, err, kept)
+		return path, err
 	}
 	res.Checkpoint = path
-	return fmt.Errorf("%w (%w) %s; checkpoint saved to %s", ErrInterrupted, cause, where, path)
+	return path, nil
 }
 
-// publishEpoch sends an epoch's test error and reconstruction grid to the
-// browser view.
-func publishEpoch(l *live.Store, model *Model, samples *tensor.Tensor[float32], st EpochStats) {
-	l.Publish(live.Update{Epoch: st.Epoch, Step: st.Steps, Losses: map[string]float64{"test error": st.TestError},
-		Message: fmt.Sprintf("epoch %d: test error %.4f", st.Epoch, st.TestError)})
-	if samples == nil {
-		return
-	}
+// reconstructionGrid pictures samples above the model's reconstructions of
+// them, 8 per row.
+func reconstructionGrid(model *Model, samples *tensor.Tensor[float32]) (image.Image, error) {
 	rec, err := model.Reconstruct(samples)
 	if err != nil {
-		return
+		return nil, err
 	}
-	img, err := viz.PairGrid(samples, rec, 8, 0, 1)
-	if err != nil {
-		return
-	}
-	var buf bytes.Buffer
-	if png.Encode(&buf, img) == nil {
-		l.PublishGrid(buf.Bytes())
-	}
+	return viz.PairGrid(samples, rec, 8, 0, 1)
 }
 
-// writeEpochFiles writes the reconstruction grid, the loss curve and the
-// checkpoint of the epoch in meta, each atomically.
-func writeEpochFiles(opt Options, model *Model, optimizer optim.Optimizer[float32], meta Meta, rng [2]uint64, samples *tensor.Tensor[float32], res *Result) error {
-	if samples != nil {
-		rec, err := model.Reconstruct(samples)
-		if err != nil {
-			return err
+// writeEpochFiles writes the reconstruction grid, the loss curve, the
+// history and the checkpoint of the epoch in meta, each atomically, and
+// returns their names.
+func writeEpochFiles(opt Options, model *Model, optimizer optim.Optimizer[float32], meta Meta, rng [2]uint64, grid image.Image, res *Result) ([]string, error) {
+	var files []string
+	if grid != nil {
+		name := fmt.Sprintf("recon-epoch%d.png", meta.Epoch)
+		path := filepath.Join(opt.OutDir, name)
+		if err := training.FileError(path, viz.SavePNG(path, grid)); err != nil {
+			return nil, err
 		}
-		img, err := viz.PairGrid(samples, rec, 8, 0, 1)
-		if err != nil {
-			return err
-		}
-		if err := viz.SavePNG(filepath.Join(opt.OutDir, fmt.Sprintf("recon-epoch%d.png", meta.Epoch)), img); err != nil {
-			return err
-		}
+		files = append(files, name)
 	}
-	if err := saveLossCurve(filepath.Join(opt.OutDir, "loss.png"), meta, res); err != nil {
-		return err
+	hist := history(meta, res)
+	path := filepath.Join(opt.OutDir, training.LossPlotFile)
+	title := fmt.Sprintf("auto-encoder %v on %s", meta.Config, meta.Dataset)
+	if err := training.FileError(path, hist.Plot(path, title, viz.CurveOptions{XLabel: "step", YLabel: "sum of squared errors per image", LogY: true})); err != nil {
+		return nil, err
 	}
-	if err := saveHistory(filepath.Join(opt.OutDir, HistoryFile), meta, res); err != nil {
-		return err
+	path = filepath.Join(opt.OutDir, HistoryFile)
+	if err := training.FileError(path, hist.WriteCSV(path)); err != nil {
+		return nil, err
 	}
 	ck := &Checkpoint{Model: model, Meta: meta, OptimizerState: optimizer.State(), Progress: progress(rng, res)}
-	return ck.Save(filepath.Join(opt.OutDir, CheckpointFile))
+	if err := ck.Save(filepath.Join(opt.OutDir, CheckpointFile)); err != nil {
+		return nil, err
+	}
+	return append(files, training.LossPlotFile, HistoryFile, CheckpointFile), nil
 }
 
 // HistoryFile is the CSV record of a run that each epoch's files include.
-const HistoryFile = "history.csv"
+const HistoryFile = training.HistoryFile
 
-// saveHistory writes the numbers of loss.png as a CSV table: per step
-// (1-based) its epoch and training loss, and on the last step of each
-// epoch the test error measured after it.
-func saveHistory(path string, meta Meta, res *Result) error {
-	spe := stepsPerEpoch(meta.TrainImages, meta.Batch)
-	steps, epochs := make([]float64, len(res.StepLoss)), make([]float64, len(res.StepLoss))
-	for i := range steps {
-		steps[i], epochs[i] = float64(i+1), float64(i/spe+1)
+// history is the record of history.csv and loss.png: per step its training
+// loss, and after each epoch the test error, both per-image SSE (the loss
+// falls by two orders of magnitude in the first epoch, hence the log axis).
+func history(meta Meta, res *Result) training.History {
+	te := make([]float64, len(res.Epochs))
+	for i, e := range res.Epochs {
+		te[i] = e.TestError
 	}
-	var ex, ey []float64
-	for _, e := range res.Epochs {
-		ex, ey = append(ex, float64(e.Steps)), append(ey, e.TestError)
-	}
-	return viz.SaveCSV(path, "step", []viz.Series{
-		{Name: "epoch", X: steps, Y: epochs},
-		{Name: "train_loss", X: steps, Y: res.StepLoss},
-		{Name: "test_error", X: ex, Y: ey},
-	})
-}
-
-// saveLossCurve plots the training loss of every step and the test error
-// after every epoch, both per-image SSE, on a log axis (the loss falls by
-// two orders of magnitude in the first epoch).
-func saveLossCurve(path string, meta Meta, res *Result) error {
-	var ex, ey []float64
-	for _, e := range res.Epochs {
-		ex, ey = append(ex, float64(e.Steps)), append(ey, e.TestError)
-	}
-	xs := make([]float64, len(res.StepLoss))
-	for i := range xs {
-		xs[i] = float64(i + 1)
-	}
-	title := fmt.Sprintf("auto-encoder %v on %s", meta.Config, meta.Dataset)
-	return viz.LossCurveWith(path, title, []viz.Series{
-		{Name: "training loss (per step)", X: xs, Y: res.StepLoss},
-		{Name: "test error (per epoch)", X: ex, Y: ey},
-	}, viz.CurveOptions{XLabel: "step", YLabel: "sum of squared errors per image", LogY: true})
-}
-
-// bar is the progress display: one bar over every step of the run,
-// described with the epoch, the step in the epoch and the last loss;
-// the bar itself adds steps/s and the ETA. The zero bar shows nothing.
-type bar struct{ pb *progressbar.ProgressBar }
-
-func newBar(w io.Writer, total int) bar {
-	if w == nil {
-		return bar{}
-	}
-	return bar{progressbar.NewOptions(total,
-		progressbar.OptionSetWriter(w),
-		progressbar.OptionSetWidth(24),
-		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("steps"),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionThrottle(150*time.Millisecond),
-		progressbar.OptionSetRenderBlankState(true),
-	)}
-}
-
-func (b bar) step(epoch, epochs, step, steps int, loss float64) {
-	if b.pb == nil {
-		return
-	}
-	b.pb.Describe(fmt.Sprintf("epoch %d/%d step %4d/%d loss %8.4f", epoch, epochs, step, steps, loss))
-	b.pb.Add(1)
-}
-
-// clear removes the bar from its line so an epoch summary can be printed.
-func (b bar) clear() {
-	if b.pb != nil {
-		b.pb.Clear()
-	}
-}
-
-// finish removes the bar at the end of the run (or on an error, whose
-// message then starts on a clean line).
-func (b bar) finish() {
-	if b.pb != nil {
-		b.pb.Clear()
-		b.pb.Exit()
+	return training.History{
+		StepsPerEpoch: stepsPerEpoch(meta.TrainImages, meta.Batch),
+		Steps:         []training.Series{{Column: "train_loss", Legend: "training loss (per step)", Values: res.StepLoss}},
+		Epochs:        []training.Series{{Column: "test_error", Legend: "test error (per epoch)", Values: te}},
 	}
 }

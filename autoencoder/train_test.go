@@ -5,16 +5,18 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/backprop-dev/backprop/live"
 	"github.com/backprop-dev/backprop/tensor"
+	"github.com/backprop-dev/backprop/training"
 )
 
 // firstLast returns the mean loss of the first and of the last k steps.
@@ -65,8 +67,8 @@ func TestTrainMNISTTiny(t *testing.T) {
 	test, _ = Subset(test, 1000)
 	o := DefaultOptions()
 	o.Hidden, o.Limit, o.Epochs, o.Dataset, o.OutDir = 16, 256, 1, "mnist", t.TempDir()
-	var log bytes.Buffer
-	o.Log = &log
+	var reports []training.EpochReport
+	o.Hooks.Epoch = func(r training.EpochReport) { reports = append(reports, r) }
 	res, err := Train(context.Background(), train, test, o)
 	if err != nil {
 		t.Fatal(err)
@@ -79,8 +81,9 @@ func TestTrainMNISTTiny(t *testing.T) {
 	if l := res.StepLoss; !(l[3] < l[0]) {
 		t.Errorf("losses %v: want the last below the first", l)
 	}
-	if !strings.Contains(log.String(), "epoch 1/1: train loss") || !strings.Contains(log.String(), "1000 test images") {
-		t.Errorf("epoch log %q", log.String())
+	if len(reports) != 1 || reports[0].Epoch != 1 || reports[0].Steps != 4 || len(reports[0].Metrics) != 2 ||
+		reports[0].Metrics[1] != (training.Metric{Name: "test error", Value: res.Epochs[0].TestError}) || reports[0].Image == nil {
+		t.Errorf("epoch reports %+v", reports)
 	}
 	ck, err := Load(res.Checkpoint)
 	if err != nil {
@@ -247,13 +250,8 @@ func TestUnwritableOutputKeepsCheckpoint(t *testing.T) {
 	}
 }
 
-// cancelOnWrite cancels a context when the first epoch line is logged.
-type cancelOnWrite struct{ cancel context.CancelFunc }
-
-func (c cancelOnWrite) Write(p []byte) (int, error) { c.cancel(); return len(p), nil }
-
-// TestInterruptSavesCheckpoint cancels a run as the first epoch line is
-// logged, that is before the first step of epoch 2, and checks that the
+// TestInterruptSavesCheckpoint cancels a run as the first epoch is
+// reported, that is before the first step of epoch 2, and checks that the
 // checkpoint saved then is the end of epoch 1 and says so.
 func TestInterruptSavesCheckpoint(t *testing.T) {
 	train, test := barsTrainTest()
@@ -261,7 +259,7 @@ func TestInterruptSavesCheckpoint(t *testing.T) {
 	o.Epochs = 3
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	o.Log = cancelOnWrite{cancel}
+	o.Hooks.Epoch = func(training.EpochReport) { cancel() }
 	res, err := Train(ctx, train, test, o)
 	if !errors.Is(err, context.Canceled) || !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("err = %v, want ErrInterrupted and context.Canceled", err)
@@ -347,24 +345,50 @@ func TestTrainDataErrors(t *testing.T) {
 	_ = test
 }
 
-// TestLiveView checks that a run publishes its progress for the browser
-// view: the kind, every epoch's test error, the losses and a grid.
-func TestLiveView(t *testing.T) {
+// TestHooks checks what a run reports to the command line's progress bar,
+// epoch lines and live view: the plan, every step's loss in order, every
+// epoch's train loss, test error and reconstruction grid, and the end.
+func TestHooks(t *testing.T) {
 	train, test := barsTrainTest()
 	o := quickOptions(t.TempDir())
-	o.Live = live.NewStore()
-	if _, err := Train(context.Background(), train, test, o); err != nil {
+	var plan training.Plan
+	var steps []training.StepReport
+	var epochs []training.EpochReport
+	ended := 0
+	o.Hooks = training.Hooks{
+		Begin: func(p training.Plan) { plan = p },
+		Step:  func(r training.StepReport) { steps = append(steps, r) },
+		Epoch: func(r training.EpochReport) { epochs = append(epochs, r) },
+		End: func(err error) {
+			if err != nil {
+				t.Errorf("end: %v", err)
+			}
+			ended++
+		},
+	}
+	res, err := Train(context.Background(), train, test, o)
+	if err != nil {
 		t.Fatal(err)
 	}
-	st := o.Live.Snapshot()
-	if st.Kind != "autoencoder" || !st.Done || st.Epoch != o.Epochs {
-		t.Fatalf("status %+v", st)
+	if plan.Epochs != o.Epochs || plan.Total() != len(res.StepLoss) || plan.Done() != 0 || ended != 1 {
+		t.Fatalf("plan %+v, %d ends", plan, ended)
 	}
-	if len(st.Losses["train loss"]) == 0 || len(st.Losses["test error"]) != o.Epochs {
-		t.Fatalf("losses %v", st.Losses)
+	for i, r := range steps {
+		if r.Step != i+1 || r.Metrics[0].Name != "loss" || r.Metrics[0].Value != res.StepLoss[i] {
+			t.Fatalf("step report %d: %+v", i, r)
+		}
 	}
-	if png, _ := o.Live.Grid(); len(png) == 0 {
-		t.Fatal("no reconstruction grid published")
+	if len(epochs) != o.Epochs {
+		t.Fatalf("%d epoch reports", len(epochs))
+	}
+	for i, r := range epochs {
+		st := res.Epochs[i]
+		if r.Epoch != i+1 || r.Step != st.Steps || r.Metrics[0].Value != st.TrainLoss || r.Metrics[1].Value != st.TestError || r.Image == nil {
+			t.Fatalf("epoch report %d: %+v, want %+v", i, r, st)
+		}
+		if !slices.Contains(r.Files, CheckpointFile) || !slices.Contains(r.Files, fmt.Sprintf("recon-epoch%d.png", i+1)) {
+			t.Errorf("epoch %d files %v", i+1, r.Files)
+		}
 	}
 }
 

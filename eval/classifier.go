@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"github.com/backprop-dev/backprop/optim"
 	"github.com/backprop-dev/backprop/safetensors"
 	"github.com/backprop-dev/backprop/tensor"
+	"github.com/backprop-dev/backprop/training"
 )
 
 // Classes is the number of classes of MNIST and Fashion-MNIST.
@@ -28,9 +30,22 @@ const Classes = 10
 // features of the Fréchet distance.
 const FeatureDim = 128
 
-// classifierFormat tags cached classifiers; changing the architecture or
-// the recipe must change it, so that stale caches are retrained.
-const classifierFormat = "backprop-eval-classifier/v1"
+// ClassifierFormat tags cached classifiers (metadata "format"); changing
+// the architecture or the recipe must change it, so that stale caches are
+// retrained. Version 1 was seeded with rand.NewPCG(seed, stream) directly,
+// version 2 through SplitMix64 (training.SeededPCG); both hold the same
+// network, trained the same way, so a cached version-1 classifier is still
+// used (its scores are those it gave before).
+var ClassifierFormat = training.Format{Kind: "backprop-eval-classifier", Version: 2}
+
+// oldestClassifierFormat is the oldest cached classifier still read.
+const oldestClassifierFormat = 1
+
+// Random streams of the classifier's seed (training.SeededPCG).
+var (
+	streamInit    = training.Stream("init")
+	streamShuffle = training.Stream("shuf")
+)
 
 // Classifier is the small CNN that scores samples: Conv2d(1→32, 4, 2, 1) →
 // ReLU → Conv2d(32→64, 4, 2, 1) → ReLU → Flatten → Linear(3136→128) →
@@ -167,15 +182,17 @@ type TrainOptions struct {
 	Epochs int    // passes over the training split (2)
 	Batch  int    // mini-batch size (64)
 	Seed   uint64 // initialization and shuffles (1)
-	// Progress, if set, is called after every step with the step number,
-	// the total and the loss.
-	Progress func(step, total int, loss float64)
+	// Hooks follow the training (a progress bar): every step reports its
+	// "loss", every epoch its "mean loss".
+	Hooks training.Hooks
 }
 
 // TrainClassifier trains a classifier on the labelled train split with
-// Adam (lr 1e-3) and softmax cross-entropy, then measures its accuracy on
-// test.
-func TrainClassifier(train, test *data.Dataset, opt TrainOptions) (*Classifier, error) {
+// Adam (lr 1e-3) and softmax cross-entropy, on training.Loop, then
+// measures its accuracy on test. A cancelled ctx stops it between steps
+// with an error wrapping training.ErrInterrupted (nothing is saved: the
+// classifier is cached only once trained).
+func TrainClassifier(ctx context.Context, train, test *data.Dataset, opt TrainOptions) (*Classifier, error) {
 	if opt.Epochs == 0 {
 		opt.Epochs = 2
 	}
@@ -185,50 +202,59 @@ func TrainClassifier(train, test *data.Dataset, opt TrainOptions) (*Classifier, 
 	if opt.Seed == 0 {
 		opt.Seed = 1
 	}
-	rng := rand.New(rand.NewPCG(opt.Seed, 1))
-	c := NewClassifier(rng)
+	if train.Len() == 0 {
+		return nil, fmt.Errorf("eval: no training images for the classifier")
+	}
+	c := NewClassifier(training.NewRand(opt.Seed, streamInit))
 	adam, err := optim.NewAdam(c.Net.Parameters(), optim.DefaultAdamOptions())
 	if err != nil {
 		return nil, err
 	}
-	shuffle := rand.New(rand.NewPCG(opt.Seed, 2))
-	steps := opt.Epochs * ((train.Len() + opt.Batch - 1) / opt.Batch)
-	step := 0
-	for range opt.Epochs {
-		batches, err := train.Batches(shuffle, opt.Batch)
+	shuffle := training.NewRand(opt.Seed, streamShuffle)
+	var batches [][]int
+	var epochLoss float64
+	loop := training.Loop{
+		Plan:  training.Plan{Epochs: opt.Epochs, StepsPerEpoch: (train.Len() + opt.Batch - 1) / opt.Batch},
+		Hooks: opt.Hooks,
+	}
+	loop.BeginEpoch = func(int) (err error) {
+		batches, err = train.Batches(shuffle, opt.Batch)
+		epochLoss = 0
+		return err
+	}
+	loop.Step = func(e, s int) ([]training.Metric, error) {
+		x, labels, err := train.Batch(batches[s])
 		if err != nil {
 			return nil, err
 		}
-		for _, idx := range batches {
-			x, labels, err := train.Batch(idx)
-			if err != nil {
-				return nil, err
-			}
-			c.Net.SetTraining(true)
-			adam.ZeroGrad()
-			_, logits, err := c.forward(x)
-			if err != nil {
-				return nil, err
-			}
-			loss, err := ops.CrossEntropy("cross_entropy", logits, labels)
-			if err != nil {
-				return nil, err
-			}
-			if err := autograd.Backward(loss); err != nil {
-				return nil, err
-			}
-			l := float64(loss.Value.Data()[0])
-			if math.IsNaN(l) || math.IsInf(l, 0) {
-				return nil, fmt.Errorf("eval: classifier loss became %v at step %d", l, step+1)
-			}
-			if err := adam.Step(); err != nil {
-				return nil, err
-			}
-			step++
-			if opt.Progress != nil {
-				opt.Progress(step, steps, l)
-			}
+		c.Net.SetTraining(true)
+		adam.ZeroGrad()
+		_, logits, err := c.forward(x)
+		if err != nil {
+			return nil, err
 		}
+		loss, err := ops.CrossEntropy("cross_entropy", logits, labels)
+		if err != nil {
+			return nil, err
+		}
+		if err := autograd.Backward(loss); err != nil {
+			return nil, err
+		}
+		l := float64(loss.Value.Data()[0])
+		if !training.Finite(l) {
+			return nil, fmt.Errorf("eval: classifier training at epoch %d, step %d: %w (%v)", e, s+1, training.ErrNonFinite, l)
+		}
+		if err := adam.Step(); err != nil {
+			return nil, err
+		}
+		epochLoss += l
+		return []training.Metric{{Name: "loss", Value: l}}, nil
+	}
+	loop.EndEpoch = func(int) (training.EpochEnd, error) {
+		return training.EpochEnd{Metrics: []training.Metric{{Name: "mean loss", Value: epochLoss / float64(len(batches))}}}, nil
+	}
+	if err := loop.Run(ctx); err != nil {
+		return nil, err
 	}
 	out, err := c.Apply(test.Images)
 	if err != nil {
@@ -269,31 +295,39 @@ func CachePath(cacheDir, name string) string {
 	return filepath.Join(cacheDir, "classifier-"+cacheKey(name)+".safetensors")
 }
 
-// Save writes the classifier's weights and test accuracy to path,
-// atomically.
+// Save writes the classifier's weights and test accuracy to path in
+// ClassifierFormat, atomically (training.SaveCheckpoint).
 func (c *Classifier) Save(path, dataName string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("eval: cache directory: %w", err)
 	}
-	tensors := map[string]*tensor.Tensor[float32]{}
+	f := safetensors.NewFile()
 	for _, e := range c.Net.StateDict() {
-		tensors[e.Name] = e.Tensor
+		if err := f.AddF32(e.Name, e.Tensor); err != nil {
+			return err
+		}
 	}
-	return safetensors.Write(path, tensors, map[string]string{
-		"format":        classifierFormat,
-		"data":          dataName,
-		"test_accuracy": strconv.FormatFloat(c.TestAccuracy, 'g', -1, 64),
-	})
+	f.Metadata["data"] = dataName
+	f.Metadata["test_accuracy"] = strconv.FormatFloat(c.TestAccuracy, 'g', -1, 64)
+	return training.SaveCheckpoint(path, ClassifierFormat, f, nil)
 }
 
-// LoadClassifier reads a classifier written by Save.
+// LoadClassifier reads a classifier written by Save, of this version or an
+// earlier one; a file of another format or holding NaN or Inf is refused.
 func LoadClassifier(path string) (*Classifier, error) {
 	f, err := safetensors.Read(path)
 	if err != nil {
 		return nil, fmt.Errorf("eval: classifier: %w", err)
 	}
-	if got := f.Metadata["format"]; got != classifierFormat {
-		return nil, fmt.Errorf("eval: %s is not a cached classifier of this version: metadata \"format\" is %q, want %q", path, got, classifierFormat)
+	version, err := training.CheckFormat(f.Metadata, ClassifierFormat, oldestClassifierFormat)
+	if err == nil && version == 0 {
+		err = &training.FormatError{Want: ClassifierFormat, Oldest: oldestClassifierFormat}
+	}
+	if err == nil {
+		err = training.CheckFinite(f)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("eval: %s is not a cached classifier this version reads: %w", path, err)
 	}
 	c := NewClassifier(nil)
 	var sd []nn.StateEntry[float32]
@@ -316,7 +350,7 @@ func LoadClassifier(path string) (*Classifier, error) {
 // CachedClassifier returns the classifier of data set name from cacheDir,
 // training it on the train split (and saving it) the first time. log,
 // if not nil, hears about the training.
-func CachedClassifier(cacheDir, name string, train, test *data.Dataset, log io.Writer, opt TrainOptions) (*Classifier, bool, error) {
+func CachedClassifier(ctx context.Context, cacheDir, name string, train, test *data.Dataset, log io.Writer, opt TrainOptions) (*Classifier, bool, error) {
 	path := CachePath(cacheDir, name)
 	if _, err := os.Stat(path); err == nil {
 		c, err := LoadClassifier(path)
@@ -327,7 +361,7 @@ func CachedClassifier(cacheDir, name string, train, test *data.Dataset, log io.W
 			fmt.Fprintf(log, "ignoring the cached classifier (%v); retraining\n", err)
 		}
 	}
-	c, err := TrainClassifier(train, test, opt)
+	c, err := TrainClassifier(ctx, train, test, opt)
 	if err != nil {
 		return nil, false, err
 	}

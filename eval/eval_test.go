@@ -1,6 +1,8 @@
 package eval
 
 import (
+	"context"
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -11,7 +13,9 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/backprop-dev/backprop/data"
+	"github.com/backprop-dev/backprop/safetensors"
 	"github.com/backprop-dev/backprop/tensor"
+	"github.com/backprop-dev/backprop/training"
 )
 
 func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol*math.Max(1, math.Abs(b)) }
@@ -156,7 +160,8 @@ func TestClassifierTrainCacheScore(t *testing.T) {
 	train, test := syntheticSplit(rng, 256), syntheticSplit(rng, 100)
 	cache := t.TempDir()
 	steps := 0
-	c, cached, err := CachedClassifier(cache, "synthetic-dir", train, test, nil, TrainOptions{Epochs: 1, Progress: func(int, int, float64) { steps++ }})
+	c, cached, err := CachedClassifier(context.Background(), cache, "synthetic-dir", train, test, nil,
+		TrainOptions{Epochs: 1, Hooks: training.Hooks{Step: func(training.StepReport) { steps++ }}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,13 +171,49 @@ func TestClassifierTrainCacheScore(t *testing.T) {
 	if c.TestAccuracy < 0.9 {
 		t.Errorf("test accuracy %v on two easy classes", c.TestAccuracy)
 	}
-	c2, cached, err := CachedClassifier(cache, "synthetic-dir", train, test, nil, TrainOptions{Epochs: 1})
+	c2, cached, err := CachedClassifier(context.Background(), cache, "synthetic-dir", train, test, nil, TrainOptions{Epochs: 1})
 	if err != nil || !cached || c2.TestAccuracy != c.TestAccuracy {
 		t.Fatalf("second call: cached %v, accuracy %v vs %v, %v", cached, c2.TestAccuracy, c.TestAccuracy, err)
 	}
+	// a cached classifier of format 1 (no other difference) is still used
+	f, err := safetensors.Read(CachePath(cache, "synthetic-dir"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Metadata["format"] = "backprop-eval-classifier/v1"
+	if err := f.WriteFile(CachePath(cache, "synthetic-dir")); err != nil {
+		t.Fatal(err)
+	}
+	if c3, cached, err := CachedClassifier(context.Background(), cache, "synthetic-dir", train, test, nil, TrainOptions{Epochs: 1}); err != nil || !cached || c3.TestAccuracy != c.TestAccuracy {
+		t.Fatalf("format-1 cache: cached %v, %v", cached, err)
+	}
+	// a NaN weight or a newer format is refused, naming the tensor or the format
+	for _, tc := range []struct {
+		edit func(*safetensors.File)
+		want string
+	}{
+		{func(f *safetensors.File) { f.Metadata["format"] = "backprop-eval-classifier/v9" }, "newer backprop (format backprop-eval-classifier/v9)"},
+		{func(f *safetensors.File) {
+			raw, _ := f.Get("7.bias")
+			binary.LittleEndian.PutUint32(raw.Data[4:], math.Float32bits(float32(math.Inf(1))))
+		}, `tensor "7.bias" holds +Inf at [1]`},
+	} {
+		f, err := safetensors.Read(CachePath(cache, "synthetic-dir"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc.edit(f)
+		path := filepath.Join(t.TempDir(), "bad.safetensors")
+		if err := f.WriteFile(path); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadClassifier(path); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("got %v, want an error containing %q", err, tc.want)
+		}
+	}
 	// a damaged cache file is retrained, not fatal
 	os.WriteFile(CachePath(cache, "synthetic-dir"), []byte("garbage"), 0o644)
-	if _, cached, err := CachedClassifier(cache, "synthetic-dir", train, test, nil, TrainOptions{Epochs: 1}); err != nil || cached {
+	if _, cached, err := CachedClassifier(context.Background(), cache, "synthetic-dir", train, test, nil, TrainOptions{Epochs: 1}); err != nil || cached {
 		t.Fatalf("damaged cache: cached %v, %v", cached, err)
 	}
 
@@ -197,7 +238,7 @@ func TestClassifierTrainCacheScore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if collapsed.IS >= real.IS || collapsed.FD <= real.FD || collapsed.Hist[0] < 45 {
+	if collapsed.IS >= real.IS || collapsed.FD <= real.FD || collapsed.Hist[0] < 40 { // 44 of 50 with the seed-1 classifier (SplitMix64 seeding)
 		t.Errorf("mode collapse scored %+v", collapsed)
 	}
 	var b strings.Builder

@@ -7,17 +7,28 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/backprop-dev/backprop/internal/atomicfile"
 	"github.com/backprop-dev/backprop/nn"
 	"github.com/backprop-dev/backprop/optim"
 	"github.com/backprop-dev/backprop/safetensors"
 	"github.com/backprop-dev/backprop/tensor"
+	"github.com/backprop-dev/backprop/training"
 )
 
-// Format is the "format" metadata value of a DCGAN checkpoint; a file
-// without it is refused, so that a checkpoint of another model is
-// reported as such rather than as a list of missing tensors.
-const Format = "backprop-dcgan28/v1"
+// Format is the format of the DCGAN checkpoints Save writes (metadata
+// "format"); a file without one is refused, so that a checkpoint of
+// another model is reported as such rather than as a list of missing
+// tensors. Version 1 seeded its random streams with rand.NewPCG(seed,
+// stream) directly; version 2 derives them through SplitMix64
+// (training.SeededPCG) and records the epochs the run is to reach. Both
+// load, and a version-1 run resumes with its own seeding, bit for bit.
+var Format = training.Format{Kind: "backprop-dcgan28", Version: 2}
+
+// oldestFormat is the oldest format version OpenCheckpoint reads.
+const oldestFormat = 1
+
+// metaEpochs is the metadata key of the epochs the run is to reach
+// (format 2).
+const metaEpochs = "epochs"
 
 // Names of the checkpoint's parts. Model entries keep PyTorch's
 // state_dict names under a prefix ("G.0.weight", "D.3.running_var"), as
@@ -45,13 +56,14 @@ const (
 var wrapCheckpointWriter func(io.Writer) io.Writer
 
 // Save writes the complete state of the run to path as a safetensors
-// file, atomically: a crash, a kill or a full disk during the write
-// leaves the previous file at path intact.
+// file, atomically (training.SaveCheckpoint): a crash, a kill or a full
+// disk during the write leaves the previous file at path intact.
 func (t *Trainer) Save(path string) error {
 	f := safetensors.NewFile()
-	f.Source = path
-	f.Metadata["format"] = Format
 	f.Metadata["data"] = t.Config.Data
+	if t.Epochs > 0 {
+		f.Metadata[metaEpochs] = strconv.Itoa(t.Epochs)
+	}
 	f.Metadata["epoch"] = strconv.Itoa(t.Epoch)
 	f.Metadata["step"] = strconv.FormatInt(t.Step, 10)
 	f.Metadata["seed"] = strconv.FormatUint(t.Config.Seed, 10)
@@ -91,13 +103,9 @@ func (t *Trainer) Save(path string) error {
 			return fmt.Errorf("gan: save %s: %w", path, err)
 		}
 	}
-	return atomicfile.WriteFile(path, func(w io.Writer) error {
-		if wrapCheckpointWriter != nil {
-			w = wrapCheckpointWriter(w)
-		}
-		_, err := f.WriteTo(w)
-		return err
-	})
+	format := Format
+	format.Version = t.format // a resumed format-1 run keeps its seeding, and says so
+	return training.SaveCheckpoint(path, format, f, wrapCheckpointWriter)
 }
 
 // addStateDict stores entries under prefix: float tensors as F32, the
@@ -126,25 +134,40 @@ type Checkpoint struct {
 	Epoch, StepInEpoch int
 	Step               int64
 	Images             int // training images the run used
-	file               *safetensors.File
+	// Epochs is the number of epochs the run was to reach, 0 when the
+	// checkpoint does not say (format 1).
+	Epochs int
+	// Format is the checkpoint's format version (1 or 2).
+	Format int
+	file   *safetensors.File
 }
 
-// OpenCheckpoint reads a checkpoint written by Trainer.Save and checks
-// that it is one: the format tag and the run's counters must be there.
+// OpenCheckpoint reads a checkpoint written by Trainer.Save, of this
+// version or an earlier one, and checks that it is one: the format tag
+// (a checkpoint of another model or of an unknown version is refused,
+// naming its format) and the run's counters must be there, and no tensor
+// may hold NaN or Inf (a *training.NonFiniteError names it).
 func OpenCheckpoint(path string) (*Checkpoint, error) {
 	f, err := safetensors.Read(path)
 	if err != nil {
 		return nil, fmt.Errorf("gan: checkpoint: %w", err)
 	}
-	if got := f.Metadata["format"]; got != Format {
-		if got == "" {
-			got = "none"
-		} else {
-			got = strconv.Quote(got)
-		}
-		return nil, fmt.Errorf("gan: %s is not a backprop DCGAN checkpoint: metadata \"format\" is %s, want %q (is it a checkpoint of another model?)", path, got, Format)
+	version, err := training.CheckFormat(f.Metadata, Format, oldestFormat)
+	if err == nil && version == 0 {
+		err = &training.FormatError{Want: Format, Oldest: oldestFormat}
 	}
-	c := &Checkpoint{Path: path, file: f, Config: Config{Data: f.Metadata["data"]}}
+	if err != nil {
+		return nil, fmt.Errorf("gan: %s is not a backprop DCGAN checkpoint this version reads: %w", path, err)
+	}
+	if err := training.CheckFinite(f); err != nil {
+		return nil, fmt.Errorf("gan: checkpoint %s: %w", path, err)
+	}
+	c := &Checkpoint{Path: path, file: f, Config: Config{Data: f.Metadata["data"]}, Format: version}
+	if s, ok := f.Metadata[metaEpochs]; ok {
+		if c.Epochs, err = strconv.Atoi(s); err != nil || c.Epochs < 1 {
+			return nil, fmt.Errorf("gan: checkpoint %s: metadata %s = %q, want a positive number of epochs", path, metaEpochs, s)
+		}
+	}
 	ints := map[string]*int64{}
 	var epoch, inEpoch, batch, limit, images int64
 	ints[keyEpoch], ints[keyInEpoch], ints[keyStep], ints[keyBatch], ints[keyLimit], ints[keyImages] = &epoch, &inEpoch, &c.Step, &batch, &limit, &images
@@ -278,5 +301,6 @@ func (c *Checkpoint) Resume(images *tensor.Tensor[float32]) (*Trainer, error) {
 		*dst = v.Data()
 	}
 	t.Epoch, t.StepInEpoch, t.Step = c.Epoch, c.StepInEpoch, c.Step
+	t.Epochs, t.format = c.Epochs, c.Format
 	return t, nil
 }

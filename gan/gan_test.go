@@ -18,6 +18,7 @@ import (
 	"github.com/backprop-dev/backprop/data"
 	"github.com/backprop-dev/backprop/safetensors"
 	"github.com/backprop-dev/backprop/tensor"
+	"github.com/backprop-dev/backprop/training"
 )
 
 // writeDataDir writes a small synthetic data set in the MNIST layout (n
@@ -176,7 +177,7 @@ func TestResumeBitForBit(t *testing.T) {
 
 	straight := t.TempDir()
 	tr := newTestTrainer(t, dataDir)
-	if err := tr.Run(context.Background(), epochs, straight, Hooks{}); err != nil {
+	if err := tr.Run(context.Background(), epochs, straight, training.Hooks{}); err != nil {
 		t.Fatal(err)
 	}
 	if tr.Step != epochs*6 {
@@ -192,8 +193,8 @@ func TestResumeBitForBit(t *testing.T) {
 			tr = resume(t, interrupted)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		err := tr.Run(ctx, epochs, interrupted, Hooks{Step: func(s Stats) {
-			if s.Step == stopAt {
+		err := tr.Run(ctx, epochs, interrupted, training.Hooks{Step: func(r training.StepReport) {
+			if int64(r.Step) == stopAt {
 				cancel()
 			}
 		}})
@@ -250,7 +251,7 @@ func TestResumeBitForBit(t *testing.T) {
 func TestNonFiniteLossStops(t *testing.T) {
 	dir := t.TempDir()
 	tr := newTestTrainer(t, writeDataDir(t, 64))
-	if err := tr.Run(context.Background(), 1, dir, Hooks{}); err != nil {
+	if err := tr.Run(context.Background(), 1, dir, training.Hooks{}); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, CheckpointFile)
@@ -260,7 +261,7 @@ func TestNonFiniteLossStops(t *testing.T) {
 	}
 	ps := tr.D.Parameters()
 	ps[len(ps)-1].Var.Value.Data()[0] = float32(math.NaN()) // D's output bias: every logit NaN
-	err = tr.Run(context.Background(), 2, dir, Hooks{})
+	err = tr.Run(context.Background(), 2, dir, training.Hooks{})
 	if !errors.Is(err, ErrNonFinite) {
 		t.Fatalf("got %v, want ErrNonFinite", err)
 	}

@@ -3,13 +3,13 @@ package gan
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"path/filepath"
 	"strings"
 
 	"github.com/backprop-dev/backprop/data"
 	"github.com/backprop-dev/backprop/nn"
 	"github.com/backprop-dev/backprop/tensor"
+	"github.com/backprop-dev/backprop/training"
 	"github.com/backprop-dev/backprop/viz"
 )
 
@@ -21,7 +21,7 @@ func Sample(g *nn.Sequential[float32], n int, seed uint64) (*tensor.Tensor[float
 	if n <= 0 {
 		return nil, fmt.Errorf("gan: sample count %d: want at least 1", n)
 	}
-	z := Noise(rand.New(rand.NewPCG(seed, streamSample)), n)
+	z := Noise(training.NewRand(seed, streamSample), n)
 	return Generate(g, z)
 }
 

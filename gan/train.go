@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/backprop-dev/backprop/autograd"
 	"github.com/backprop-dev/backprop/data"
@@ -17,6 +15,7 @@ import (
 	"github.com/backprop-dev/backprop/ops"
 	"github.com/backprop-dev/backprop/optim"
 	"github.com/backprop-dev/backprop/tensor"
+	"github.com/backprop-dev/backprop/training"
 	"github.com/backprop-dev/backprop/viz"
 )
 
@@ -35,16 +34,23 @@ const (
 	FixedSamples = 64
 )
 
-// Streams of the PCG generator: every source of randomness is its own
-// stream of the run's seed, so that each can be derived or restored
-// independently of the others.
-const (
-	streamInit    = 1 // model initialization
-	streamNoise   = 2 // the noise z of every training step (saved in checkpoints)
-	streamFixed   = 3 // the fixed noise of the sample grids
-	streamShuffle = 4 // per-epoch shuffles: stream streamShuffle<<32 | epoch
-	streamSample  = 5 // `backprop sample`
+// Streams of the run's seed (training.SeededPCG, derived through
+// SplitMix64): every source of randomness is its own stream, so that each
+// can be derived or restored independently of the others. Format 1
+// checkpoints were written by runs seeded with rand.NewPCG(seed, stream)
+// directly, with the legacy stream numbers below; a resumed format-1 run
+// keeps that seeding for its shuffles, so it continues bit for bit.
+var (
+	streamInit   = training.Stream("init") // model initialization
+	streamNoise  = training.Stream("nois") // the noise z of every training step (saved in checkpoints)
+	streamFixed  = training.Stream("fixd") // the fixed noise of the sample grids
+	streamSample = training.Stream("samp") // `backprop sample`
+	// each epoch's shuffle: training.EpochStream(e)
 )
+
+// legacyShuffleStream is the base of format 1's per-epoch shuffle streams:
+// rand.NewPCG(seed, legacyShuffleStream<<32 | epoch).
+const legacyShuffleStream = 4
 
 // Config describes one training run.
 type Config struct {
@@ -94,9 +100,18 @@ type Trainer struct {
 	// History is one entry per step done so far, for the loss curve.
 	History History
 
+	// Epochs is the number of epochs the run is to reach (set by Run,
+	// saved in checkpoints so that --resume without --epochs continues to
+	// it); 0 when unknown.
+	Epochs int
+
 	noise  *rand.PCG
 	rng    *rand.Rand
 	images *tensor.Tensor[float32] // training images scaled to [−1, 1], (N, 1, 28, 28)
+	// format is the checkpoint format the run's seeding follows: 1 for a
+	// run resumed from a format-1 checkpoint (legacy shuffle streams),
+	// Format.Version otherwise.
+	format int
 
 	// epoch cache: the batches of epoch cacheEpoch
 	cacheEpoch int
@@ -112,12 +127,14 @@ type History struct {
 }
 
 // ErrNonFinite is returned (wrapped) when a loss becomes NaN or infinite:
-// training stops without overwriting the last good checkpoint.
-var ErrNonFinite = errors.New("gan: non-finite loss")
+// training stops without overwriting the last good checkpoint. It is
+// training.ErrNonFinite.
+var ErrNonFinite = training.ErrNonFinite
 
 // ErrInterrupted is returned (wrapped) by Run when its context was
-// cancelled (Ctrl-C): a checkpoint of the current step has been saved.
-var ErrInterrupted = errors.New("gan: training interrupted")
+// cancelled (Ctrl-C): a checkpoint of the current step has been saved. It
+// is training.ErrInterrupted.
+var ErrInterrupted = training.ErrInterrupted
 
 // LoadImages loads the training split named by cfg.Data, keeps the first
 // cfg.Limit images if Limit is positive, checks that they are 1×28×28 and
@@ -166,12 +183,12 @@ func NewTrainer(cfg Config, images *tensor.Tensor[float32]) (*Trainer, error) {
 	if err := checkConfig(&cfg, images.Dim(0)); err != nil {
 		return nil, err
 	}
-	initRng := rand.New(rand.NewPCG(cfg.Seed, streamInit))
+	initRng := training.NewRand(cfg.Seed, streamInit)
 	t, err := newTrainer(cfg, images, NewGenerator(initRng), NewDiscriminator(initRng))
 	if err != nil {
 		return nil, err
 	}
-	fixedRng := rand.New(rand.NewPCG(cfg.Seed, streamFixed))
+	fixedRng := training.NewRand(cfg.Seed, streamFixed)
 	t.Fixed = Noise(fixedRng, FixedSamples)
 	return t, nil
 }
@@ -188,9 +205,9 @@ func newTrainer(cfg Config, images *tensor.Tensor[float32], g, d *nn.Sequential[
 	if err != nil {
 		return nil, err
 	}
-	noise := rand.NewPCG(cfg.Seed, streamNoise)
+	noise := training.SeededPCG(cfg.Seed, streamNoise)
 	return &Trainer{Config: cfg, G: g, D: d, OptG: optG, OptD: optD,
-		noise: noise, rng: rand.New(noise), images: images, cacheEpoch: -1}, nil
+		noise: noise, rng: rand.New(noise), images: images, cacheEpoch: -1, format: Format.Version}, nil
 }
 
 // Noise draws an (n, ZDim) batch of standard normal noise from rng.
@@ -206,13 +223,17 @@ func Noise(rng *rand.Rand, n int) *tensor.Tensor[float32] {
 func (t *Trainer) StepsPerEpoch() int { return t.images.Dim(0) / t.Config.Batch }
 
 // epochBatches returns the batches of epoch e (0-based): a shuffle drawn
-// from its own PCG stream of the seed, so that any epoch's order can be
-// recomputed on resume without replaying the ones before it.
+// from its own stream of the seed (training.EpochStream), so that any
+// epoch's order can be recomputed on resume without replaying the ones
+// before it.
 func (t *Trainer) epochBatches(e int) ([][]int, error) {
 	if t.cacheEpoch == e {
 		return t.batches, nil
 	}
-	rng := rand.New(rand.NewPCG(t.Config.Seed, streamShuffle<<32|uint64(e)))
+	rng := training.NewRand(t.Config.Seed, training.EpochStream(e))
+	if t.format == 1 {
+		rng = rand.New(rand.NewPCG(t.Config.Seed, legacyShuffleStream<<32|uint64(e)))
+	}
 	bs, err := data.Batches(t.images.Dim(0), rng, t.Config.Batch)
 	if err != nil {
 		return nil, err
@@ -247,16 +268,6 @@ func meanSigmoid(logits *tensor.Tensor[float32]) float64 {
 		s += ops.SigmoidF(float64(a))
 	}
 	return s / float64(logits.Len())
-}
-
-// finite reports whether every v is neither NaN nor infinite.
-func finite(vs ...float64) bool {
-	for _, v := range vs {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return false
-		}
-	}
-	return true
 }
 
 // TrainStep runs one step of the schedule, the next batch of the current
@@ -322,7 +333,7 @@ func (t *Trainer) step(real, z *tensor.Tensor[float32]) (Stats, error) {
 	st.DLoss = float64(lossRealV) + float64(lossFake.Value.Data()[0])
 	st.DGZ = meanSigmoid(outFake.Value)
 	autograd.Release(lossFake) // keeps fake: the detached leaf shares its storage
-	if !finite(st.DLoss) {
+	if !training.Finite(st.DLoss) {
 		return st, fmt.Errorf("%w: discriminator loss %v at epoch %d, step %d", ErrNonFinite, st.DLoss, t.Epoch+1, t.StepInEpoch+1)
 	}
 	if err := t.OptD.Step(); err != nil {
@@ -353,7 +364,7 @@ func (t *Trainer) step(real, z *tensor.Tensor[float32]) (Stats, error) {
 	}
 	st.GLoss = float64(lossG.Value.Data()[0])
 	autograd.Release(lossG)
-	if !finite(st.GLoss) {
+	if !training.Finite(st.GLoss) {
 		return st, fmt.Errorf("%w: generator loss %v at epoch %d, step %d", ErrNonFinite, st.GLoss, t.Epoch+1, t.StepInEpoch+1)
 	}
 	if err := t.OptG.Step(); err != nil {
@@ -374,112 +385,121 @@ func (t *Trainer) step(real, z *tensor.Tensor[float32]) (Stats, error) {
 	return st, nil
 }
 
-// Hooks let a caller follow a run (a progress bar, tests).
-type Hooks struct {
-	// Step is called after every step.
-	Step func(Stats)
-	// Epoch is called after every epoch's files are written, with the
-	// 1-based number of the epoch just completed and its wall-clock
-	// duration.
-	Epoch func(epoch int, took time.Duration)
+// Metrics are what a step reports to training.Hooks: the D and G
+// losses, D(x) and D(G(z)), named as the progress bar shows them.
+func (st Stats) Metrics() []training.Metric {
+	return []training.Metric{{Name: "D", Value: st.DLoss}, {Name: "G", Value: st.GLoss}, {Name: "D(x)", Value: st.DX}, {Name: "D(G(z))", Value: st.DGZ}}
 }
 
 // Run trains until Epoch reaches epochs, writing into dir after every
 // epoch: samples-epochN.png (the fixed noise through G), loss.png,
-// history.csv, checkpoint-epochN.safetensors and checkpoint.safetensors (the latest).
+// history.csv, checkpoint-epochN.safetensors and checkpoint.safetensors
+// (the latest). The loop is training.Loop's: hooks follow it, with the
+// Metrics of every step, the epoch's mean D and G losses and its sample
+// grid.
 //
 // When ctx is cancelled Run saves checkpoint.safetensors at the current
-// step and returns an error wrapping ErrInterrupted. When a loss becomes
-// non-finite it returns an error wrapping ErrNonFinite and writes nothing,
-// so the latest checkpoint is the last good one.
-func (t *Trainer) Run(ctx context.Context, epochs int, dir string, hooks Hooks) error {
+// step and returns a *training.InterruptedError wrapping ErrInterrupted.
+// When a loss becomes non-finite it returns an error wrapping ErrNonFinite
+// and writes nothing, so the latest checkpoint is the last good one.
+func (t *Trainer) Run(ctx context.Context, epochs int, dir string, hooks training.Hooks) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("gan: output directory: %w", err)
 	}
-	start := time.Now()
-	for t.Epoch < epochs {
-		if ctx.Err() != nil {
-			path := filepath.Join(dir, CheckpointFile)
-			if err := t.Save(path); err != nil {
-				return fmt.Errorf("%w, and saving the checkpoint failed: %v", ErrInterrupted, err)
-			}
-			return fmt.Errorf("%w at epoch %d, step %d/%d (global step %d); checkpoint saved to %s",
-				ErrInterrupted, t.Epoch+1, t.StepInEpoch, t.StepsPerEpoch(), t.Step, path)
-		}
+	t.Epochs = epochs
+	if t.Epoch >= epochs {
+		return nil
+	}
+	loop := training.Loop{
+		Plan:  training.Plan{Epochs: epochs, StepsPerEpoch: t.StepsPerEpoch(), Epoch: t.Epoch, StepInEpoch: t.StepInEpoch},
+		Hooks: hooks,
+	}
+	loop.Step = func(int, int) ([]training.Metric, error) {
 		st, err := t.TrainStep()
 		if err != nil {
 			if errors.Is(err, ErrNonFinite) {
-				return fmt.Errorf("%w; stopped, the latest checkpoint in %s is the last good one", err, dir)
+				return nil, fmt.Errorf("%w; stopped, the latest checkpoint in %s is the last good one", err, dir)
 			}
-			return err
+			return nil, err
 		}
-		if hooks.Step != nil {
-			hooks.Step(st)
-		}
-		if t.StepInEpoch == 0 { // an epoch just ended
-			if err := t.EndEpoch(dir); err != nil {
-				return err
-			}
-			if hooks.Epoch != nil {
-				hooks.Epoch(t.Epoch, time.Since(start))
-			}
-			start = time.Now()
-		}
+		return st.Metrics(), nil
 	}
-	return nil
+	loop.EndEpoch = func(int) (training.EpochEnd, error) { return t.EndEpoch(dir) }
+	loop.Interrupt = func(int, int) (string, error) {
+		path := filepath.Join(dir, CheckpointFile)
+		return path, t.Save(path)
+	}
+	return loop.Run(ctx)
 }
 
 // CheckpointFile is the name of the latest checkpoint in a run directory.
-const CheckpointFile = "checkpoint.safetensors"
+const CheckpointFile = training.CheckpointFile
 
 // EpochCheckpointFile is the name of the checkpoint kept after epoch e
 // (1-based).
 func EpochCheckpointFile(e int) string { return fmt.Sprintf("checkpoint-epoch%d.safetensors", e) }
 
 // EndEpoch writes the files of the epoch just completed (t.Epoch, 1-based)
-// into dir: the sample grid, the loss curve, the epoch's checkpoint and the
-// latest checkpoint.
-func (t *Trainer) EndEpoch(dir string) error {
+// into dir: the sample grid, the loss curve, the history, the epoch's
+// checkpoint and the latest checkpoint. It returns the epoch's mean D and
+// G losses, the grid and the names of the files.
+func (t *Trainer) EndEpoch(dir string) (training.EpochEnd, error) {
 	grid, err := t.SampleGrid()
 	if err != nil {
-		return err
+		return training.EpochEnd{}, err
 	}
-	if err := viz.SavePNG(filepath.Join(dir, fmt.Sprintf("samples-epoch%d.png", t.Epoch)), grid); err != nil {
-		return err
+	samples := fmt.Sprintf("samples-epoch%d.png", t.Epoch)
+	path := filepath.Join(dir, samples)
+	if err := training.FileError(path, viz.SavePNG(path, grid)); err != nil {
+		return training.EpochEnd{}, err
 	}
-	if err := t.SaveLossCurve(filepath.Join(dir, "loss.png")); err != nil {
-		return err
+	if err := t.SaveLossCurve(filepath.Join(dir, training.LossPlotFile)); err != nil {
+		return training.EpochEnd{}, err
 	}
 	if err := t.SaveHistory(filepath.Join(dir, HistoryFile)); err != nil {
-		return err
+		return training.EpochEnd{}, err
 	}
 	if err := t.Save(filepath.Join(dir, EpochCheckpointFile(t.Epoch))); err != nil {
-		return err
+		return training.EpochEnd{}, err
 	}
-	return t.Save(filepath.Join(dir, CheckpointFile))
+	if err := t.Save(filepath.Join(dir, CheckpointFile)); err != nil {
+		return training.EpochEnd{}, err
+	}
+	spe := t.StepsPerEpoch()
+	mean := func(v []float64) float64 {
+		sum := 0.0
+		for _, x := range v[len(v)-spe:] {
+			sum += x
+		}
+		return sum / float64(spe)
+	}
+	return training.EpochEnd{
+		Metrics: []training.Metric{{Name: "mean D loss", Value: mean(t.History.DLoss)}, {Name: "mean G loss", Value: mean(t.History.GLoss)}},
+		Image:   grid,
+		Files:   []string{samples, training.LossPlotFile, HistoryFile, EpochCheckpointFile(t.Epoch), CheckpointFile},
+	}, nil
 }
 
 // HistoryFile is the per-step record EndEpoch writes into the output
 // directory, as CSV.
-const HistoryFile = "history.csv"
+const HistoryFile = training.HistoryFile
+
+// history is the record of history.csv and loss.png: per step D's and G's
+// losses, D(x) and D(G(z)); the plot shows the losses.
+func (t *Trainer) history() training.History {
+	return training.History{StepsPerEpoch: t.StepsPerEpoch(), Steps: []training.Series{
+		{Column: "d_loss", Legend: "D loss", Values: t.History.DLoss},
+		{Column: "g_loss", Legend: "G loss", Values: t.History.GLoss},
+		{Column: "d_x", Values: t.History.DX},
+		{Column: "d_g_z", Values: t.History.DGZ},
+	}}
+}
 
 // SaveHistory writes the record of every step so far as a CSV table: step
 // (1-based), epoch, D's and G's losses, D(x) and D(G(z)) — the numbers of
 // loss.png, for comparing runs without reading checkpoints.
 func (t *Trainer) SaveHistory(path string) error {
-	n := len(t.History.DLoss)
-	steps, epochs := make([]float64, n), make([]float64, n)
-	spe := t.StepsPerEpoch()
-	for i := range n {
-		steps[i], epochs[i] = float64(i+1), float64(i/spe+1)
-	}
-	return viz.SaveCSV(path, "step", []viz.Series{
-		{Name: "epoch", X: steps, Y: epochs},
-		{Name: "d_loss", X: steps, Y: t.History.DLoss},
-		{Name: "g_loss", X: steps, Y: t.History.GLoss},
-		{Name: "d_x", X: steps, Y: t.History.DX},
-		{Name: "d_g_z", X: steps, Y: t.History.DGZ},
-	})
+	return training.FileError(path, t.history().WriteCSV(path))
 }
 
 // SampleGrid renders G applied to the fixed noise as an 8×8 grid.
@@ -491,15 +511,11 @@ func (t *Trainer) SampleGrid() (*image.Gray, error) {
 	return viz.ImageGrid(imgs, 8, 0, 1)
 }
 
-// SaveLossCurve plots the D and G losses of every step so far.
+// SaveLossCurve plots the D and G losses of every step so far (nothing
+// before the first step).
 func (t *Trainer) SaveLossCurve(path string) error {
-	if len(t.History.DLoss) == 0 {
-		return nil
-	}
-	return viz.LossCurveWith(path, fmt.Sprintf("DCGAN on %s: losses per step", t.Config.Data), []viz.Series{
-		{Name: "D loss", Y: t.History.DLoss},
-		{Name: "G loss", Y: t.History.GLoss},
-	}, viz.CurveOptions{XLabel: "step", YLabel: "BCE loss"})
+	title := fmt.Sprintf("DCGAN on %s: losses per step", t.Config.Data)
+	return training.FileError(path, t.history().Plot(path, title, viz.CurveOptions{XLabel: "step", YLabel: "BCE loss"}))
 }
 
 // Generate runs the generator in evaluation mode (BatchNorm uses its

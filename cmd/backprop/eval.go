@@ -2,17 +2,18 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/backprop-dev/backprop/data"
 	"github.com/backprop-dev/backprop/eval"
 	"github.com/backprop-dev/backprop/tensor"
+	"github.com/backprop-dev/backprop/training"
 )
 
 // evalCmd is `backprop eval`: scores generated samples with a classifier
@@ -88,22 +89,17 @@ the first --ref images of the real training split (the FD a perfect generator wo
 					return err
 				}
 			}
-			var bar *progressbar.ProgressBar
 			start := time.Now()
-			opt := eval.TrainOptions{Progress: func(step, total int, loss float64) {
-				if bar == nil {
-					fmt.Fprintf(os.Stderr, "training the %s classifier (cached in %s)\n", dataName, eval.CachePath(cacheDir, dataName))
-					bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowCount(),
-						progressbar.OptionShowIts(), progressbar.OptionSetItsString("steps"), progressbar.OptionSetPredictTime(true),
-						progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionSetWidth(20))
-				}
-				bar.Describe(fmt.Sprintf("loss %.4f", loss))
-				bar.Add(1)
-			}}
-			clf, cached, err := eval.CachedClassifier(cacheDir, dataName, train, test, os.Stderr, opt)
-			if bar != nil {
-				bar.Exit()
-				fmt.Fprintln(os.Stderr)
+			// a progress bar on a terminal, one line per epoch otherwise, on
+			// stderr: stdout holds the scores only
+			opt := eval.TrainOptions{Hooks: training.Hooks{Begin: func(training.Plan) {
+				fmt.Fprintf(os.Stderr, "training the %s classifier (cached in %s)\n", dataName, eval.CachePath(cacheDir, dataName))
+			}}.Then(progressHooksPrefix(os.Stderr, false, "", "classifier "))}
+			ctx, stop := training.InterruptContext(cmd.Context())
+			defer stop()
+			clf, cached, err := eval.CachedClassifier(ctx, cacheDir, dataName, train, test, os.Stderr, opt)
+			if errors.Is(err, training.ErrInterrupted) {
+				return interruptedError{fmt.Errorf("classifier training %w; nothing was cached", training.ErrInterrupted)}
 			}
 			if err != nil {
 				return err
