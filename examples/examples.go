@@ -16,3 +16,19 @@ const (
 	Problem1    = "problem1.yaml"
 	Autoencoder = "autoencoder.yaml"
 )
+
+// Bank lists the problem bank: one spec per classic problem of a
+// deep-learning course, each worked in docs/bank/.
+var Bank = []string{
+	"mazur.yaml",              // the step-by-step backpropagation example, one SGD step
+	"softmax-classifier.yaml", // softmax cross-entropy on a batch
+	"convnet-pool.yaml",       // convolution, max pooling, cross-entropy
+	"batchnorm.yaml",          // batch norm in training mode
+	"layernorm.yaml",          // layer norm
+	"residual.yaml",           // a residual block
+	"dropout.yaml",            // dropout with a given mask
+	"gated-concat.yaml",       // a product of activations and a concatenation
+	"weight-decay.yaml",       // an L2 penalty in the objective
+	"momentum.yaml",           // two SGD-with-momentum steps
+	"adam.yaml",               // two Adam steps
+}

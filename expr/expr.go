@@ -246,7 +246,15 @@ type Diff struct{ A, B Expr }
 
 // Render implements Expr.
 func (e Diff) Render(s Style) string {
-	return paren(e.A, precSum, s) + " - " + paren(e.B, precProd, s)
+	b := paren(e.B, precProd, s)
+	if strings.HasPrefix(b, "-") { // a − (−0.4), not a - -0.4
+		if s.LaTeX {
+			b = `\left(` + b + `\right)`
+		} else {
+			b = "(" + b + ")"
+		}
+	}
+	return paren(e.A, precSum, s) + " - " + b
 }
 func (Diff) prec() int { return precSum }
 

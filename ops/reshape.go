@@ -19,6 +19,9 @@ type ReshapeOp[T tensor.Float] struct {
 	Shape    []int // target shape; one entry may be -1
 	ColMajor bool
 	Label    string // "reshape" or "flatten", for the trace
+	// Lead is the number of leading axes (a batch axis) that the reshape
+	// keeps; the column-major reading applies to each sample on its own.
+	Lead int
 
 	src []int // out position k takes input position src[k]; nil for identity
 	dst []int // inverse of src
@@ -33,6 +36,13 @@ func Reshape[T tensor.Float](name string, x *autograd.Var[T], colMajor bool, sha
 	return apply(name, &ReshapeOp[T]{Shape: shape, ColMajor: colMajor, Label: "reshape"}, x)
 }
 
+// ReshapeLead records x reshaped to shape keeping its first lead axes (a
+// batch axis): each sample is reshaped on its own, which matters for the
+// column-major reading.
+func ReshapeLead[T tensor.Float](name string, x *autograd.Var[T], colMajor bool, lead int, shape ...int) (*autograd.Var[T], error) {
+	return apply(name, &ReshapeOp[T]{Shape: shape, ColMajor: colMajor, Label: "reshape", Lead: lead}, x)
+}
+
 // Flatten records x with axes from startDim on merged into one, as
 // torch.flatten(x, startDim): 0 for a single sample, 1 to keep a batch axis.
 func Flatten[T tensor.Float](name string, x *autograd.Var[T], startDim int, colMajor bool) (*autograd.Var[T], error) {
@@ -41,7 +51,21 @@ func Flatten[T tensor.Float](name string, x *autograd.Var[T], startDim int, colM
 		return nil, fmt.Errorf("%s: flatten start axis %d is outside the input's %d axes", name, startDim, len(s))
 	}
 	shape := append(append([]int(nil), s[:startDim]...), tensor.NumElements(s[startDim:]))
-	return apply(name, &ReshapeOp[T]{Shape: shape, ColMajor: colMajor, Label: "flatten"}, x)
+	return apply(name, &ReshapeOp[T]{Shape: shape, ColMajor: colMajor, Label: "flatten", Lead: startDim}, x)
+}
+
+// leadPos is the logical position of idx in shape when the first lead
+// axes are kept: row-major over them, then colPos within each block.
+func leadPos(shape, idx []int, lead int) int {
+	if lead <= 0 || lead > len(shape) {
+		return colPos(shape, idx)
+	}
+	block := tensor.NumElements(shape[lead:])
+	l := 0
+	for i := 0; i < lead; i++ {
+		l = l*shape[i] + idx[i]
+	}
+	return l*block + colPos(shape[lead:], idx[lead:])
 }
 
 // colPos is the column-major logical position of idx within shape: leading
@@ -88,13 +112,13 @@ func (o *ReshapeOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error
 	inShape, outShape := x.Shape(), out.Shape()
 	byPos := make([]int, o.n) // logical position -> input position
 	for m := 0; m < o.n; m++ {
-		byPos[colPos(inShape, tensor.Index(inShape, m))] = m
+		byPos[leadPos(inShape, tensor.Index(inShape, m), o.Lead)] = m
 	}
 	o.src = make([]int, o.n)
 	o.dst = make([]int, o.n)
 	xd, od := x.Data(), out.Data()
 	for k := 0; k < o.n; k++ {
-		m := byPos[colPos(outShape, tensor.Index(outShape, k))]
+		m := byPos[leadPos(outShape, tensor.Index(outShape, k), o.Lead)]
 		o.src[k], o.dst[m] = m, k
 		od[k] = xd[m]
 	}

@@ -28,11 +28,15 @@ func problem(t *testing.T, name string) *spec.Spec {
 // TestDocsAreTheCommandsOutput keeps each worked solution under docs/
 // exactly what `backprop solve` writes for it.
 func TestDocsAreTheCommandsOutput(t *testing.T) {
-	for _, c := range []struct{ doc, spec, detail string }{
+	cases := []struct{ doc, spec, detail string }{
 		{"problem1.md", examples.Problem1, "handout"},
 		{"problem1-full.md", examples.Problem1, "full"},
 		{"autoencoder-solution.md", examples.Autoencoder, "handout"},
-	} {
+	}
+	for _, name := range examples.Bank {
+		cases = append(cases, struct{ doc, spec, detail string }{"bank/" + strings.TrimSuffix(name, ".yaml") + ".md", name, "handout"})
+	}
+	for _, c := range cases {
 		sol, err := solve.Solve(problem(t, c.spec), solve.Options{Detail: c.detail})
 		if err != nil {
 			t.Fatal(err)

@@ -50,8 +50,12 @@ type Solution struct {
 	Steps   *trace.Trace
 	Header  trace.Header
 	Handout trace.Handout
-	digits  int
-	detail  string
+	// Train holds the optimizer steps the spec asks for (train:), and
+	// FinalObjective the objective after the last update.
+	Train          []TrainStep
+	FinalObjective float64
+	digits         int
+	detail         string
 }
 
 // Solve runs the spec.
@@ -118,6 +122,15 @@ func run[T tensor.Float](s *spec.Spec, opt Options, dtype string) (*Solution, er
 	}
 	sol.Header = header(s, m.Objective.Name, dtype)
 	sol.Handout = handout(s, m)
+	if s.Train != nil {
+		digits := opt.Digits
+		if digits == 0 {
+			digits = 6
+		}
+		if sol.Train, sol.FinalObjective, err = train(s, m, digits); err != nil {
+			return nil, err
+		}
+	}
 	return sol, nil
 }
 
@@ -125,8 +138,21 @@ func run[T tensor.Float](s *spec.Spec, opt Options, dtype string) (*Solution, er
 // value, every parameter's shape (a scalar's value), and what is asked.
 func handout[T tensor.Float](s *spec.Spec, m *spec.Model[T]) trace.Handout {
 	h := trace.Handout{AskedForward: s.Ask.Forward, AskedGradients: s.Ask.Gradients, Maximize: m.Maximize}
-	in := m.Input.Value
-	given := s.Input.Name + " = " + inlineValue(in)
+	var gs []string
+	for _, in := range s.Inputs {
+		v, _ := s.InputValue(in.Name)
+		d := in.Name + " = " + inlineValue(v)
+		switch {
+		case in.Kind == "labels":
+			d = fmt.Sprintf("%s = %s (class labels from 0, as PyTorch; the formulas count classes from 1)", in.Name, inlineValue(v))
+		case in.Kind == "mask":
+			d += " (dropout mask: 0 drops, 1 keeps)"
+		case in.Batch:
+			d = fmt.Sprintf("%s %s (one row per sample)", in.Name, tensor.FormatShape(v.Shape()))
+		}
+		gs = append(gs, d)
+	}
+	given := strings.Join(gs, "; ")
 	var ps []string
 	for _, p := range m.Params {
 		if p.Value.Rank() == 0 {
@@ -245,34 +271,128 @@ func header(s *spec.Spec, objective string, dtype string) trace.Header {
 	if title == "" {
 		title = "backprop solve " + s.File()
 	}
-	var obj string
-	switch s.Objective.Type {
-	case "log_p":
-		obj = "maximize J = log p(y=0); every gradient is ∂J/∂θ, the direction of steepest ascent"
-	case "bce":
-		obj = fmt.Sprintf("minimize J = −log p(y=%d) (binary cross-entropy); every gradient is ∂J/∂θ", s.Objective.Label)
-	case "sse":
-		obj = "minimize J = L = Σᵢ (xᵢ − x'ᵢ)² (sum of squared reconstruction errors); every gradient is ∂J/∂θ"
-	}
+	obj := objectiveText(s, objective)
 	conv := append(ConventionText(s), "precision: "+dtype)
-	return trace.Header{Title: title, Conventions: conv, Objective: obj + " (J is the node " + objective + ")"}
+	return trace.Header{Title: title, Conventions: conv, Objective: obj}
+}
+
+// objectiveText states the objective: what is minimized or maximized, the
+// loss's formula with the spec's names, the reduction, the weight decay,
+// and which node J is.
+func objectiveText(s *spec.Spec, node string) string {
+	o := s.Objective
+	out := outputName(s)
+	target := s.Input.Name
+	if o.Target != "" {
+		target = o.Target
+	}
+	loss := o.Name
+	if loss == "" {
+		loss = "L"
+	}
+	var what string
+	switch o.Type {
+	case "log_p":
+		what = "maximize J = log p(y=0)"
+		if s.Batched() {
+			what = "maximize J = Σₙ log p(yₙ=0) over the batch"
+		}
+	case "bce":
+		what = fmt.Sprintf("minimize J = −log p(y=%d) (binary cross-entropy)", o.Label)
+	case "sse", "half_sse":
+		half := ""
+		if o.Type == "half_sse" {
+			half = "½·"
+		}
+		what = fmt.Sprintf("minimize %s = %sΣᵢ (%sᵢ − %sᵢ)²", loss, half, out, target)
+		if o.Target == "" && s.Objective.Of == "" {
+			what += " (the sum of squared reconstruction errors)"
+		}
+		if o.Reduction == "mean" && s.Batched() {
+			what += ", averaged over the N samples"
+		}
+	case "mse":
+		what = fmt.Sprintf("minimize %s = the mean of (%s − %s)² over its elements (MSELoss)", loss, out, target)
+		if o.Reduction == "sum" {
+			what = fmt.Sprintf("minimize %s = Σ (%s − %s)²", loss, out, target)
+		}
+	case "cross_entropy":
+		what = fmt.Sprintf("minimize %s = −log softmax(%s)[%s], the cross-entropy of the logits %s against the labels %s", loss, out, o.Labels, out, o.Labels)
+		if o.Reduction == "mean" && s.Batched() {
+			what += ", averaged over the N rows"
+		} else if s.Batched() {
+			what += ", summed over the N rows"
+		}
+	}
+	if strings.HasPrefix(what, "minimize "+loss) && o.WeightDecay == nil {
+		what = "minimize J = " + strings.TrimPrefix(what, "minimize ")
+	}
+	if wd := o.WeightDecay; wd != nil {
+		what = strings.Replace(what, "minimize ", "minimize J = ", 1)
+		var ws []string
+		for _, p := range wd.Params {
+			ws = append(ws, "‖"+p+"‖²")
+		}
+		sign := "+"
+		if o.Type == "log_p" {
+			sign = "−"
+		}
+		data := loss
+		switch o.Type {
+		case "log_p":
+			data = "log p(y=0)"
+			if s.Batched() {
+				data = "Σₙ log p(yₙ=0)"
+			}
+			what = strings.Replace(what, "maximize J = ", "maximize ", 1)
+			what = strings.Replace(what, "maximize ", "maximize J = ", 1)
+		case "bce":
+			data = fmt.Sprintf("−log p(y=%d)", o.Label)
+		}
+		what += fmt.Sprintf("; J = %s %s (λ/2)·(%s) with λ = %g (weight decay)", data, sign, strings.Join(ws, " + "), wd.Lambda)
+	}
+	dir := "every gradient is ∂J/∂θ"
+	if o.Type == "log_p" {
+		dir += ", the direction of steepest ascent"
+	}
+	return what + "; " + dir + " (J is the node " + node + ")"
+}
+
+// outputName names the value the loss is taken of.
+func outputName(s *spec.Spec) string {
+	if s.Objective.Of != "" {
+		return s.Objective.Of
+	}
+	return s.Layers[len(s.Layers)-1].Name
 }
 
 // WriteText writes the worked solution as plain text: the handout, or
 // every element with Detail "full".
 func (s *Solution) WriteText(w io.Writer) error {
+	var err error
 	if s.detail == "full" {
-		return s.Trace.WriteText(w, s.Header, s.digits)
+		err = s.Trace.WriteText(w, s.Header, s.digits)
+	} else {
+		err = s.Steps.WriteHandoutText(w, s.Header, s.Handout, s.digits)
 	}
-	return s.Steps.WriteHandoutText(w, s.Header, s.Handout, s.digits)
+	if err != nil {
+		return err
+	}
+	return s.writeTrainText(w)
 }
 
 // WriteMarkdown writes the worked solution as Markdown with LaTeX.
 func (s *Solution) WriteMarkdown(w io.Writer) error {
+	var err error
 	if s.detail == "full" {
-		return s.Trace.WriteMarkdown(w, s.Header, s.digits)
+		err = s.Trace.WriteMarkdown(w, s.Header, s.digits)
+	} else {
+		err = s.Steps.WriteHandoutMarkdown(w, s.Header, s.Handout, s.digits)
 	}
-	return s.Steps.WriteHandoutMarkdown(w, s.Header, s.Handout, s.digits)
+	if err != nil {
+		return err
+	}
+	return s.writeTrainMarkdown(w)
 }
 
 // WriteJSON writes {"forward": {...}, "gradients": {...}} with nested arrays
@@ -284,6 +404,20 @@ func (s *Solution) WriteJSON(w io.Writer) error {
 	writeObject(&b, s.Forward)
 	b.WriteString(",\n  \"gradients\": ")
 	writeObject(&b, s.Gradients)
+	if len(s.Train) > 0 {
+		b.WriteString(",\n  \"steps\": [")
+		for i, st := range s.Train {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			obj, _ := json.Marshal(st.Objective)
+			fmt.Fprintf(&b, "\n    {\"step\": %d, \"objective\": %s, \"params\": ", st.Step, obj)
+			writeObject(&b, st.Params)
+			b.WriteString("}")
+		}
+		obj, _ := json.Marshal(s.FinalObjective)
+		fmt.Fprintf(&b, "\n  ],\n  \"final_objective\": %s", obj)
+	}
 	meta, _ := json.Marshal(map[string]any{"conventions": s.Spec.Conventions, "objective": s.Spec.Objective.Type, "dtype": s.DType})
 	fmt.Fprintf(&b, ",\n  \"meta\": %s\n}\n", meta)
 	_, err := w.Write(b.Bytes())

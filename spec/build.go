@@ -52,7 +52,7 @@ func (b *builder[T]) taken(n string) bool {
 	if _, ok := b.s.Params[n]; ok {
 		return true
 	}
-	if n == b.s.Input.Name {
+	if _, ok := b.s.input(n); ok {
 		return true
 	}
 	for _, l := range b.s.Layers {
@@ -63,9 +63,10 @@ func (b *builder[T]) taken(n string) bool {
 	return false
 }
 
-// off is the number of leading batch axes (0 or 1).
+// off is the number of leading batch axes (0 or 1): 1 in the batched
+// form of a derivation, or when the spec's input is a batch itself.
 func (b *builder[T]) off() int {
-	if b.batch > 0 {
+	if b.batch > 0 || b.s.Batched() {
 		return 1
 	}
 	return 0
@@ -109,16 +110,27 @@ func build[T tensor.Float](s *Spec, batch int) (*Model[T], error) {
 		m.Params = append(m.Params, v)
 		b.add(v, nil)
 	}
-	in := tensor.Convert[T](s.Input.tensor)
-	if batch > 0 {
-		rep := tensor.New[T](append([]int{batch}, in.Shape()...)...)
-		for i := range batch {
-			copy(rep.Data()[i*in.Len():], in.Data())
-		}
-		in = rep
+	if batch > 0 && s.Batched() {
+		return nil, &Error{File: s.file, Field: "input.batch", Msg: "the spec's input is already a batch; the batched form needs a single sample"}
 	}
-	x, _ := b.add(autograd.Leaf(b.name(s.Input.Name), in, false), nil)
-	m.Input = x
+	for _, in := range s.Inputs {
+		if in.Kind == "labels" {
+			continue // class indices stay integers, outside the graph
+		}
+		t := tensor.Convert[T](in.tensor)
+		if batch > 0 {
+			rep := tensor.New[T](append([]int{batch}, t.Shape()...)...)
+			for i := range batch {
+				copy(rep.Data()[i*t.Len():], t.Data())
+			}
+			t = rep
+		}
+		v, _ := b.add(autograd.Leaf(b.name(in.Name), t, false), nil)
+		if in.Name == s.Input.Name {
+			m.Input = v
+		}
+	}
+	x := m.Input
 	used := map[string]bool{}
 	for i, l := range s.Layers {
 		field := fmt.Sprintf("layers[%d] (%s %s)", i, l.Type, l.Name)
@@ -127,16 +139,24 @@ func build[T tensor.Float](s *Spec, batch int) (*Model[T], error) {
 		}
 		w, bias := params[l.Weight], params[l.Bias]
 		used[l.Weight], used[l.Bias] = true, true
+		ins := []*autograd.Var[T]{x}
+		if len(l.Inputs) > 0 {
+			ins = ins[:0]
+			for _, n := range l.Inputs {
+				ins = append(ins, m.Name[b.name(n)])
+			}
+			x = ins[0]
+		}
 		var err error
 		switch l.Type {
 		case "linear":
 			x, err = b.linear(l, x, w, bias)
 		case "reshape":
 			shape := l.Shape
-			if batch > 0 {
-				shape = append([]int{batch}, shape...)
+			if b.off() > 0 {
+				shape = append([]int{x.Value.Dim(0)}, shape...)
 			}
-			x, err = b.add(ops.Reshape(b.name(l.Name), x, s.Conventions.Reshape == "column-major", shape...))
+			x, err = b.add(ops.ReshapeLead(b.name(l.Name), x, s.Conventions.Reshape == "column-major", b.off(), shape...))
 		case "flatten":
 			x, err = b.add(ops.Flatten(b.name(l.Name), x, b.off(), s.Conventions.Reshape == "column-major"))
 		case "conv", "deconv":
@@ -145,8 +165,13 @@ func build[T tensor.Float](s *Spec, batch int) (*Model[T], error) {
 			x, err = b.activation(b.name(l.Name), l, x)
 		case "logistic":
 			x, err = b.logistic(l, x, w, bias)
+		default:
+			x, err = b.course(l, ins, w, bias)
 		}
 		if err != nil {
+			if se, ok := err.(*Error); ok {
+				return nil, se // already placed on its culprit
+			}
 			return nil, fail(err)
 		}
 		if l.Type != "logistic" {
@@ -158,18 +183,8 @@ func build[T tensor.Float](s *Spec, batch int) (*Model[T], error) {
 			return nil, &Error{File: s.file, Line: s.Params[name].Line, Field: "params." + name, Msg: "is not used by any layer"}
 		}
 	}
-	switch s.Objective.Type {
-	case "sse":
-		if !tensor.SameShape(x.Value.Shape(), m.Input.Value.Shape()) {
-			return nil, &Error{File: s.file, Field: "objective", Msg: fmt.Sprintf("sse compares the output %s of shape %s with the input %s of shape %s; they must match",
-				x.Name, tensor.FormatShape(x.Value.Shape()), m.Input.Name, tensor.FormatShape(m.Input.Value.Shape()))}
-		}
-		loss, err := b.add(ops.SquaredError("L", x, m.Input, 1))
-		if err != nil {
-			return nil, err
-		}
-		m.Objective = loss
-		m.Outputs = append(m.Outputs, loss)
+	if err := b.objective(x, params); err != nil {
+		return nil, err
 	}
 	if batch == 0 {
 		for i, n := range s.Ask.Forward {
@@ -192,6 +207,28 @@ func computedNames[T tensor.Float](m *Model[T]) []string {
 	return out
 }
 
+// logisticPre is the default name of a logistic layer's pre-activation:
+// a, unless the spec already uses that name for something else.
+func logisticPre(s *Spec) string {
+	n := "a"
+	for {
+		used := false
+		if _, ok := s.Params[n]; ok {
+			used = true
+		}
+		if _, ok := s.input(n); ok {
+			used = true
+		}
+		for _, l := range s.Layers {
+			used = used || l.Name == n || l.Preactivation == n
+		}
+		if !used {
+			return n
+		}
+		n += "'"
+	}
+}
+
 // logitName names the logit of class y=0 under the y1 reading: s, unless
 // the spec already uses that name.
 func logitName(s *Spec) string {
@@ -204,11 +241,14 @@ func logitName(s *Spec) string {
 
 // taken reports whether the spec names something n.
 func taken(s *Spec, n string) bool {
-	if _, ok := s.Params[n]; ok || n == s.Input.Name {
+	if _, ok := s.Params[n]; ok {
+		return true
+	}
+	if _, ok := s.input(n); ok {
 		return true
 	}
 	for _, l := range s.Layers {
-		if l.Name == n || l.Preactivation == n || (l.Type == "logistic" && (n == "log_"+l.Name || (l.Preactivation == "" && n == "a"))) {
+		if l.Name == n || l.Preactivation == n || (l.Type == "logistic" && (n == "log_"+l.Name || (l.Preactivation == "" && n == logisticPre(s)))) {
 			return true
 		}
 	}
@@ -268,7 +308,7 @@ func (b *builder[T]) linear(l Layer, x, w, bias *autograd.Var[T]) (*autograd.Var
 	}
 	var mm *autograd.Var[T]
 	var err error
-	if b.batch > 0 { // rows are samples: X wᵀ for an out×in weight, X w for in×out
+	if b.off() > 0 { // rows are samples: X wᵀ for an out×in weight, X w for in×out
 		mm, err = b.add(ops.MatMul("", x, w, false, !l.Transpose))
 	} else {
 		mm, err = b.add(ops.MatMul("", w, x, l.Transpose, false))
@@ -279,8 +319,16 @@ func (b *builder[T]) linear(l Layer, x, w, bias *autograd.Var[T]) (*autograd.Var
 	mm.Inline = true
 	u := mm
 	if bias != nil {
-		if !tensor.SameShape(bias.Value.Shape(), mm.Value.Shape()[b.off():]) {
-			return nil, &tensor.ShapeError{Op: "linear", Tensor: "bias " + bias.Name, Want: tensor.FormatShape(mm.Value.Shape()[b.off():]), Got: bias.Value.Shape()}
+		// a scalar bias is one bias shared by every unit of the layer
+		if bias.Value.Rank() != 0 && !tensor.SameShape(bias.Value.Shape(), mm.Value.Shape()[b.off():]) {
+			// the weight's row count fixes the outputs; when the bias
+			// disagrees, either may be the slip: report on the weight,
+			// naming both
+			out := mm.Value.Dim(-1)
+			p := b.s.Params[w.Name]
+			return nil, &Error{File: b.s.file, Line: p.Line, Field: "params." + w.Name,
+				Msg: fmt.Sprintf("gives %d outputs (shape %s) but bias %s has shape %s; they must agree (one bias per output, or one number shared by all)",
+					out, tensor.FormatShape(w.Value.Shape()), bias.Name, tensor.FormatShape(bias.Value.Shape()))}
 		}
 		if u, err = b.add(ops.BiasAdd("", mm, bias, b.off())); err != nil {
 			return nil, err
@@ -314,7 +362,8 @@ func (b *builder[T]) conv(l Layer, x, w, bias *autograd.Var[T]) (*autograd.Var[T
 	var oh, ow int
 	if l.Type == "conv" {
 		if kh > h+2*l.Padding.H || kw > wd+2*l.Padding.W {
-			return nil, fmt.Errorf("kernel %d×%d of %s is larger than the padded input %d×%d", kh, kw, w.Name, h+2*l.Padding.H, wd+2*l.Padding.W)
+			return nil, &Error{File: b.s.file, Line: b.s.Params[w.Name].Line, Field: "params." + w.Name,
+				Msg: fmt.Sprintf("kernel %d×%d is larger than the padded input %s of %d×%d (layer %s)", kh, kw, x.Name, h+2*l.Padding.H, wd+2*l.Padding.W, l.Name)}
 		}
 		oh, ow = (h+2*l.Padding.H-kh)/l.Stride.H+1, (wd+2*l.Padding.W-kw)/l.Stride.W+1
 	} else {
@@ -385,7 +434,7 @@ func (b *builder[T]) logistic(l Layer, x, w, bias *autograd.Var[T]) (*autograd.V
 	}
 	var a *autograd.Var[T]
 	var err error
-	if b.batch > 0 {
+	if b.off() > 0 {
 		a, err = b.add(ops.MatMul("", x, w, false, false))
 	} else {
 		a, err = b.add(ops.MatMul("", w, x, false, false))
@@ -410,7 +459,7 @@ func (b *builder[T]) logistic(l Layer, x, w, bias *autograd.Var[T]) (*autograd.V
 	}
 	a.Name = l.Preactivation
 	if a.Name == "" {
-		a.Name = "a"
+		a.Name = logisticPre(b.s)
 	}
 	a.Name = b.name(a.Name)
 	b.m.Name[a.Name] = a
@@ -435,8 +484,12 @@ func (b *builder[T]) logistic(l Layer, x, w, bias *autograd.Var[T]) (*autograd.V
 	switch b.s.Objective.Type {
 	case "log_p":
 		b.m.Objective, b.m.Maximize = logp, true
-		if b.batch > 0 { // J = Σₙ log p(yₙ=0)
-			if b.m.Objective, err = b.add(ops.Sum("J", logp)); err != nil {
+		if b.off() > 0 { // J = Σₙ log p(yₙ=0)
+			name := "J"
+			if b.s.Objective.WeightDecay != nil {
+				name = "logL" // J is the total with the penalty
+			}
+			if b.m.Objective, err = b.add(ops.Sum(name, logp)); err != nil {
 				return nil, err
 			}
 		}
@@ -465,7 +518,7 @@ func (b *builder[T]) logistic(l Layer, x, w, bias *autograd.Var[T]) (*autograd.V
 			}
 			b.m.Objective = loss
 		}
-		if b.batch > 0 {
+		if b.off() > 0 {
 			b.m.Objective.Name = ""
 			b.m.Objective.Inline = true
 			if b.m.Objective, err = b.add(ops.Sum("loss", b.m.Objective)); err != nil {

@@ -110,7 +110,7 @@ params:
 		t.Fatal(err)
 	}
 	_, err = Build[float64](s)
-	if err == nil || !strings.Contains(err.Error(), "kernel 3×3 of w is larger than the padded input 2×2") {
+	if err == nil || !strings.Contains(err.Error(), "params.w: kernel 3×3 is larger than the padded input x of 2×2") {
 		t.Fatalf("got %v", err)
 	}
 }

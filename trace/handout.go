@@ -234,8 +234,8 @@ func (t *Trace) handoutViews(h Handout) (fwd, bwd []view, notes []string, answer
 				v.rule, v.notes, v.quiet = nil, nil, true
 			}
 		}
-		if (s.Op == "sigmoid" || s.Op == "log_sigmoid") && len(s.Value.Shape) == 0 {
-			x := values[s.Inputs[0]].Data[0]
+		if in, ok := values[s.Inputs[0]]; ok && len(in.Data) == 1 && (s.Op == "sigmoid" || s.Op == "log_sigmoid") && len(s.Value.Shape) == 0 {
+			x := in.Data[0]
 			if s.Op == "sigmoid" && math.Abs(x) > 4 {
 				comp := 1 / (1 + math.Exp(math.Abs(x)))
 				side := fmt.Sprintf("1 − %s", expr.FormatNumber(comp, 4))

@@ -1,6 +1,8 @@
 package trace
 
 import (
+	"strings"
+
 	"github.com/backprop-dev/backprop/autograd"
 	"github.com/backprop-dev/backprop/expr"
 	"github.com/backprop-dev/backprop/ops"
@@ -74,6 +76,29 @@ func (b *builder[T]) idxOf(v *autograd.Var[T], param bool) []string {
 	return idx
 }
 
+// indexNames renames index letters that are also names of tensors the
+// rule uses (an output named c would read c[n,c,i,j]) and returns the
+// fresh-name source for the rest of the rule, which never hands out such a
+// name either.
+func (b *builder[T]) indexNames(idx []string, names map[string]bool) ([]string, freshNames) {
+	f := freshNames{}
+	for n := range names {
+		f[n] = true
+	}
+	out := make([]string, len(idx))
+	for i, x := range idx {
+		if x == "1" || !f[x] {
+			out[i] = x
+			if x != "1" {
+				f[x] = true
+			}
+			continue
+		}
+		out[i] = f.fresh(x)
+	}
+	return out, f
+}
+
 // freshNames hands out index names not yet used in one rule.
 type freshNames map[string]bool
 
@@ -105,12 +130,32 @@ func (b *builder[T]) forwardRule(v *autograd.Var[T]) (lhs, rhs expr.Expr, note s
 	if idx == nil && v.Value.Rank() > 0 {
 		return nil, nil, ""
 	}
-	f := newFresh(idx)
-	rhs, note, ok := b.ruleAt(v, idx, f)
-	if !ok {
-		return nil, nil, ""
+	// twice: the second time no index letter is a name the rule uses
+	var ok bool
+	base := idx
+	used := map[string]bool{b.names[v]: true}
+	for range 2 {
+		var f freshNames
+		idx, f = b.indexNames(base, used)
+		if rhs, note, ok = b.ruleAt(v, idx, f); !ok {
+			return nil, nil, ""
+		}
+		refNames(rhs, used)
 	}
 	return b.symRef(v, idx), expr.Simplify(rhs), note
+}
+
+// refNames adds the tensor names e refers to.
+func refNames(e expr.Expr, into map[string]bool) {
+	expr.Map(e, func(n expr.Expr) expr.Expr {
+		switch r := n.(type) {
+		case expr.Ref:
+			into[r.Name] = true
+		case expr.Grad:
+			into[r.Wrt.Name] = true
+		}
+		return n
+	})
 }
 
 func (b *builder[T]) ruleAt(v *autograd.Var[T], idx []string, f freshNames) (expr.Expr, string, bool) {
@@ -169,13 +214,41 @@ func (b *builder[T]) backwardRule(v *autograd.Var[T]) (lhs, rhs expr.Expr, note 
 	if idx == nil && v.Value.Rank() > 0 {
 		return nil, nil, ""
 	}
-	f := newFresh(idx)
+	base := idx
+	used := map[string]bool{b.names[v]: true}
 	var terms []expr.Expr
 	var notes []string
+	for pass := range 2 {
+		var f freshNames
+		idx, f = b.indexNames(base, used)
+		terms, notes = terms[:0], notes[:0]
+		for _, t := range b.backwardTerms(v, idx, f, &notes) {
+			if t == nil {
+				return nil, nil, ""
+			}
+			terms = append(terms, t)
+		}
+		if pass == 0 {
+			for _, t := range terms {
+				refNames(t, used)
+			}
+		}
+	}
+	if len(terms) == 0 {
+		return nil, nil, ""
+	}
+	all := strings.Join(notes, "; ")
+	return expr.Grad{Of: b.opt.Objective, Wrt: b.symRef(v, idx)}, expr.Simplify(sum(terms)), all
+}
+
+// backwardTerms are the terms of v's gradient rule, one per use of v by a
+// consumer; a nil term means a consumer has no rule.
+func (b *builder[T]) backwardTerms(v *autograd.Var[T], idx []string, f freshNames, notes *[]string) []expr.Expr {
+	var terms []expr.Expr
 	for _, c := range b.gradConsumers(v) {
 		r, ok := c.Op.(backwardRuler)
 		if !ok {
-			return nil, nil, ""
+			return []expr.Expr{nil}
 		}
 		for i, u := range c.Inputs {
 			if u != v {
@@ -196,26 +269,13 @@ func (b *builder[T]) backwardRule(v *autograd.Var[T]) (lhs, rhs expr.Expr, note 
 					}
 					return expr.Grad{Of: b.opt.Objective, Wrt: b.symRef(g, at)}
 				}, f.fresh)
-			if e == nil {
-				return nil, nil, ""
-			}
 			terms = append(terms, e)
-			if n != "" {
-				notes = append(notes, n)
+			if e != nil && n != "" {
+				*notes = append(*notes, n)
 			}
 		}
 	}
-	if len(terms) == 0 {
-		return nil, nil, ""
-	}
-	all := ""
-	for i, n := range notes {
-		if i > 0 {
-			all += "; "
-		}
-		all += n
-	}
-	return expr.Grad{Of: b.opt.Objective, Wrt: b.symRef(v, idx)}, expr.Simplify(sum(terms)), all
+	return terms
 }
 
 // chain is the chain rule of v's gradient written with its factors,

@@ -194,16 +194,23 @@ func (e *evalEnv) eval(x expr.Expr) (float64, error) {
 		if err != nil {
 			return 0, err
 		}
-		ok := map[string]bool{">": a > b, "<=": a <= b, "<": a < b, ">=": a >= b}[c.Op]
+		ok := map[string]bool{">": a > b, "<=": a <= b, "<": a < b, ">=": a >= b, "=": a == b, "==": a == b}[c.Op]
 		if ok {
 			return 1, nil
 		}
 		return 0, nil
 	case expr.Call:
-		a, err := e.eval(x.Args[0])
-		if err != nil {
-			return 0, err
+		args := make([]float64, len(x.Args))
+		for i, arg := range x.Args {
+			v, err := e.eval(arg)
+			if err == outOfRange && x.Fn == "max" {
+				v = math.Inf(-1) // a window cell in the padding
+			} else if err != nil {
+				return 0, err
+			}
+			args[i] = v
 		}
+		a := args[0]
 		switch x.Fn {
 		case "ReLU":
 			return math.Max(a, 0), nil
@@ -213,15 +220,38 @@ func (e *evalEnv) eval(x expr.Expr) (float64, error) {
 			return -math.Log1p(math.Exp(-a)), nil
 		case "tanh":
 			return math.Tanh(a), nil
+		case "exp":
+			return math.Exp(a), nil
+		case "log":
+			return math.Log(a), nil
+		case "sqrt", "√":
+			return math.Sqrt(a), nil
 		case "LeakyReLU":
-			slope, err := e.eval(x.Args[1])
-			if err != nil || a > 0 {
-				return a, err
+			if a > 0 {
+				return a, nil
 			}
-			return slope * a, nil
+			return args[1] * a, nil
+		case "max":
+			m := math.Inf(-1)
+			for _, v := range args {
+				m = math.Max(m, v)
+			}
+			return m, nil
+		case "logsumexp":
+			m := math.Inf(-1)
+			for _, v := range args {
+				m = math.Max(m, v)
+			}
+			s := 0.0
+			for _, v := range args {
+				s += math.Exp(v - m)
+			}
+			return m + math.Log(s), nil
 		}
 	case expr.Raw:
-		// (x'[i] − x[i])²: the squared difference of the SSE rule
+		if v, ok := e.ints[x.Plain]; ok { // an index used as a number (1[j = y[i]])
+			return float64(v), nil
+		}
 		return 0, fmt.Errorf("raw %q", x.Plain)
 	case expr.Sigma:
 		return e.sigma(x, 0)
@@ -229,8 +259,58 @@ func (e *evalEnv) eval(x expr.Expr) (float64, error) {
 	return 0, fmt.Errorf("cannot evaluate %T (%s)", x, expr.String(x))
 }
 
+// where evaluates a Σ's condition: comma-separated chains a ≤ b ≤ c (or <).
+func (e *evalEnv) where(c string) (bool, error) {
+	for _, part := range strings.Split(c, ",") {
+		part = strings.ReplaceAll(part, "≤", "<=")
+		var terms []string
+		var ops []string
+		rest := part
+		for {
+			i := strings.IndexAny(rest, "<=")
+			if i < 0 {
+				terms = append(terms, rest)
+				break
+			}
+			terms = append(terms, rest[:i])
+			if strings.HasPrefix(rest[i:], "<=") {
+				ops = append(ops, "<=")
+				rest = rest[i+2:]
+			} else if strings.HasPrefix(rest[i:], "<") {
+				ops = append(ops, "<")
+				rest = rest[i+1:]
+			} else {
+				return false, fmt.Errorf("condition %q", c)
+			}
+		}
+		vals := make([]int, len(terms))
+		for i, t := range terms {
+			v, err := e.index(strings.TrimSpace(t))
+			if err != nil {
+				return false, fmt.Errorf("condition %q: %v", c, err)
+			}
+			vals[i] = v
+		}
+		for i, op := range ops {
+			if (op == "<=" && vals[i] > vals[i+1]) || (op == "<" && vals[i] >= vals[i+1]) {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
+}
+
 func (e *evalEnv) sigma(x expr.Sigma, k int) (float64, error) {
 	if k == len(x.Over) {
+		if x.Where != "" {
+			ok, err := e.where(x.Where)
+			if err != nil {
+				return 0, err
+			}
+			if !ok {
+				return 0, nil
+			}
+		}
 		v, err := e.eval(x.X)
 		if err == outOfRange {
 			return 0, nil // a term outside the tensors: not in the sum
@@ -286,6 +366,19 @@ func TestRulesEvaluateToTheValues(t *testing.T) {
 					env.values[n] = v.Value
 					if v.Grad != nil {
 						env.grads[n] = v.Grad
+					}
+				}
+				// the statistics, labels, winners and masks the rules name
+				for _, v := range m.Nodes {
+					if v.IsLeaf() {
+						continue
+					}
+					if rv, ok := v.Op.(interface {
+						RuleValues() map[string]*tensor.Tensor[float64]
+					}); ok {
+						for n, t := range rv.RuleValues() {
+							env.values[n] = t
+						}
 					}
 				}
 				check := func(pass string, st trace.Step) {

@@ -44,11 +44,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 OUT = os.path.join(HERE, "reference.json")
 
-# The problem bank: examples/<name>.yaml. Until a bank spec is in examples/
-# it is read from BANK_STAGING (the case still names examples/<name>.yaml).
+# The problem bank: examples/<name>.yaml (every one must exist).
 BANK = ["mazur", "softmax-classifier", "convnet-pool", "batchnorm", "residual", "dropout",
         "weight-decay", "momentum", "adam", "layernorm", "gated-concat"]
-BANK_STAGING = "/tmp/bank"
 
 # Random course problems: their spec files, drawn from this seed.
 COURSE_SEED = 20240612
@@ -905,19 +903,17 @@ def draw_course_specs():
 
 def spec_files():
     """(path in the case, path read) of every spec: the two problem-set
-    examples, the rest of examples/ (the problem bank; staged ones from
-    BANK_STAGING), then the specs under solve/testdata/specs."""
+    examples, the rest of examples/ (the problem bank), then the specs under
+    solve/testdata/specs."""
     files = [("examples/problem1.yaml",) * 2, ("examples/autoencoder.yaml",) * 2]
     bank = {"examples/%s.yaml" % b for b in BANK}
     others = sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "examples", "*.yaml")))
     for rel in sorted(bank | set(others)):
         if rel in ("examples/problem1.yaml", "examples/autoencoder.yaml"):
             continue
-        src = rel
         if not os.path.exists(os.path.join(ROOT, rel)):
-            src = os.path.join(BANK_STAGING, os.path.basename(rel))
-            print("%s: not in examples/ yet, read from %s" % (rel, src), file=sys.stderr)
-        files.append((rel, src))
+            raise SystemExit("%s: a problem of the bank is missing" % rel)
+        files.append((rel, rel))
     files += [(p, p) for p in sorted(
         os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(HERE, "specs", "*.yaml")))]
     return files
