@@ -405,3 +405,54 @@ func TestLossMatchesDefinition(t *testing.T) {
 		t.Errorf("loss %v, want Σ(x'−x)²/N = %v", got, want)
 	}
 }
+
+// TestCheckpointFormats checks the format version: Save records
+// backprop-autoencoder/v2, a checkpoint of an earlier version (no
+// "format") still loads and resumes, one of a newer version is refused
+// naming it, and one holding NaN is refused naming the tensor.
+func TestCheckpointFormats(t *testing.T) {
+	_, path := trainedCheckpoint(t, nil)
+	f, err := safetensors.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Metadata["format"] != "backprop-autoencoder/v2" {
+		t.Fatalf("format %q", f.Metadata["format"])
+	}
+	write := func(edit func(f *safetensors.File)) string {
+		f, err := safetensors.Read(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		edit(f)
+		p := filepath.Join(t.TempDir(), CheckpointFile)
+		if err := f.WriteFile(p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	v1 := write(func(f *safetensors.File) { delete(f.Metadata, "format") })
+	ck, err := Load(v1)
+	if err != nil || ck.Progress == nil {
+		t.Fatalf("format 1: %v", err)
+	}
+	if _, err := ck.ResumeOptions(quickOptions(t.TempDir()), nil); err != nil {
+		t.Fatalf("format 1 does not resume: %v", err)
+	}
+	newer := write(func(f *safetensors.File) { f.Metadata["format"] = "backprop-autoencoder/v3" })
+	if _, err := Load(newer); err == nil || !strings.Contains(err.Error(), "newer backprop (format backprop-autoencoder/v3)") || !strings.Contains(err.Error(), newer) {
+		t.Errorf("newer format: %v", err)
+	}
+	nan := write(func(f *safetensors.File) {
+		raw, _ := f.Get("decoder.bias")
+		binary.LittleEndian.PutUint32(raw.Data[8:], math.Float32bits(float32(math.NaN())))
+	})
+	for _, load := range []func(string) error{
+		func(p string) error { _, err := Load(p); return err },
+		func(p string) error { _, err := ck.Model.LoadWeights(p); return err },
+	} {
+		if err := load(nan); err == nil || !strings.Contains(err.Error(), `tensor "decoder.bias" holds NaN at [2]`) || !strings.Contains(err.Error(), nan) {
+			t.Errorf("NaN checkpoint: %v", err)
+		}
+	}
+}

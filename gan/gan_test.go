@@ -3,6 +3,7 @@ package gan
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"math"
@@ -458,5 +459,66 @@ func TestSample(t *testing.T) {
 		if got, want := idx.Data[123], uint8(math.Round(float64(a.Data()[123])*255)); got != want {
 			t.Errorf("%s: pixel 123 is %d, want %d", name, got, want)
 		}
+	}
+}
+
+// TestFormat1ResumesWithItsSeeding checks that a checkpoint of format 1
+// (written before SplitMix64 seeding; a trainer set to format 1 writes
+// one) opens, resumes with format 1's shuffles and ends bit for bit as the
+// uninterrupted format-1 run; that a current run records format 2 and its
+// epochs; and that a checkpoint holding NaN is refused naming the tensor.
+func TestFormat1ResumesWithItsSeeding(t *testing.T) {
+	dataDir := writeDataDir(t, 192)
+	straight := t.TempDir()
+	tr := newTestTrainer(t, dataDir)
+	tr.format = 1
+	if err := tr.Run(context.Background(), 2, straight, training.Hooks{}); err != nil {
+		t.Fatal(err)
+	}
+	stopped := t.TempDir()
+	tr = newTestTrainer(t, dataDir)
+	tr.format = 1
+	if err := tr.Run(context.Background(), 1, stopped, training.Hooks{}); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := OpenCheckpoint(filepath.Join(stopped, CheckpointFile))
+	if err != nil || ck.Format != 1 {
+		t.Fatalf("format 1: %v, %+v", err, ck)
+	}
+	tr = resume(t, stopped)
+	if err := tr.Run(context.Background(), 2, stopped, training.Hooks{}); err != nil {
+		t.Fatal(err)
+	}
+	sameCheckpoints(t, filepath.Join(straight, CheckpointFile), filepath.Join(stopped, CheckpointFile))
+
+	current := t.TempDir()
+	tr = newTestTrainer(t, dataDir)
+	if err := tr.Run(context.Background(), 1, current, training.Hooks{}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(current, CheckpointFile)
+	ck, err = OpenCheckpoint(path)
+	if err != nil || ck.Format != 2 || ck.Epochs != 1 {
+		t.Fatalf("current format: %v, %+v", err, ck)
+	}
+	f, err := safetensors.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := f.Get("G.7.bias")
+	binary.LittleEndian.PutUint32(raw.Data, math.Float32bits(float32(math.Inf(1))))
+	bad := filepath.Join(current, "bad.safetensors")
+	if err := f.WriteFile(bad); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenCheckpoint(bad); err == nil || !strings.Contains(err.Error(), `tensor "G.7.bias" holds +Inf at [0]`) {
+		t.Errorf("Inf checkpoint: %v", err)
+	}
+	f.Metadata["format"] = "backprop-dcgan28/v7"
+	if err := f.WriteFile(bad); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenCheckpoint(bad); err == nil || !strings.Contains(err.Error(), "format backprop-dcgan28/v7") {
+		t.Errorf("newer format: %v", err)
 	}
 }

@@ -261,3 +261,61 @@ func TestCLIAutoencoderSigkill(t *testing.T) {
 	}
 	t.Logf("last checkpoint at step %d", last)
 }
+
+// TestCLITrainOutputAndSharedFlags runs both training commands with their
+// output redirected, as a script would: no progress bar on stderr, one
+// plain line per epoch on stdout; train gan takes the flags of train
+// autoencoder (-q, --data, --out, --epochs defaults) and resumes to the
+// run's own epochs without --epochs.
+func TestCLITrainOutputAndSharedFlags(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the command as a process for a few seconds")
+	}
+	dataDir := aeDataDir(t, 200)
+	run := filepath.Join(t.TempDir(), "ae")
+	cmd := backprop("train", "autoencoder", "--data", dataDir, "--hidden", "4", "--batch", "50", "--epochs", "2", "--out", run)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("stderr is not a terminal, yet it got %q", stderr.String())
+	}
+	var epochLines []string
+	for _, line := range strings.Split(stdout.String(), "\n") {
+		if strings.HasPrefix(line, "epoch ") {
+			epochLines = append(epochLines, line)
+		}
+	}
+	if len(epochLines) != 2 || !strings.HasPrefix(epochLines[1], "epoch 2/2: 4 steps in ") || !strings.Contains(epochLines[1], "test error ") {
+		t.Errorf("epoch lines %q in\n%s", epochLines, stdout.String())
+	}
+
+	// train gan: 28×28 images, -q, the default --epochs (3) recorded and
+	// reached again by --resume without --epochs
+	ganData := t.TempDir()
+	px := make([]uint8, 64*28*28)
+	for i := range px {
+		px[i] = uint8(i * 7)
+	}
+	if err := data.WriteIDX(filepath.Join(ganData, "train-images-idx3-ubyte"), []int{64, 28, 28}, px); err != nil {
+		t.Fatal(err)
+	}
+	if err := data.WriteIDX(filepath.Join(ganData, "train-labels-idx1-ubyte"), []int{64}, make([]uint8, 64)); err != nil {
+		t.Fatal(err)
+	}
+	gout := filepath.Join(t.TempDir(), "gan")
+	out, err := backprop("train", "gan", "-q", "--data", ganData, "--batch", "32", "--out", gout).CombinedOutput()
+	if err != nil || strings.Count(string(out), "\nepoch ") != 3 || !strings.Contains(string(out), "epoch 3/3: 2 steps in ") {
+		t.Fatalf("train gan: %v\n%s", err, out)
+	}
+	out, err = backprop("train", "gan", "--resume", gout).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "nothing to do: 3 epoch(s) are already done") {
+		t.Errorf("resume without --epochs: %v\n%s", err, out)
+	}
+	out, err = backprop("train", "gan", "--resume", gout, "--batch", "16").CombinedOutput()
+	if code := exitCode(t, err); code != 2 || !strings.Contains(string(out), "--batch 16 differs from the checkpoint's 32") {
+		t.Errorf("--batch on resume: status %d\n%s", code, out)
+	}
+}
