@@ -93,6 +93,7 @@ bench/run.sh races the same workloads against PyTorch (bench/torch_workloads.py)
 	f.BoolVar(&asJSON, "json", false, "print the results as JSON (for bench/race.py)")
 	f.IntVar(&count, "count", 20, "timed runs per workload")
 	f.IntVar(&warmup, "warmup", 3, "untimed runs per workload before timing")
+	cmd.ValidArgs = benchmark.Names()
 	return cmd
 }
 

@@ -92,6 +92,9 @@ non-zero when any relative difference exceeds 1e-6.`,
 	f.StringVar(&form, "form", "both", "sample, batched or both")
 	f.BoolVar(&check, "check", false, "evaluate the equations on random values against autodiff and finite differences")
 	f.Uint64Var(&seed, "seed", 1, "random seed for --check")
+	cmd.ValidArgs = []string{"autoencoder", "gan"}
+	completeChoices(cmd, map[string][]string{"format": {"text", "markdown", "json"}, "form": {"sample", "batched", "both"}})
+	completeFiles(cmd, "spec", "yaml", "yml", "json")
 	return cmd
 }
 

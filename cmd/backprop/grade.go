@@ -91,6 +91,9 @@ command line.`,
 	f.Float64Var(&o.Rel, "tol", 1e-3, "relative tolerance")
 	f.Float64Var(&o.Abs, "atol", 0, "absolute tolerance added to the relative one")
 	f.StringVar(&format, "format", "text", "report: text or json")
+	completeChoices(cmd, map[string][]string{"format": {"text", "json"}})
+	completeFiles(cmd, "key", "json")
+	completeFiles(cmd, "answers", "json")
 	return cmd
 }
 

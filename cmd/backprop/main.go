@@ -1,39 +1,87 @@
 // Command backprop is a deep-learning engine whose forward and backward
 // propagation you can read: it solves the problem set's worked problems step
 // by step and trains real networks on real data.
+//
+// Exit status: 0 on success, 1 when a command fails (a file that cannot be
+// read, a job that does not fit in memory, a wrong answer in grade), 2 for a
+// mistake in the command line (an unknown command or flag, a missing or
+// malformed value, a wrong number of arguments), 130 when Ctrl-C (SIGINT)
+// or SIGTERM stopped a command that handles them.
 package main
 
 import (
-	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
 
+// Exit statuses of the command, set in one place: exitStatus.
+const (
+	statusOK          = 0
+	statusFailure     = 1
+	statusUsage       = 2
+	statusInterrupted = 130 // 128 + SIGINT, as a shell reports a program stopped by Ctrl-C
+)
+
 func main() {
-	root := &cobra.Command{
-		Use:           "backprop",
-		Short:         "Forward and backward propagation you can read",
-		Long:          "backprop solves forward and backward propagation exactly and shows its work, derives gradient equations, and trains networks on real data.",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	root.AddCommand(solveCmd(), deriveCmd(), trainCmd(), reconstructCmd(), sampleCmd(), evalCmd(), serveCmd(), variantCmd(), gradeCmd(), benchCmd())
-	if err := root.Execute(); err != nil {
-		// a command that already reported the outcome on stdout (grade)
-		// only sets the exit status
-		var quiet interface{ Quiet() bool }
-		if !errors.As(err, &quiet) || !quiet.Quiet() {
-			fmt.Fprintln(os.Stderr, "backprop:", err)
-		}
-		var ue usageError
-		if errors.As(err, &ue) {
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// usageError marks mistakes in the command line (exit status 2).
-type usageError struct{ error }
+// run executes the command line args and returns the exit status; it is
+// the only place that turns an error into a message and a status.
+func run(args []string, stdout, stderr io.Writer) int {
+	root := newRoot()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	cmd, err := root.ExecuteC()
+	if err == nil {
+		return statusOK
+	}
+	status := exitStatus(err)
+	// a command that already reported the outcome on stdout (grade)
+	// only sets the exit status
+	if !isQuiet(err) {
+		msg := userMessage(err)
+		if cmd != nil {
+			// "backprop: backprop solve: …" says the command twice
+			msg = strings.TrimPrefix(msg, cmd.CommandPath()+": ")
+		}
+		fmt.Fprintln(stderr, "backprop:", msg)
+		if status == statusUsage && cmd != nil {
+			fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+		}
+	}
+	return status
+}
+
+// newRoot builds the command tree with the exit-status plumbing, the
+// version, the help command and the memory checks attached to every
+// command.
+func newRoot() *cobra.Command {
+	// the root's memory check runs before train's own hook (tuneGC)
+	cobra.EnableTraverseRunHooks = true
+	root := &cobra.Command{
+		Use:   "backprop",
+		Short: "Forward and backward propagation you can read",
+		Long: `backprop solves forward and backward propagation exactly and shows its work, derives gradient equations, and trains networks on real data.
+
+Exit status: 0 on success, 1 when a command fails, 2 for a mistake in the
+command line, 130 when Ctrl-C stopped it. Shell completion: see
+'backprop completion --help'.`,
+		Version:           version(),
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		PersistentPreRunE: checkMemory,
+	}
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.AddCommand(solveCmd(), deriveCmd(), trainCmd(), reconstructCmd(), sampleCmd(), evalCmd(), serveCmd(), variantCmd(), gradeCmd(), benchCmd(), versionCmd())
+	root.SetHelpCommand(helpCmd())
+	root.SetFlagErrorFunc(flagError)
+	root.InitDefaultCompletionCmd()
+	plumb(root)
+	return root
+}

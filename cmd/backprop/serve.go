@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -41,6 +42,9 @@ otherwise; it has no authentication, so share it on a network only where that
 is fine. Stop it with Ctrl+C.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkDigits(digits); err != nil {
+				return err
+			}
 			var main *spec.Spec
 			if specPath != "" {
 				s, err := spec.ReadFile(specPath)
@@ -59,12 +63,20 @@ is fine. Stop it with Ctrl+C.`,
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return classroom.ListenAndServe(ctx, addr, srv, cmd.OutOrStdout())
+			if err := classroom.ListenAndServe(ctx, addr, srv, cmd.OutOrStdout()); err != nil {
+				return fmt.Errorf("--addr %s: %w", addr, err)
+			}
+			if ctx.Err() != nil {
+				// stopped by Ctrl-C or SIGTERM: status 130, as documented
+				return stoppedBySignal{}
+			}
+			return nil
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)")
 	f.StringVar(&specPath, "spec", "", "network spec file (JSON or YAML) for the first tab; default: Problem 1 of the problem set")
-	f.IntVar(&digits, "digits", 6, "significant digits in the formulas")
+	f.IntVar(&digits, "digits", 6, "significant digits in the formulas, 1 to 17")
+	completeFiles(cmd, "spec", "yaml", "yml", "json")
 	return cmd
 }

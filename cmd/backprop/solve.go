@@ -3,7 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -38,15 +38,25 @@ With no --spec it solves Problem 1 of the problem set (the tiny GAN) exactly as
 given. The spec format is documented in the README; examples/ has samples.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkSolveFlags(opt, format); err != nil {
+				return err
+			}
 			s, err := loadSpec(specPath, examples.Problem1)
 			if err != nil {
 				return err
+			}
+			if opt.Label != "" && !hasLayer(s, "logistic") {
+				return usageError{fmt.Errorf("--label %s: %s has no logistic layer, so there is no σ(a) whose class to choose; leave --label out", opt.Label, s.File())}
+			}
+			if opt.MaxElements == 0 {
+				// none element by element (Solve reads 0 as its default)
+				opt.MaxElements = -1
 			}
 			sol, err := solve.Solve(s, opt)
 			if err != nil {
 				return err
 			}
-			w := bufio.NewWriter(os.Stdout)
+			w := bufio.NewWriter(cmd.OutOrStdout())
 			switch format {
 			case "text":
 				err = sol.WriteText(w)
@@ -54,8 +64,6 @@ given. The spec format is documented in the README; examples/ has samples.`,
 				err = sol.WriteMarkdown(w)
 			case "json":
 				err = sol.WriteJSON(w)
-			default:
-				return usageError{fmt.Errorf("--format: want text, markdown or json, got %q", format)}
 			}
 			if err != nil {
 				return err
@@ -71,7 +79,97 @@ given. The spec format is documented in the README; examples/ has samples.`,
 	f.StringVar(&opt.Kernel, "kernel", "", "deconv kernel: pytorch (ConvTranspose2d, the textbook full convolution) or flipped (the kernel slid unrotated, a full cross-correlation); default: the spec's, else pytorch")
 	f.StringVar(&opt.Detail, "detail", "handout", "text and markdown: handout (a few elements worked per step, the answers asked for) or full (every element of every step)")
 	f.StringVar(&opt.Label, "label", "", "which class σ(a) is: y0 (p(y=0) = σ(a)) or y1; default: the spec's, else y0")
-	f.IntVar(&opt.MaxElements, "elements", 64, "largest tensor shown element by element")
-	f.IntVar(&opt.Digits, "digits", 6, "significant digits in the trace")
+	f.IntVar(&opt.MaxElements, "elements", 64, "largest tensor shown element by element (0: none)")
+	f.IntVar(&opt.Digits, "digits", 6, "significant digits in the trace, 1 to 17")
+	completeChoices(cmd, map[string][]string{
+		"format": {"text", "markdown", "json"}, "dtype": {"float64", "float32"}, "reshape": {"row-major", "column-major"},
+		"kernel": {"pytorch", "flipped"}, "detail": {"handout", "full"}, "label": {"y0", "y1"},
+	})
+	completeFiles(cmd, "spec", "yaml", "yml", "json")
 	return cmd
+}
+
+// checkSolveFlags refuses a value solve would not understand as a usage
+// error, before any work: an unknown enum value, --digits outside 1–17
+// (float64 has 17 significant digits at most), a negative --elements.
+func checkSolveFlags(opt solve.Options, format string) error {
+	for _, c := range []struct {
+		flag, value string
+		allowed     []string
+	}{
+		{"--format", format, []string{"text", "markdown", "md", "json"}},
+		{"--dtype", opt.DType, []string{"float64", "float32"}},
+		{"--reshape", opt.Reshape, []string{"", "row-major", "column-major"}},
+		{"--kernel", opt.Kernel, []string{"", "pytorch", "flipped"}},
+		{"--detail", opt.Detail, []string{"handout", "full"}},
+		{"--label", opt.Label, []string{"", "y0", "y1"}},
+	} {
+		if err := oneOf(c.flag, c.value, c.allowed...); err != nil {
+			return err
+		}
+	}
+	if err := checkDigits(opt.Digits); err != nil {
+		return err
+	}
+	if opt.MaxElements < 0 {
+		return usageError{fmt.Errorf("--elements: want 0 or more elements, got %d", opt.MaxElements)}
+	}
+	return nil
+}
+
+// checkDigits refuses a --digits outside 1–17.
+func checkDigits(d int) error {
+	if d < 1 || d > 17 {
+		return usageError{fmt.Errorf("--digits: want 1 to 17 significant digits, got %d", d)}
+	}
+	return nil
+}
+
+// oneOf refuses a flag value outside allowed ("" in allowed: the flag may
+// be left empty).
+func oneOf(flag, value string, allowed ...string) error {
+	for _, a := range allowed {
+		if value == a {
+			return nil
+		}
+	}
+	var shown []string
+	for _, a := range allowed {
+		if a != "" && a != "md" {
+			shown = append(shown, a)
+		}
+	}
+	return usageError{fmt.Errorf("%s: want %s, got %q", flag, orList(shown), value)}
+}
+
+// orList renders [a b c] as "a, b or c".
+func orList(s []string) string {
+	if len(s) <= 1 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+}
+
+// hasLayer reports whether the spec has a layer of the type.
+func hasLayer(s *spec.Spec, typ string) bool {
+	for _, l := range s.Layers {
+		if l.Type == typ {
+			return true
+		}
+	}
+	return false
+}
+
+// completeChoices registers shell completion of the allowed values of
+// enum flags.
+func completeChoices(cmd *cobra.Command, choices map[string][]string) {
+	for flag, values := range choices {
+		_ = cmd.RegisterFlagCompletionFunc(flag, cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp))
+	}
+}
+
+// completeFiles makes the shell complete a flag with files of the given
+// extensions.
+func completeFiles(cmd *cobra.Command, flag string, exts ...string) {
+	_ = cmd.MarkFlagFilename(flag, exts...)
 }

@@ -99,5 +99,7 @@ Hand out sheet.md (or sheet.pdf) and answers-template.json; keep key/.`,
 	f.BoolVar(&o.Signed, "signed", false, "draw the GAN's w0 and w1 with both signs too (its biases, w2 and b2 have both signs unless --any-draws)")
 	f.BoolVar(&o.AnyDraws, "any-draws", false, "draw without the fairness conditions, as variants were drawn before them (a sigmoid may saturate, no ReLU need be off)")
 	f.BoolVar(&noPDF, "no-pdf", false, "do not make PDFs even when pandoc is available")
+	completeChoices(cmd, map[string][]string{"problem": {"gan", "autoencoder", "both"}})
+	_ = cmd.MarkFlagDirname("out")
 	return cmd
 }
