@@ -136,7 +136,7 @@ func argsError(cmd *cobra.Command, args []string, err error) error {
 		return err
 	}
 	if !cmd.HasSubCommands() && strings.HasPrefix(err.Error(), "unknown command") {
-		return usageError{fmt.Errorf("%s takes no arguments, got %s (flags start with --)", cmd.CommandPath(), quoteAll(args))}
+		return usageError{fmt.Errorf("%s takes no arguments, got %s (flags start with --)", strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" "), quoteAll(args))}
 	}
 	return usageError{fmt.Errorf("%s: %w", cmd.CommandPath(), err)}
 }

@@ -33,10 +33,8 @@ func main() {
 // run executes the command line args and returns the exit status; it is
 // the only place that turns an error into a message and a status.
 func run(args []string, stdout, stderr io.Writer) int {
-	root := newRoot()
+	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
 	cmd, err := root.ExecuteC()
 	if err == nil {
 		return statusOK
@@ -58,10 +56,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return status
 }
 
-// newRoot builds the command tree with the exit-status plumbing, the
-// version, the help command and the memory checks attached to every
-// command.
-func newRoot() *cobra.Command {
+// newRoot builds the command tree writing to stdout and stderr, with the
+// exit-status plumbing, the version, the help and completion commands and
+// the memory checks attached to every command.
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	// the root's memory check runs before train's own hook (tuneGC)
 	cobra.EnableTraverseRunHooks = true
 	root := &cobra.Command{
@@ -78,6 +76,9 @@ command line, 130 when Ctrl-C stopped it. Shell completion: see
 		PersistentPreRunE: checkMemory,
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
+	// before the completion command, which keeps the writer it sees
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	root.AddCommand(solveCmd(), deriveCmd(), trainCmd(), reconstructCmd(), sampleCmd(), evalCmd(), serveCmd(), variantCmd(), gradeCmd(), benchCmd(), versionCmd())
 	root.SetHelpCommand(helpCmd())
 	root.SetFlagErrorFunc(flagError)
