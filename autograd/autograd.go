@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"unsafe"
 
-	"github.com/backprop-dev/backprop/expr"
 	"github.com/backprop-dev/backprop/tensor"
 )
 
@@ -27,28 +26,6 @@ type Op[T tensor.Float] interface {
 	// objective with respect to in[i], given gout, the gradient with respect
 	// to the output out. Entries not needed may be nil.
 	Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) []*tensor.Tensor[T]
-}
-
-// Explainer is implemented by ops that can describe themselves to a reader:
-// the formula of the whole step and, element by element, the expression
-// that produced a value or a gradient. The trace engine calls the element
-// methods twice, once with references (w0[1,2]) and once with numbers, so a
-// student sees both the formula and the substitution.
-type Explainer interface {
-	// Formula is the forward step in whole-tensor notation, given the
-	// inputs' names, e.g. ReLU(u0) or w0 z.
-	Formula(in []expr.Expr) expr.Expr
-	// ForwardElem is the expression for output element k (row-major
-	// position) in terms of input elements, supplied by in(input, position).
-	ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr
-	// BackwardFormula is the gradient with respect to input i in
-	// whole-tensor notation, given the inputs' names, the output's name and
-	// the name of the upstream gradient.
-	BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr
-	// BackwardElem is the expression for element m of the gradient with
-	// respect to input i, in terms of input elements in(i, m), output
-	// elements out(k) and upstream gradient elements gout(k).
-	BackwardElem(i, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr
 }
 
 // Var is a node of the graph: a tensor value, its gradient once Backward has

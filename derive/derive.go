@@ -15,6 +15,7 @@ import (
 	"unicode"
 
 	"github.com/backprop-dev/backprop/autograd"
+	"github.com/backprop-dev/backprop/explain"
 	"github.com/backprop-dev/backprop/expr"
 	"github.com/backprop-dev/backprop/ops"
 	"github.com/backprop-dev/backprop/spec"
@@ -55,18 +56,13 @@ type Derivation struct {
 // name is how a node name prints in plain text and in LaTeX.
 type name struct{ plain, tex string }
 
+// walker renders the graph's reading (package explain) as equations.
 type walker struct {
 	d         *Derivation
-	consumers map[*autograd.Var[float64]][]*autograd.Var[float64]
-	alias     map[*autograd.Var[float64]]*autograd.Var[float64] // node whose gradient stands for this one's
+	g         *explain.Graph[float64]
 	objective *autograd.Var[float64]
-	names     map[*autograd.Var[float64]]string
 	notes     []string // notes collected while writing a forward formula
 }
-
-// passThrough is implemented by ops whose gradient for an input is the
-// upstream gradient unchanged (x in x + b).
-type passThrough interface{ PassThrough(i int) bool }
 
 // Graph derives the equations of the graph with nodes in creation order and
 // the given scalar objective; backward must already have run (it marks which
@@ -76,66 +72,33 @@ func Graph(nodes []*autograd.Var[float64], objective *autograd.Var[float64], bat
 	if obj == "" || strings.HasPrefix(obj, "log_") || obj == "loss" {
 		obj = "J"
 	}
+	g, err := explain.New(nodes)
+	if err != nil {
+		return nil, fmt.Errorf("derive: %w", err)
+	}
 	d := &Derivation{Objective: obj, Batched: batched, nodes: map[string]*autograd.Var[float64]{}, byLHS: map[*autograd.Var[float64]]*Equation{}, display: map[string]name{}}
-	w := &walker{d: d, consumers: map[*autograd.Var[float64]][]*autograd.Var[float64]{}, alias: map[*autograd.Var[float64]]*autograd.Var[float64]{}, objective: objective, names: map[*autograd.Var[float64]]string{}}
-	for i, v := range nodes {
-		name := v.Name
-		if name == "" {
-			name = fmt.Sprintf("t%d", i+1)
-		}
-		w.names[v] = name
-		d.nodes[name] = v
-		for _, u := range v.Inputs {
-			w.consumers[u] = append(w.consumers[u], v)
-		}
-		if !v.IsLeaf() {
-			if _, ok := v.Op.(autograd.Explainer); !ok {
-				return nil, fmt.Errorf("derive: op %s of %s has no symbolic rule", v.Op.Name(), name)
-			}
-			if batched && d.batch == 0 && v.Value.Rank() > 0 {
-				d.batch = v.Value.Dim(0)
-			}
+	w := &walker{d: d, g: g, objective: objective}
+	for _, v := range nodes {
+		d.nodes[g.Name(v)] = v
+		if batched && d.batch == 0 && !v.IsLeaf() && v.Value.Rank() > 0 {
+			d.batch = v.Value.Dim(0)
 		}
 	}
 	d.nameDisplay()
-	for _, v := range nodes {
-		if cs := w.consumers[v]; len(cs) == 1 && v.Name == "" && !v.IsLeaf() {
-			if pt, ok := cs[0].Op.(passThrough); ok {
-				for i, u := range cs[0].Inputs {
-					if u == v && pt.PassThrough(i) {
-						w.alias[v] = cs[0]
-					}
-				}
-			}
-		}
-	}
-	for _, v := range nodes {
-		if v.IsLeaf() || v.Name == "" {
+	for _, v := range g.Computed() {
+		if v.Name == "" {
 			continue
 		}
 		w.notes = nil
-		eq := Equation{Node: w.names[v], LHS: expr.Ref{Name: w.names[v]}, Chain: w.tidy(w.formula(v)), Shape: v.Value.Shape()}
-		if v == objective && w.names[v] != d.Objective { // J = log p = log σ(a)
-			eq.LHS, eq.Alias = expr.Ref{Name: d.Objective}, expr.Ref{Name: w.names[v]}
+		eq := Equation{Node: g.Name(v), LHS: expr.Ref{Name: g.Name(v)}, Chain: w.tidy(w.formula(v)), Shape: v.Value.Shape()}
+		if v == objective && g.Name(v) != d.Objective { // J = log p = log σ(a)
+			eq.LHS, eq.Alias = expr.Ref{Name: d.Objective}, expr.Ref{Name: g.Name(v)}
 		}
 		eq.Notes = w.notes
 		d.Forward = append(d.Forward, eq)
 	}
-	done := map[*autograd.Var[float64]]bool{}
-	for i := len(nodes) - 1; i >= 0; i-- {
-		v := nodes[i]
-		if v.IsLeaf() {
-			continue
-		}
-		if v != objective && v.Grad != nil && w.alias[v] == nil && len(w.gradConsumers(v)) > 0 {
-			w.backward(v, false)
-		}
-		for _, u := range v.Inputs {
-			if u.IsLeaf() && u.Grad != nil && !done[u] && w.consumers[u][0] == v {
-				done[u] = true
-				w.backward(u, true)
-			}
-		}
+	for _, v := range g.BackwardOrder() {
+		w.backward(v, v.IsLeaf())
 	}
 	return d, nil
 }
@@ -150,7 +113,7 @@ func (w *walker) formula(v *autograd.Var[float64]) expr.Expr {
 		if u.Name == "" && !u.IsLeaf() {
 			in[i] = w.formula(u)
 		} else {
-			in[i] = expr.Ref{Name: w.names[u]}
+			in[i] = expr.Ref{Name: w.g.Name(u)}
 		}
 	}
 	switch op := v.Op.(type) {
@@ -181,12 +144,12 @@ func (w *walker) formula(v *autograd.Var[float64]) expr.Expr {
 	case *ops.SquaredErrorOp[float64]:
 		return w.sse(v, op.Divisor)
 	}
-	return v.Op.(autograd.Explainer).Formula(in)
+	return w.g.Explainer(v).Formula(in)
 }
 
 // sse writes Σ_i (x'_i − x_i)², over samples n as well in the batched form.
 func (w *walker) sse(v *autograd.Var[float64], div float64) expr.Expr {
-	a, b := w.d.nameOf(w.names[v.Inputs[0]]), w.d.nameOf(w.names[v.Inputs[1]])
+	a, b := w.d.nameOf(w.g.Name(v.Inputs[0])), w.d.nameOf(w.g.Name(v.Inputs[1]))
 	var e expr.Expr
 	if w.d.Batched {
 		e = expr.Raw{
@@ -208,7 +171,7 @@ func (w *walker) sse(v *autograd.Var[float64], div float64) expr.Expr {
 // convBiasNote says how a convolution's bias b is broadcast over x's
 // channels, pixels and samples.
 func (w *walker) convBiasNote(x, b *autograd.Var[float64], axis int) string {
-	bn := w.d.nameOf(w.names[b]).plain
+	bn := w.d.nameOf(w.g.Name(b)).plain
 	off := 0
 	if w.d.Batched {
 		off = 1
@@ -236,16 +199,6 @@ func (w *walker) ones() expr.Expr {
 	}}
 }
 
-func (w *walker) gradConsumers(v *autograd.Var[float64]) []*autograd.Var[float64] {
-	var cs []*autograd.Var[float64]
-	for _, c := range w.consumers[v] {
-		if c.Grad != nil {
-			cs = append(cs, c)
-		}
-	}
-	return cs
-}
-
 // deltaName is the shorthand for a pre-activation's gradient: δ2 for u2,
 // Δ2 for U2 in the batched form, δ_a for a.
 func (w *walker) deltaName(v *autograd.Var[float64]) string {
@@ -266,29 +219,27 @@ func (w *walker) deltaName(v *autograd.Var[float64]) string {
 
 // gradRef is how the gradient of v is written in other equations.
 func (w *walker) gradRef(v *autograd.Var[float64]) expr.Expr {
-	for w.alias[v] != nil {
-		v = w.alias[v]
-	}
+	v = w.g.GradNode(v)
 	if dn := w.deltaName(v); dn != "" {
 		return expr.Ref{Name: dn}
 	}
-	return expr.Grad{Of: w.d.Objective, Wrt: expr.Ref{Name: w.names[v]}}
+	return expr.Grad{Of: w.d.Objective, Wrt: expr.Ref{Name: w.g.Name(v)}}
 }
 
 func (w *walker) backward(v *autograd.Var[float64], param bool) {
 	var chain []expr.Expr
 	var notes []string
-	for _, c := range w.gradConsumers(v) {
-		ex := c.Op.(autograd.Explainer)
+	for _, c := range w.g.GradConsumers(v) {
+		ex := w.g.Explainer(c)
 		in := make([]expr.Expr, len(c.Inputs))
 		for i, u := range c.Inputs {
-			in[i] = expr.Ref{Name: w.names[u]}
+			in[i] = expr.Ref{Name: w.g.Name(u)}
 		}
 		for i, u := range c.Inputs {
 			if u != v {
 				continue
 			}
-			g := ex.BackwardFormula(i, in, expr.Ref{Name: w.names[c]}, w.gradRef(c))
+			g := ex.BackwardFormula(i, in, expr.Ref{Name: w.g.Name(c)}, w.gradRef(c))
 			if b, ok := c.Op.(*ops.BiasAddOp[float64]); ok && i == 1 {
 				var n string
 				g, n = w.biasGrad(c, v, b, g)
@@ -306,9 +257,9 @@ func (w *walker) backward(v *autograd.Var[float64], param bool) {
 	if len(chain) == 1 {
 		ch = chain[0]
 	}
-	eq := Equation{Node: w.names[v], LHS: w.gradRef(v), Chain: w.tidy(expr.Simplify(w.substituteObjective(ch))), Shape: v.Grad.Shape(), Param: param, Notes: notes}
+	eq := Equation{Node: w.g.Name(v), LHS: w.gradRef(v), Chain: w.tidy(expr.Simplify(w.substituteObjective(ch))), Shape: v.Grad.Shape(), Param: param, Notes: notes}
 	if w.deltaName(v) != "" {
-		eq.Alias = expr.Grad{Of: w.d.Objective, Wrt: expr.Ref{Name: w.names[v]}}
+		eq.Alias = expr.Grad{Of: w.d.Objective, Wrt: expr.Ref{Name: w.g.Name(v)}}
 	}
 	if exp := w.tidy(expr.Simplify(w.expand(eq.Chain))); expr.String(exp) != expr.String(eq.Chain) {
 		eq.Expanded = exp
@@ -324,7 +275,7 @@ func (w *walker) backward(v *autograd.Var[float64], param bool) {
 func (w *walker) biasGrad(c, b *autograd.Var[float64], op *ops.BiasAddOp[float64], def expr.Expr) (expr.Expr, string) {
 	g := w.gradRef(c)
 	gs, bs := c.Value.Shape(), b.Value.Shape()
-	gn, bn := w.d.show(g).Render(expr.Style{}), w.d.nameOf(w.names[b]).plain
+	gn, bn := w.d.show(g).Render(expr.Style{}), w.d.nameOf(w.g.Name(b)).plain
 	if w.d.Batched {
 		switch {
 		case len(gs) == 2 && len(bs) == 1:
@@ -350,7 +301,7 @@ func (w *walker) biasGrad(c, b *autograd.Var[float64], op *ops.BiasAddOp[float64
 		}
 	case "Σ_pixels":
 		f.Name, f.TeX = "Σ_h,w", `\textstyle\sum_{h,w}`
-		return f, fmt.Sprintf("%s[c] is the sum of %s over the pixels (h, w) of channel c", w.d.nameOf(w.names[b]).plain+"'s gradient", gn)
+		return f, fmt.Sprintf("%s[c] is the sum of %s over the pixels (h, w) of channel c", w.d.nameOf(w.g.Name(b)).plain+"'s gradient", gn)
 	case "Σ_batch,pixels":
 		f.Name, f.TeX = "Σ_n,h,w", `\textstyle\sum_{n,h,w}`
 		return f, fmt.Sprintf("element c is the sum of %s over the samples n and the pixels (h, w) of channel c", gn)
@@ -362,7 +313,7 @@ func (w *walker) biasGrad(c, b *autograd.Var[float64], op *ops.BiasAddOp[float64
 // gradient, 1-based, under the spec's kernel reading.
 func (w *walker) deconvNote(c *autograd.Var[float64], i int, op *ops.ConvTranspose2dOp[float64]) string {
 	x, wt := c.Inputs[0], c.Inputs[1]
-	xn, wn := w.d.nameOf(w.names[x]).plain, w.d.nameOf(w.names[wt]).plain
+	xn, wn := w.d.nameOf(w.g.Name(x)).plain, w.d.nameOf(w.g.Name(wt)).plain
 	g := w.d.show(w.gradRef(c)).Render(expr.Style{})
 	o := op.Options
 	kh, kw := wt.Value.Dim(2), wt.Value.Dim(3)
@@ -398,7 +349,7 @@ func (w *walker) deconvNote(c *autograd.Var[float64], i int, op *ops.ConvTranspo
 // substituteObjective writes ∂J/∂J as 1.
 func (w *walker) substituteObjective(e expr.Expr) expr.Expr {
 	return expr.Map(e, func(n expr.Expr) expr.Expr {
-		if g, ok := n.(expr.Grad); ok && g.Wrt.Name == w.names[w.objective] && len(g.Wrt.Index) == 0 {
+		if g, ok := n.(expr.Grad); ok && g.Wrt.Name == w.g.Name(w.objective) && len(g.Wrt.Index) == 0 {
 			return expr.Num(1)
 		}
 		return n

@@ -409,21 +409,21 @@ func (o *BatchNormOp[T]) statNames() (mu, std expr.Expr) {
 		expr.Raw{Plain: "√(running_var + ε)", TeX: `\sqrt{\sigma_{\text{run}}^2 + \varepsilon}`}
 }
 
-// Formula implements autograd.Explainer: (x − μ)/√(σ² + ε) ⊙ γ + β per
+// Formula implements explain.Explainer: (x − μ)/√(σ² + ε) ⊙ γ + β per
 // channel.
 func (o *BatchNormOp[T]) Formula(in []expr.Expr) expr.Expr {
 	mu, std := o.statNames()
 	return expr.Sum{expr.Product{expr.Quot{A: expr.Diff{A: in[0], B: mu}, B: std}, in[1]}, in[2]}
 }
 
-// ForwardElem implements autograd.Explainer:
+// ForwardElem implements explain.Explainer:
 // (x_k − μ_c)/√(σ²_c + ε)·γ_c + β_c with the statistics as numbers.
 func (o *BatchNormOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr {
 	c := o.channel(k)
 	return expr.Sum{expr.Product{o.xhat(k, in), in(1, c)}, in(2, c)}
 }
 
-// BackwardFormula implements autograd.Explainer with the closed forms of
+// BackwardFormula implements explain.Explainer with the closed forms of
 // Backward, x̂ standing for the normalized input and sums running over the
 // batch and spatial axes of each channel.
 func (o *BatchNormOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
@@ -446,7 +446,7 @@ func (o *BatchNormOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.E
 	}}
 }
 
-// BackwardElem implements autograd.Explainer: for x in training mode
+// BackwardElem implements explain.Explainer: for x in training mode
 // γ_c/√(σ²_c+ε)·(g_m − Σ_k g_k/M − x̂_m·Σ_k g_k·x̂_k/M) over the positions k
 // of the channel, in evaluation mode γ_c/√(σ²_c+ε)·g_m; for γ Σ_k g_k·x̂_k;
 // for β Σ_k g_k.

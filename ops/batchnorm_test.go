@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/backprop-dev/backprop/autograd"
+	"github.com/backprop-dev/backprop/explain"
 	"github.com/backprop-dev/backprop/expr"
 	"github.com/backprop-dev/backprop/gradcheck"
 	"github.com/backprop-dev/backprop/tensor"
@@ -200,7 +201,7 @@ func TestBatchNormExplainText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex := y.Op.(autograd.Explainer)
+	ex := y.Op.(explain.Explainer)
 	ref := func(i, m int) expr.Expr {
 		return expr.Ref{Name: []string{"x", "γ", "β"}[i], Index: tensor.Index(y.Inputs[i].Value.Shape(), m)}
 	}

@@ -114,15 +114,15 @@ func (o *BiasAddOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor
 
 func (o *BiasAddOp[T]) biasIndex(k int) int { return (k / o.inner) % o.bn }
 
-// Formula implements autograd.Explainer.
+// Formula implements explain.Explainer.
 func (o *BiasAddOp[T]) Formula(in []expr.Expr) expr.Expr { return expr.Sum{in[0], in[1]} }
 
-// ForwardElem implements autograd.Explainer.
+// ForwardElem implements explain.Explainer.
 func (o *BiasAddOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr {
 	return expr.Sum{in(0, k), in(1, o.biasIndex(k))}
 }
 
-// BackwardFormula implements autograd.Explainer.
+// BackwardFormula implements explain.Explainer.
 func (o *BiasAddOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
 	if i == 0 || (o.outer == 1 && o.inner == 1) {
 		return gout
@@ -154,7 +154,7 @@ func (o *BiasAddOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Exp
 	}}
 }
 
-// BackwardElem implements autograd.Explainer.
+// BackwardElem implements explain.Explainer.
 func (o *BiasAddOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr {
 	if i == 0 {
 		return gout(m)

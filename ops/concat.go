@@ -142,7 +142,7 @@ func (o *ConcatOp[T]) axisNote() string {
 	return fmt.Sprintf("axis %d", o.axis)
 }
 
-// Formula implements autograd.Explainer: concat(x₁, x₂, …).
+// Formula implements explain.Explainer: concat(x₁, x₂, …).
 func (o *ConcatOp[T]) Formula(in []expr.Expr) expr.Expr {
 	return expr.Fn{Name: "concat", Args: in, Note: o.axisNote(), Eval: func(a []*tensor.Tensor[float64]) (*tensor.Tensor[float64], error) {
 		out := tensor.New[float64](o.shape...)
@@ -157,12 +157,12 @@ func (o *ConcatOp[T]) Formula(in []expr.Expr) expr.Expr {
 	}}
 }
 
-// ForwardElem implements autograd.Explainer: the input element copied.
+// ForwardElem implements explain.Explainer: the input element copied.
 func (o *ConcatOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr {
 	return in(o.source(k))
 }
 
-// BackwardFormula implements autograd.Explainer: input i's slice of g,
+// BackwardFormula implements explain.Explainer: input i's slice of g,
 // positions offs+1 … offs+size along the axis.
 func (o *ConcatOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
 	note := fmt.Sprintf("%d…%d", o.offs[i]+1, o.offs[i]+o.sizes[i])
@@ -182,7 +182,7 @@ func (o *ConcatOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr
 	}}
 }
 
-// BackwardElem implements autograd.Explainer: the upstream gradient of
+// BackwardElem implements explain.Explainer: the upstream gradient of
 // the output element the input element was copied to.
 func (o *ConcatOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr {
 	return gout(o.target(i, m))

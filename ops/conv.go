@@ -461,7 +461,7 @@ func convUnflip[T tensor.Float](s *convShape, buf, dw []T) {
 	}
 }
 
-// Formula implements autograd.Explainer: conv(x, w; stride s, pad p).
+// Formula implements explain.Explainer: conv(x, w; stride s, pad p).
 func (o *Conv2dOp[T]) Formula(in []expr.Expr) expr.Expr {
 	opt := o.Options
 	return convCall("conv", in[0], in[1], o.s.notes(0, 0), func(x, w *tensor.Tensor[float64]) (*tensor.Tensor[float64], error) {
@@ -469,7 +469,7 @@ func (o *Conv2dOp[T]) Formula(in []expr.Expr) expr.Expr {
 	})
 }
 
-// ForwardElem implements autograd.Explainer: output element k as
+// ForwardElem implements explain.Explainer: output element k as
 // Σ x[n,c,h,w]·w[o,c,a,b] over the kernel taps that land inside the input,
 // by input channel, then kernel position.
 func (o *Conv2dOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr {
@@ -478,7 +478,7 @@ func (o *Conv2dOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr 
 	return sumOf(terms)
 }
 
-// BackwardFormula implements autograd.Explainer. The input gradient is the
+// BackwardFormula implements explain.Explainer. The input gradient is the
 // transposed convolution deconv(gout, w) with the same stride and padding
 // (and the output padding that restores the input's size); the weight
 // gradient is corr(x, gout), the correlation of the input with the upstream
@@ -504,7 +504,7 @@ func (o *Conv2dOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr
 	}))
 }
 
-// BackwardElem implements autograd.Explainer: for the input, Σ gout·w over
+// BackwardElem implements explain.Explainer: for the input, Σ gout·w over
 // the outputs whose window covers the element (by output channel, then
 // kernel position); for the weight, Σ gout·x over the batch and the output
 // positions.
@@ -584,7 +584,7 @@ func (o *ConvTranspose2dOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tenso
 	return grads
 }
 
-// Formula implements autograd.Explainer: deconv(x, w; stride s, pad p).
+// Formula implements explain.Explainer: deconv(x, w; stride s, pad p).
 func (o *ConvTranspose2dOp[T]) Formula(in []expr.Expr) expr.Expr {
 	opt := o.Options
 	return convCall("deconv", in[0], in[1], o.s.notes(o.s.oph, o.s.opw), func(x, w *tensor.Tensor[float64]) (*tensor.Tensor[float64], error) {
@@ -592,7 +592,7 @@ func (o *ConvTranspose2dOp[T]) Formula(in []expr.Expr) expr.Expr {
 	})
 }
 
-// ForwardElem implements autograd.Explainer: output element k as
+// ForwardElem implements explain.Explainer: output element k as
 // Σ x[n,c,i,j]·w[c,o,a,b] over the input pixels whose kernel copy covers
 // it, by input channel, then kernel position.
 func (o *ConvTranspose2dOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr {
@@ -601,7 +601,7 @@ func (o *ConvTranspose2dOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) e
 	return sumOf(terms)
 }
 
-// BackwardFormula implements autograd.Explainer. The input gradient is the
+// BackwardFormula implements explain.Explainer. The input gradient is the
 // correlation corr(gout, w) with the same stride and padding (what Conv2d
 // computes); the weight
 // gradient is corr(gout, x), the correlation of the upstream gradient with
@@ -628,7 +628,7 @@ func (o *ConvTranspose2dOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout 
 	}))
 }
 
-// BackwardElem implements autograd.Explainer: for the input, Σ gout·w over
+// BackwardElem implements explain.Explainer: for the input, Σ gout·w over
 // the output pixels its kernel copy reached (by output channel, then kernel
 // position); for the weight, Σ gout·x over the batch and the input pixels.
 func (o *ConvTranspose2dOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr {

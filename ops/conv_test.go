@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/backprop-dev/backprop/autograd"
+	"github.com/backprop-dev/backprop/explain"
 	"github.com/backprop-dev/backprop/expr"
 	"github.com/backprop-dev/backprop/gradcheck"
 	"github.com/backprop-dev/backprop/tensor"
@@ -335,9 +336,9 @@ func TestConvExplainerElements(t *testing.T) {
 			if err := autograd.BackwardFrom(y, seed); err != nil {
 				t.Fatal(err)
 			}
-			ex, ok := y.Op.(autograd.Explainer)
+			ex, ok := y.Op.(explain.Explainer)
 			if !ok {
-				t.Fatalf("%T does not implement autograd.Explainer", y.Op)
+				t.Fatalf("%T does not implement explain.Explainer", y.Op)
 			}
 			inputs := []*tensor.Tensor[float64]{x, w}
 			in := func(i, m int) expr.Expr { return expr.Num(inputs[i].Data()[m]) }
@@ -390,7 +391,7 @@ func TestConvTransposeSeedProblem(t *testing.T) {
 		t.Errorf("out[1,1] = %v, want %v (2.362)", got, want)
 	}
 
-	ex := y.Op.(autograd.Explainer)
+	ex := y.Op.(explain.Explainer)
 	names := []string{"h1", "w1"}
 	shapes := [][]int{h1.Shape(), w1.Shape()}
 	ref := func(i, m int) expr.Expr { return expr.Ref{Name: names[i], Index: tensor.Index(shapes[i], m)} }

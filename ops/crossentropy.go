@@ -150,7 +150,7 @@ func (o *CrossEntropyOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.T
 	return []*tensor.Tensor[T]{d}
 }
 
-// Formula implements autograd.Explainer: the mean over the rows i of
+// Formula implements explain.Explainer: the mean over the rows i of
 // logsumexp(aᵢ) − aᵢ,yᵢ.
 func (o *CrossEntropyOp[T]) Formula(in []expr.Expr) expr.Expr {
 	a := expr.String(in[0])
@@ -171,7 +171,7 @@ func (o *CrossEntropyOp[T]) Formula(in []expr.Expr) expr.Expr {
 	}
 }
 
-// ForwardElem implements autograd.Explainer: the loss written out over the
+// ForwardElem implements explain.Explainer: the loss written out over the
 // rows, each as logsumexp of its logits minus the labelled one.
 func (o *CrossEntropyOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr {
 	terms := make([]expr.Expr, o.n)
@@ -193,13 +193,13 @@ func (o *CrossEntropyOp[T]) lseExpr(i int, in func(i, m int) expr.Expr) expr.Exp
 	return expr.Call{Fn: "logsumexp", Args: args}
 }
 
-// BackwardFormula implements autograd.Explainer: g·(softmax(a) − onehot(y))/N.
+// BackwardFormula implements explain.Explainer: g·(softmax(a) − onehot(y))/N.
 func (o *CrossEntropyOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
 	return expr.Product{gout, o.div(
 		expr.Diff{A: expr.Call{Fn: "softmax", Args: []expr.Expr{in[0]}}, B: expr.Call{Fn: "onehot", Args: []expr.Expr{expr.Ref{Name: o.labelName()}}}})}
 }
 
-// BackwardElem implements autograd.Explainer: element (i, j) of the
+// BackwardElem implements explain.Explainer: element (i, j) of the
 // gradient is g·(exp(aᵢⱼ − logsumexp(aᵢ)) − 1[j = yᵢ])/N.
 func (o *CrossEntropyOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr {
 	row, j := m/o.k, m%o.k

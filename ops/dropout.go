@@ -104,7 +104,7 @@ func (o *DropoutOp[T]) times(e expr.Expr, k int) expr.Expr {
 	return expr.Product{e, expr.Num(float64(o.mask[k]))}
 }
 
-// Formula implements autograd.Explainer: m ⊙ x / (1 − p) with m the 0/1
+// Formula implements explain.Explainer: m ⊙ x / (1 − p) with m the 0/1
 // keep mask, or x in evaluation mode.
 func (o *DropoutOp[T]) Formula(in []expr.Expr) expr.Expr {
 	if o.mask == nil {
@@ -113,13 +113,13 @@ func (o *DropoutOp[T]) Formula(in []expr.Expr) expr.Expr {
 	return expr.Quot{A: expr.Hadamard{expr.Raw{Plain: "mask", TeX: `\mathbf{m}`}, in[0]}, B: expr.Num(1 - o.P)}
 }
 
-// ForwardElem implements autograd.Explainer: 0 for a dropped element,
+// ForwardElem implements explain.Explainer: 0 for a dropped element,
 // x·1/(1−P) for a kept one.
 func (o *DropoutOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr {
 	return o.times(in(0, k), k)
 }
 
-// BackwardFormula implements autograd.Explainer: the upstream gradient
+// BackwardFormula implements explain.Explainer: the upstream gradient
 // through the same mask and scale.
 func (o *DropoutOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
 	if o.mask == nil {
@@ -128,7 +128,7 @@ func (o *DropoutOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Exp
 	return expr.Quot{A: expr.Hadamard{expr.Raw{Plain: "mask", TeX: `\mathbf{m}`}, gout}, B: expr.Num(1 - o.P)}
 }
 
-// BackwardElem implements autograd.Explainer.
+// BackwardElem implements explain.Explainer.
 func (o *DropoutOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr {
 	return o.times(gout(m), m)
 }

@@ -66,20 +66,20 @@ func (o *AddOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[T],
 // gradient unchanged, so a trace need not print it as a step of its own.
 func (o *AddOp[T]) PassThrough(i int) bool { return true }
 
-// Formula implements autograd.Explainer.
+// Formula implements explain.Explainer.
 func (o *AddOp[T]) Formula(in []expr.Expr) expr.Expr { return expr.Sum{in[0], in[1]} }
 
-// ForwardElem implements autograd.Explainer.
+// ForwardElem implements explain.Explainer.
 func (o *AddOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr {
 	return expr.Sum{in(0, k), in(1, k)}
 }
 
-// BackwardFormula implements autograd.Explainer.
+// BackwardFormula implements explain.Explainer.
 func (o *AddOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
 	return gout
 }
 
-// BackwardElem implements autograd.Explainer.
+// BackwardElem implements explain.Explainer.
 func (o *AddOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr {
 	return gout(m)
 }
@@ -140,20 +140,20 @@ func (o *MulOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[T],
 	return grads
 }
 
-// Formula implements autograd.Explainer.
+// Formula implements explain.Explainer.
 func (o *MulOp[T]) Formula(in []expr.Expr) expr.Expr { return expr.Hadamard{in[0], in[1]} }
 
-// ForwardElem implements autograd.Explainer.
+// ForwardElem implements explain.Explainer.
 func (o *MulOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr {
 	return expr.Product{in(0, k), in(1, k)}
 }
 
-// BackwardFormula implements autograd.Explainer: g ⊙ b for a, g ⊙ a for b.
+// BackwardFormula implements explain.Explainer: g ⊙ b for a, g ⊙ a for b.
 func (o *MulOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
 	return expr.Hadamard{gout, in[1-i]}
 }
 
-// BackwardElem implements autograd.Explainer.
+// BackwardElem implements explain.Explainer.
 func (o *MulOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr {
 	return expr.Product{gout(m), in(1-i, m)}
 }
@@ -238,7 +238,7 @@ func (o *DropoutMaskOp[T]) scaled(e expr.Expr) expr.Expr {
 	return expr.Product{expr.Num(o.Scale), e}
 }
 
-// Formula implements autograd.Explainer: s·(x ⊙ m).
+// Formula implements explain.Explainer: s·(x ⊙ m).
 func (o *DropoutMaskOp[T]) Formula(in []expr.Expr) expr.Expr {
 	h := expr.Hadamard{in[0], in[1]}
 	if o.Scale == 1 {
@@ -247,12 +247,12 @@ func (o *DropoutMaskOp[T]) Formula(in []expr.Expr) expr.Expr {
 	return expr.Product{expr.Num(o.Scale), h}
 }
 
-// ForwardElem implements autograd.Explainer: s·x[k]·m[k].
+// ForwardElem implements explain.Explainer: s·x[k]·m[k].
 func (o *DropoutMaskOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr {
 	return o.scaled(expr.Product{in(0, k), in(1, k)})
 }
 
-// BackwardFormula implements autograd.Explainer: s·(g ⊙ m).
+// BackwardFormula implements explain.Explainer: s·(g ⊙ m).
 func (o *DropoutMaskOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
 	h := expr.Hadamard{gout, in[1]}
 	if o.Scale == 1 {
@@ -261,7 +261,7 @@ func (o *DropoutMaskOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr
 	return expr.Product{expr.Num(o.Scale), h}
 }
 
-// BackwardElem implements autograd.Explainer: s·g[m]·mask[m].
+// BackwardElem implements explain.Explainer: s·g[m]·mask[m].
 func (o *DropoutMaskOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr {
 	return o.scaled(expr.Product{gout(m), in(1, m)})
 }

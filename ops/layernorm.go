@@ -288,7 +288,7 @@ func (o *LayerNormOp[T]) sumRows(e expr.Expr) expr.Expr {
 	}}
 }
 
-// Formula implements autograd.Explainer: normalize(x) ⊙ 𝟏γᵀ + 𝟏βᵀ.
+// Formula implements explain.Explainer: normalize(x) ⊙ 𝟏γᵀ + 𝟏βᵀ.
 func (o *LayerNormOp[T]) Formula(in []expr.Expr) expr.Expr {
 	var gamma, beta expr.Expr
 	if o.wIdx >= 0 {
@@ -308,7 +308,7 @@ func (o *LayerNormOp[T]) Formula(in []expr.Expr) expr.Expr {
 	return e
 }
 
-// ForwardElem implements autograd.Explainer:
+// ForwardElem implements explain.Explainer:
 // (x_k − μ_r)/√(σ²_r + ε)·γ_j + β_j with the statistics as numbers.
 func (o *LayerNormOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr {
 	j := k % o.k
@@ -330,7 +330,7 @@ func (o *LayerNormOp[T]) ghat(in []expr.Expr, gout expr.Expr) expr.Expr {
 	return expr.Hadamard{gout, rowsOf(o.rows, in[o.wIdx])}
 }
 
-// BackwardFormula implements autograd.Explainer: for x
+// BackwardFormula implements explain.Explainer: for x
 // (ĝ − mean_row(ĝ) − x̂ ⊙ mean_row(ĝ ⊙ x̂)) ⊘ std_row(x) with ĝ = g ⊙ 𝟏γᵀ
 // and x̂ = normalize(x); Σ_rows(g ⊙ x̂) for γ; Σ_rows g for β.
 func (o *LayerNormOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
@@ -360,7 +360,7 @@ func (o *LayerNormOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.E
 	return expr.Quot{A: expr.Diff{A: expr.Diff{A: gh, B: meanRow(gh)}, B: expr.Hadamard{xh, meanRow(expr.Hadamard{gh, xh})}}, B: std}
 }
 
-// BackwardElem implements autograd.Explainer with the statistics as
+// BackwardElem implements explain.Explainer with the statistics as
 // numbers: for x (ĝ_m − Σ_q ĝ_q/K − x̂_m·Σ_q ĝ_q·x̂_q/K)/√(σ²_r + ε) over
 // the row r of m, ĝ_q = g_q·γ_q; for γ Σ_r g·x̂; for β Σ_r g.
 func (o *LayerNormOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr {

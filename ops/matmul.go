@@ -135,12 +135,12 @@ func (o *MatMulOp[T]) bar(e expr.Expr, t bool) expr.Expr {
 	return e
 }
 
-// Formula implements autograd.Explainer.
+// Formula implements explain.Explainer.
 func (o *MatMulOp[T]) Formula(in []expr.Expr) expr.Expr {
 	return expr.MatProd{o.bar(in[0], o.tA), o.bar(in[1], o.tB)}
 }
 
-// ForwardElem implements autograd.Explainer.
+// ForwardElem implements explain.Explainer.
 func (o *MatMulOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr {
 	i, j := k/o.n, k%o.n
 	terms := make([]expr.Expr, o.k)
@@ -150,7 +150,7 @@ func (o *MatMulOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr 
 	return sumOf(terms)
 }
 
-// BackwardFormula implements autograd.Explainer.
+// BackwardFormula implements explain.Explainer.
 func (o *MatMulOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
 	if i == 0 {
 		if o.tA {
@@ -164,7 +164,7 @@ func (o *MatMulOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr
 	return expr.MatProd{o.bar(in[0], !o.tA), gout}
 }
 
-// BackwardElem implements autograd.Explainer.
+// BackwardElem implements explain.Explainer.
 func (o *MatMulOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr {
 	var terms []expr.Expr
 	if i == 0 { // element m of A is Ā[r,p]

@@ -1,6 +1,6 @@
 // Package ops holds the differentiable operations of the engine. Each op is
 // one small unit: its forward, its backward (vector-Jacobian product) and its
-// description for the trace (the autograd.Explainer methods). Ops accept
+// description for the trace (the explain.Explainer methods). Ops accept
 // unbatched tensors ((C,H,W) images, vectors) as well as batched ones, as
 // PyTorch does, so a worked problem can be written without a batch axis.
 package ops
@@ -9,9 +9,37 @@ import (
 	"fmt"
 
 	"github.com/backprop-dev/backprop/autograd"
+	"github.com/backprop-dev/backprop/explain"
 	"github.com/backprop-dev/backprop/expr"
 	"github.com/backprop-dev/backprop/tensor"
 )
+
+// Every op explains itself (package explain walks the graph with these
+// methods); the list fails to compile when an op loses one.
+var _ = []explain.Explainer{
+	(*AddOp[float64])(nil),
+	(*AvgPool2dOp[float64])(nil),
+	(*BCEWithLogitsOp[float64])(nil),
+	(*BatchNormOp[float64])(nil),
+	(*BiasAddOp[float64])(nil),
+	(*ConcatOp[float64])(nil),
+	(*Conv2dOp[float64])(nil),
+	(*ConvTranspose2dOp[float64])(nil),
+	(*CrossEntropyOp[float64])(nil),
+	(*DropoutMaskOp[float64])(nil),
+	(*DropoutOp[float64])(nil),
+	(*LayerNormOp[float64])(nil),
+	(*MatMulOp[float64])(nil),
+	(*MaxPool2dOp[float64])(nil),
+	(*MulOp[float64])(nil),
+	(*ReshapeOp[float64])(nil),
+	(*ScaleOp[float64])(nil),
+	(*SoftmaxOp[float64])(nil),
+	(*SquaredErrorOp[float64])(nil),
+	(*SumOp[float64])(nil),
+	(*SumSquaresOp[float64])(nil),
+	(*UnaryOp[float64])(nil),
+}
 
 // apply is autograd.Apply for the op constructors below.
 func apply[T tensor.Float](name string, op autograd.Op[T], in ...*autograd.Var[T]) (*autograd.Var[T], error) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/backprop-dev/backprop/autograd"
+	"github.com/backprop-dev/backprop/explain"
 	"github.com/backprop-dev/backprop/expr"
 	"github.com/backprop-dev/backprop/gradcheck"
 	"github.com/backprop-dev/backprop/tensor"
@@ -21,7 +22,7 @@ func rng(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 7)) }
 // a student reads is the computation that ran.
 func checkExplain(t *testing.T, out *V) {
 	t.Helper()
-	ex, ok := out.Op.(autograd.Explainer)
+	ex, ok := out.Op.(explain.Explainer)
 	if !ok {
 		t.Fatalf("%s does not implement Explainer", out.Op.Name())
 	}
@@ -76,7 +77,7 @@ var notation = map[string]bool{
 // as `derive --check` does) and compares them element by element with the
 // forward value and the gradients backward computed, within 1e-12 of each
 // tensor's largest magnitude.
-func checkWholeTensor(t *testing.T, out *V, ex autograd.Explainer) {
+func checkWholeTensor(t *testing.T, out *V, ex explain.Explainer) {
 	t.Helper()
 	name := out.Op.Name()
 	names := make([]expr.Expr, len(out.Inputs))

@@ -56,7 +56,7 @@ func (o *SumSquaresOp[T]) twice(e ...expr.Expr) expr.Expr {
 	return append(expr.Product{expr.Num(2), expr.Num(o.Coef)}, e...)
 }
 
-// Formula implements autograd.Explainer: c·Σ(x ⊙ x).
+// Formula implements explain.Explainer: c·Σ(x ⊙ x).
 func (o *SumSquaresOp[T]) Formula(in []expr.Expr) expr.Expr {
 	sum := expr.Fn{Name: "Σ", TeX: `\sum`, Args: []expr.Expr{expr.Hadamard{in[0], in[0]}}, Eval: func(a []*tensor.Tensor[float64]) (*tensor.Tensor[float64], error) {
 		s := 0.0
@@ -68,7 +68,7 @@ func (o *SumSquaresOp[T]) Formula(in []expr.Expr) expr.Expr {
 	return expr.Product{expr.Num(o.Coef), sum}
 }
 
-// ForwardElem implements autograd.Explainer: c·(x₁·x₁ + x₂·x₂ + …).
+// ForwardElem implements explain.Explainer: c·(x₁·x₁ + x₂·x₂ + …).
 func (o *SumSquaresOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr {
 	terms := make([]expr.Expr, tensor.NumElements(o.shape))
 	for m := range terms {
@@ -77,12 +77,12 @@ func (o *SumSquaresOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.E
 	return expr.Product{expr.Num(o.Coef), sumOf(terms)}
 }
 
-// BackwardFormula implements autograd.Explainer: 2·c·g·x.
+// BackwardFormula implements explain.Explainer: 2·c·g·x.
 func (o *SumSquaresOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
 	return o.twice(gout, in[0])
 }
 
-// BackwardElem implements autograd.Explainer: 2·c·g·x[m].
+// BackwardElem implements explain.Explainer: 2·c·g·x[m].
 func (o *SumSquaresOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr {
 	return o.twice(gout(0), in(0, m))
 }

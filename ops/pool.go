@@ -241,12 +241,12 @@ func (o *MaxPool2dOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tens
 	return []*tensor.Tensor[T]{dx}
 }
 
-// Formula implements autograd.Explainer.
+// Formula implements explain.Explainer.
 func (o *MaxPool2dOp[T]) Formula(in []expr.Expr) expr.Expr {
 	return expr.Call{Fn: "maxpool", Args: []expr.Expr{in[0]}}
 }
 
-// ForwardElem implements autograd.Explainer: the max over the window.
+// ForwardElem implements explain.Explainer: the max over the window.
 func (o *MaxPool2dOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr {
 	g := &o.g
 	p, off := planeOf(k, g.oh*g.ow)
@@ -262,13 +262,13 @@ func (o *MaxPool2dOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Ex
 	return expr.Call{Fn: "max", Args: args}
 }
 
-// BackwardFormula implements autograd.Explainer: the upstream gradient
+// BackwardFormula implements explain.Explainer: the upstream gradient
 // routed to each window's maximum.
 func (o *MaxPool2dOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
 	return expr.Call{Fn: "to_argmax", Args: []expr.Expr{gout}}
 }
 
-// BackwardElem implements autograd.Explainer: the sum of the upstream
+// BackwardElem implements explain.Explainer: the sum of the upstream
 // gradients of the windows whose maximum element m is.
 func (o *MaxPool2dOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr {
 	g := &o.g
@@ -352,12 +352,12 @@ func (o *AvgPool2dOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tens
 	return []*tensor.Tensor[T]{dx}
 }
 
-// Formula implements autograd.Explainer.
+// Formula implements explain.Explainer.
 func (o *AvgPool2dOp[T]) Formula(in []expr.Expr) expr.Expr {
 	return expr.Call{Fn: "avgpool", Args: []expr.Expr{in[0]}}
 }
 
-// ForwardElem implements autograd.Explainer: the window's sum over its
+// ForwardElem implements explain.Explainer: the window's sum over its
 // divisor (padding adds nothing to the sum).
 func (o *AvgPool2dOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr {
 	g := &o.g
@@ -372,13 +372,13 @@ func (o *AvgPool2dOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Ex
 	return expr.Quot{A: sumOf(terms), B: expr.Num(o.divisor(g.bounds(oy, ox)))}
 }
 
-// BackwardFormula implements autograd.Explainer: each window's upstream
+// BackwardFormula implements explain.Explainer: each window's upstream
 // gradient spread evenly over the window.
 func (o *AvgPool2dOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
 	return expr.Call{Fn: "spread", Args: []expr.Expr{gout}}
 }
 
-// BackwardElem implements autograd.Explainer: the sum, over the windows
+// BackwardElem implements explain.Explainer: the sum, over the windows
 // that hold element m, of their upstream gradient over their divisor.
 func (o *AvgPool2dOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr {
 	g := &o.g

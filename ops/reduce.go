@@ -62,12 +62,12 @@ func (o *SumOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[T],
 	return []*tensor.Tensor[T]{g}
 }
 
-// Formula implements autograd.Explainer.
+// Formula implements explain.Explainer.
 func (o *SumOp[T]) Formula(in []expr.Expr) expr.Expr {
 	return expr.Call{Fn: o.Name(), Args: []expr.Expr{in[0]}}
 }
 
-// ForwardElem implements autograd.Explainer.
+// ForwardElem implements explain.Explainer.
 func (o *SumOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr {
 	terms := make([]expr.Expr, o.n)
 	for m := range terms {
@@ -79,7 +79,7 @@ func (o *SumOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr {
 	return sumOf(terms)
 }
 
-// BackwardFormula implements autograd.Explainer.
+// BackwardFormula implements explain.Explainer.
 func (o *SumOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
 	n := o.n
 	ones := expr.Fn{Name: "𝟏", TeX: `\mathbf{1}`, Eval: func([]*tensor.Tensor[float64]) (*tensor.Tensor[float64], error) {
@@ -93,7 +93,7 @@ func (o *SumOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) e
 	return expr.Product{gout, ones}
 }
 
-// BackwardElem implements autograd.Explainer.
+// BackwardElem implements explain.Explainer.
 func (o *SumOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr {
 	if o.Mean {
 		return expr.Quot{A: gout(0), B: expr.Num(o.n)}
@@ -140,20 +140,20 @@ func (o *ScaleOp[T]) times(x expr.Expr) expr.Expr {
 	return expr.Product{expr.Num(o.C), x}
 }
 
-// Formula implements autograd.Explainer.
+// Formula implements explain.Explainer.
 func (o *ScaleOp[T]) Formula(in []expr.Expr) expr.Expr { return o.times(in[0]) }
 
-// ForwardElem implements autograd.Explainer.
+// ForwardElem implements explain.Explainer.
 func (o *ScaleOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr {
 	return o.times(in(0, k))
 }
 
-// BackwardFormula implements autograd.Explainer.
+// BackwardFormula implements explain.Explainer.
 func (o *ScaleOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
 	return o.times(gout)
 }
 
-// BackwardElem implements autograd.Explainer.
+// BackwardElem implements explain.Explainer.
 func (o *ScaleOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr {
 	return o.times(gout(m))
 }
@@ -217,12 +217,12 @@ func (o *BCEWithLogitsOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.
 	return grads
 }
 
-// Formula implements autograd.Explainer.
+// Formula implements explain.Explainer.
 func (o *BCEWithLogitsOp[T]) Formula(in []expr.Expr) expr.Expr {
 	return expr.Call{Fn: "mean", Args: []expr.Expr{expr.Diff{A: expr.Call{Fn: "softplus", Args: []expr.Expr{in[0]}}, B: expr.Hadamard{in[1], in[0]}}}}
 }
 
-// ForwardElem implements autograd.Explainer.
+// ForwardElem implements explain.Explainer.
 func (o *BCEWithLogitsOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr {
 	terms := make([]expr.Expr, o.n)
 	for m := range terms {
@@ -234,7 +234,7 @@ func (o *BCEWithLogitsOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) exp
 	return expr.Quot{A: sumOf(terms), B: expr.Num(o.n)}
 }
 
-// BackwardFormula implements autograd.Explainer.
+// BackwardFormula implements explain.Explainer.
 func (o *BCEWithLogitsOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
 	if i == 1 {
 		return expr.Product{expr.Neg{X: gout}, expr.Quot{A: in[0], B: expr.Num(o.n)}}
@@ -242,7 +242,7 @@ func (o *BCEWithLogitsOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout ex
 	return expr.Product{gout, expr.Quot{A: expr.Diff{A: expr.Call{Fn: "σ", Args: []expr.Expr{in[0]}}, B: in[1]}, B: expr.Num(o.n)}}
 }
 
-// BackwardElem implements autograd.Explainer.
+// BackwardElem implements explain.Explainer.
 func (o *BCEWithLogitsOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr {
 	if i == 1 {
 		return expr.Product{expr.Neg{X: gout(0)}, expr.Quot{A: in(0, m), B: expr.Num(o.n)}}
@@ -313,13 +313,13 @@ func (o *SquaredErrorOp[T]) div(e expr.Expr) expr.Expr {
 	return expr.Quot{A: e, B: expr.Num(o.Divisor)}
 }
 
-// Formula implements autograd.Explainer.
+// Formula implements explain.Explainer.
 func (o *SquaredErrorOp[T]) Formula(in []expr.Expr) expr.Expr {
 	return o.div(expr.Call{Fn: "sum", Args: []expr.Expr{expr.Raw{Plain: "(" + expr.String(in[0]) + " - " + expr.String(in[1]) + ")²",
 		TeX: `\left(` + in[0].Render(expr.Style{LaTeX: true}) + " - " + in[1].Render(expr.Style{LaTeX: true}) + `\right)^{2}`}}})
 }
 
-// ForwardElem implements autograd.Explainer.
+// ForwardElem implements explain.Explainer.
 func (o *SquaredErrorOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr {
 	terms := make([]expr.Expr, o.n)
 	for m := range terms {
@@ -329,7 +329,7 @@ func (o *SquaredErrorOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr
 	return o.div(sumOf(terms))
 }
 
-// BackwardFormula implements autograd.Explainer.
+// BackwardFormula implements explain.Explainer.
 func (o *SquaredErrorOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
 	d := expr.Diff{A: in[0], B: in[1]}
 	if i == 1 {
@@ -338,7 +338,7 @@ func (o *SquaredErrorOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout exp
 	return o.div(expr.Product{expr.Num(2), gout, d})
 }
 
-// BackwardElem implements autograd.Explainer.
+// BackwardElem implements explain.Explainer.
 func (o *SquaredErrorOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr {
 	d := expr.Diff{A: in(0, m), B: in(1, m)}
 	if i == 1 {

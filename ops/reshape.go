@@ -157,17 +157,17 @@ func (o *ReshapeOp[T]) to(m int) int {
 	return o.dst[m]
 }
 
-// Formula implements autograd.Explainer.
+// Formula implements explain.Explainer.
 func (o *ReshapeOp[T]) Formula(in []expr.Expr) expr.Expr {
 	return expr.Call{Fn: o.Label, Args: []expr.Expr{in[0]}}
 }
 
-// ForwardElem implements autograd.Explainer.
+// ForwardElem implements explain.Explainer.
 func (o *ReshapeOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr {
 	return in(0, o.from(k))
 }
 
-// BackwardFormula implements autograd.Explainer.
+// BackwardFormula implements explain.Explainer.
 func (o *ReshapeOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
 	shape := append([]int(nil), o.inShape...)
 	dst := o.dst
@@ -192,7 +192,7 @@ func (o *ReshapeOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Exp
 	}}
 }
 
-// BackwardElem implements autograd.Explainer.
+// BackwardElem implements explain.Explainer.
 func (o *ReshapeOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr {
 	return gout(o.to(m))
 }

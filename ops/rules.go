@@ -1,7 +1,8 @@
 package ops
 
-// Rules: the formula of a general element, with symbolic indices, that a
-// worked solution states once before it works a few elements in numbers
+// Rules (explain.ForwardRuler and explain.BackwardRuler): the formula of
+// a general element, with symbolic indices, that a worked solution states
+// once before it works a few elements in numbers
 // (u0[i] = Σ_j w0[i,j]·z[j] + b0[i]). An op's ForwardRule writes output
 // element out in terms of input elements in(i, idx); BackwardRule writes
 // element idx of the gradient with respect to input i in terms of input,
@@ -15,15 +16,16 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/backprop-dev/backprop/explain"
 	"github.com/backprop-dev/backprop/expr"
 )
 
-// Index is a function giving the expression of a tensor element at
-// symbolic indices.
-type Index func(idx []string) expr.Expr
+// Index is explain.Index, the expression of a tensor element at symbolic
+// indices; the name is kept short for the many rule signatures of ops.
+type Index = explain.Index
 
-// InputIndex gives input i's element at symbolic indices.
-type InputIndex func(i int, idx []string) expr.Expr
+// InputIndex is explain.InputIndex, input i's element at symbolic indices.
+type InputIndex = explain.InputIndex
 
 // term is coef·sym in an affine index expression.
 type term struct {

@@ -166,7 +166,7 @@ func (o *SoftmaxOp[T]) sumLine(e expr.Expr) expr.Expr {
 	return alongAxis(name, `\textstyle\sum_{\text{row}}`, "", e, o.outer, o.n, o.inner, lineSum)
 }
 
-// Formula implements autograd.Explainer: softmax(x) or log_softmax(x),
+// Formula implements explain.Explainer: softmax(x) or log_softmax(x),
 // per row.
 func (o *SoftmaxOp[T]) Formula(in []expr.Expr) expr.Expr {
 	name, tex := "softmax", `\operatorname{softmax}`
@@ -196,7 +196,7 @@ func (o *SoftmaxOp[T]) lineElems(k int, in func(i, m int) expr.Expr) ([]expr.Exp
 	return xs, j, line
 }
 
-// ForwardElem implements autograd.Explainer: exp(x_k)/Σ_j exp(x_j) over
+// ForwardElem implements explain.Explainer: exp(x_k)/Σ_j exp(x_j) over
 // k's line (exp(x_k − logsumexp(…)) where the exponentials would
 // overflow), or x_k − logsumexp(…) for log-softmax.
 func (o *SoftmaxOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr {
@@ -215,7 +215,7 @@ func (o *SoftmaxOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr
 	return expr.Quot{A: exps[j], B: sumOf(exps)}
 }
 
-// BackwardFormula implements autograd.Explainer: y ⊙ (g − Σ_row(g ⊙ y))
+// BackwardFormula implements explain.Explainer: y ⊙ (g − Σ_row(g ⊙ y))
 // for softmax, g − exp(y) ⊙ Σ_row g for log-softmax.
 func (o *SoftmaxOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
 	if o.Log {
@@ -224,7 +224,7 @@ func (o *SoftmaxOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Exp
 	return expr.Hadamard{out, expr.Diff{A: gout, B: o.sumLine(expr.Hadamard{gout, out})}}
 }
 
-// BackwardElem implements autograd.Explainer: y_k·(g_k − Σ_j g_j·y_j),
+// BackwardElem implements explain.Explainer: y_k·(g_k − Σ_j g_j·y_j),
 // or g_k − exp(y_k)·Σ_j g_j, over k's line.
 func (o *SoftmaxOp[T]) BackwardElem(n, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr {
 	_, p, _, i := o.lineOf(m)

@@ -331,20 +331,20 @@ func (o *UnaryOp[T]) deriv(x, y expr.Expr, whole bool) expr.Expr {
 	return expr.Num(1)
 }
 
-// Formula implements autograd.Explainer.
+// Formula implements explain.Explainer.
 func (o *UnaryOp[T]) Formula(in []expr.Expr) expr.Expr { return o.call(in[0]) }
 
-// ForwardElem implements autograd.Explainer.
+// ForwardElem implements explain.Explainer.
 func (o *UnaryOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr {
 	return o.call(in(0, k))
 }
 
-// BackwardFormula implements autograd.Explainer.
+// BackwardFormula implements explain.Explainer.
 func (o *UnaryOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
 	return expr.Hadamard{gout, o.deriv(in[0], out, true)}
 }
 
-// BackwardElem implements autograd.Explainer.
+// BackwardElem implements explain.Explainer.
 func (o *UnaryOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, gout func(k int) expr.Expr) expr.Expr {
 	return expr.Product{gout(m), o.deriv(in(0, m), out(m), false)}
 }

@@ -4,26 +4,9 @@ import (
 	"strings"
 
 	"github.com/backprop-dev/backprop/autograd"
+	"github.com/backprop-dev/backprop/explain"
 	"github.com/backprop-dev/backprop/expr"
-	"github.com/backprop-dev/backprop/ops"
 )
-
-// forwardRuler is implemented by ops that can write a general output
-// element with symbolic indices (see ops/rules.go).
-type forwardRuler interface {
-	ForwardRule(out []string, in ops.InputIndex, fresh func(string) string) (expr.Expr, string)
-}
-
-// backwardRuler is the same for the gradient with respect to an input.
-type backwardRuler interface {
-	BackwardRule(i int, idx []string, in ops.InputIndex, out, gout ops.Index, fresh func(string) string) (expr.Expr, string)
-}
-
-// derivNoter is implemented by element-wise ops that state their local
-// derivative and its convention.
-type derivNoter interface {
-	DerivativeNote(x, y string) string
-}
 
 // idxNames are the symbolic indices of a general element of a tensor of
 // the given shape: i; i,j; c,i,j for an image; c,d,a,b for a kernel
@@ -67,7 +50,7 @@ func (b *builder[T]) idxOf(v *autograd.Var[T], param bool) []string {
 		return idx
 	}
 	reshaped := !v.IsLeaf() && (v.Op.Name() == "reshape" || v.Op.Name() == "flatten")
-	for _, c := range b.consumers[v] {
+	for _, c := range b.g.Consumers(v) {
 		reshaped = reshaped || c.Op.Name() == "reshape" || c.Op.Name() == "flatten"
 	}
 	if reshaped {
@@ -120,7 +103,7 @@ func (f freshNames) fresh(hint string) string {
 }
 
 func (b *builder[T]) symRef(v *autograd.Var[T], idx []string) expr.Ref {
-	return expr.Ref{Name: b.names[v], Sym: idx}
+	return expr.Ref{Name: b.g.Name(v), Sym: idx}
 }
 
 // forwardRule is v's general element: target[idx] = rule, with inlined
@@ -133,7 +116,7 @@ func (b *builder[T]) forwardRule(v *autograd.Var[T]) (lhs, rhs expr.Expr, note s
 	// twice: the second time no index letter is a name the rule uses
 	var ok bool
 	base := idx
-	used := map[string]bool{b.names[v]: true}
+	used := map[string]bool{b.g.Name(v): true}
 	for range 2 {
 		var f freshNames
 		idx, f = b.indexNames(base, used)
@@ -159,7 +142,7 @@ func refNames(e expr.Expr, into map[string]bool) {
 }
 
 func (b *builder[T]) ruleAt(v *autograd.Var[T], idx []string, f freshNames) (expr.Expr, string, bool) {
-	r, ok := v.Op.(forwardRuler)
+	r, ok := v.Op.(explain.ForwardRuler)
 	if !ok {
 		return nil, "", false
 	}
@@ -215,7 +198,7 @@ func (b *builder[T]) backwardRule(v *autograd.Var[T]) (lhs, rhs expr.Expr, note 
 		return nil, nil, ""
 	}
 	base := idx
-	used := map[string]bool{b.names[v]: true}
+	used := map[string]bool{b.g.Name(v): true}
 	var terms []expr.Expr
 	var notes []string
 	for pass := range 2 {
@@ -245,8 +228,8 @@ func (b *builder[T]) backwardRule(v *autograd.Var[T]) (lhs, rhs expr.Expr, note 
 // consumer; a nil term means a consumer has no rule.
 func (b *builder[T]) backwardTerms(v *autograd.Var[T], idx []string, f freshNames, notes *[]string) []expr.Expr {
 	var terms []expr.Expr
-	for _, c := range b.gradConsumers(v) {
-		r, ok := c.Op.(backwardRuler)
+	for _, c := range b.g.GradConsumers(v) {
+		r, ok := c.Op.(explain.BackwardRuler)
 		if !ok {
 			return []expr.Expr{nil}
 		}
@@ -263,7 +246,7 @@ func (b *builder[T]) backwardTerms(v *autograd.Var[T], idx []string, f freshName
 			e, n := r.BackwardRule(i, idx, func(j int, at []string) expr.Expr { return ref(c.Inputs[j], at) },
 				func(at []string) expr.Expr { return ref(c, at) },
 				func(at []string) expr.Expr {
-					g := b.gradNode(c)
+					g := b.g.GradNode(c)
 					if g.Value.Rank() == 0 {
 						at = nil
 					}
@@ -284,11 +267,11 @@ func (b *builder[T]) backwardTerms(v *autograd.Var[T], idx []string, f freshName
 func (b *builder[T]) chain(v *autograd.Var[T]) (expr.Expr, string) {
 	var terms []expr.Expr
 	note := ""
-	for _, c := range b.gradConsumers(v) {
-		g := b.gradNode(c)
-		terms = append(terms, expr.Product{expr.Grad{Of: b.opt.Objective, Wrt: b.ref(g, -1)}, expr.Grad{Of: b.names[g], Wrt: b.ref(v, -1)}})
-		if dn, ok := c.Op.(derivNoter); ok && g == c {
-			note = dn.DerivativeNote(b.names[v], b.names[c])
+	for _, c := range b.g.GradConsumers(v) {
+		g := b.g.GradNode(c)
+		terms = append(terms, expr.Product{expr.Grad{Of: b.opt.Objective, Wrt: b.ref(g, -1)}, expr.Grad{Of: b.g.Name(g), Wrt: b.ref(v, -1)}})
+		if dn, ok := c.Op.(explain.DerivNoter); ok && g == c {
+			note = dn.DerivativeNote(b.g.Name(v), b.g.Name(c))
 		}
 	}
 	if len(terms) == 0 {
@@ -354,8 +337,8 @@ func scalarFix(e expr.Expr, rank func(name string) int) expr.Expr {
 // rankOf maps names to tensor ranks for scalarFix.
 func (b *builder[T]) rankOf() func(string) int {
 	m := map[string]int{}
-	for v, n := range b.names {
-		m[n] = v.Value.Rank()
+	for _, v := range b.g.Nodes() {
+		m[b.g.Name(v)] = v.Value.Rank()
 	}
 	return func(n string) int {
 		if r, ok := m[n]; ok {

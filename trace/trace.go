@@ -8,9 +8,9 @@ package trace
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/backprop-dev/backprop/autograd"
+	"github.com/backprop-dev/backprop/explain"
 	"github.com/backprop-dev/backprop/expr"
 	"github.com/backprop-dev/backprop/tensor"
 )
@@ -92,18 +92,9 @@ func matrixOf[T tensor.Float](t *tensor.Tensor[T]) Matrix {
 	return Matrix{Shape: append([]int(nil), t.Shape()...), Data: d}
 }
 
-// passThrough is implemented by ops whose gradient for an input is the
-// upstream gradient unchanged (the x of x + b), so the trace can reuse the
-// consumer's gradient name instead of printing a trivial step.
-type passThrough interface{ PassThrough(i int) bool }
-
 type builder[T tensor.Float] struct {
-	nodes     []*autograd.Var[T]
-	consumers map[*autograd.Var[T]][]*autograd.Var[T]
-	names     map[*autograd.Var[T]]string
-	gradAlias map[*autograd.Var[T]]*autograd.Var[T]
-	deps      map[*autograd.Var[T]][]string
-	opt       Options
+	g   *explain.Graph[T]
+	opt Options
 }
 
 // Build explains the graph whose nodes are given in creation order (each
@@ -115,76 +106,19 @@ func Build[T tensor.Float](nodes []*autograd.Var[T], opt Options) (*Trace, error
 	if opt.Objective == "" {
 		opt.Objective = "J"
 	}
-	b := &builder[T]{nodes: nodes, consumers: map[*autograd.Var[T]][]*autograd.Var[T]{}, names: map[*autograd.Var[T]]string{}, gradAlias: map[*autograd.Var[T]]*autograd.Var[T]{}, opt: opt}
-	for i, v := range nodes {
-		for _, u := range v.Inputs {
-			b.consumers[u] = append(b.consumers[u], v)
-		}
-		name := v.Name
-		if name == "" {
-			name = fmt.Sprintf("t%d", i+1)
-		}
-		b.names[v] = name
-		if !v.IsLeaf() {
-			if _, ok := v.Op.(autograd.Explainer); !ok {
-				return nil, fmt.Errorf("trace: op %s of %s cannot explain itself", v.Op.Name(), name)
-			}
-		}
+	g, err := explain.New(nodes)
+	if err != nil {
+		return nil, fmt.Errorf("trace: %w", err)
 	}
-	for _, v := range nodes {
-		if cs := b.consumers[v]; len(cs) == 1 && v.Name == "" && !v.IsLeaf() {
-			c := cs[0]
-			if pt, ok := c.Op.(passThrough); ok {
-				for i, u := range c.Inputs {
-					if u == v && pt.PassThrough(i) {
-						b.gradAlias[v] = c
-					}
-				}
-			}
-		}
-	}
-	b.deps = map[*autograd.Var[T]][]string{}
-	for _, v := range nodes {
-		var ds []string
-		for _, u := range v.Inputs {
-			if u.IsLeaf() && u.RequiresGrad {
-				ds = append(ds, b.names[u])
-			}
-			for _, d := range b.deps[u] {
-				if !slices.Contains(ds, d) {
-					ds = append(ds, d)
-				}
-			}
-		}
-		b.deps[v] = ds
-	}
+	b := &builder[T]{g: g, opt: opt}
 	t := &Trace{}
-	for _, v := range nodes {
-		if v.IsLeaf() || b.inlined(v) {
-			continue
+	for _, v := range g.Computed() {
+		if !b.inlined(v) {
+			t.Forward = append(t.Forward, b.forwardStep(v))
 		}
-		t.Forward = append(t.Forward, b.forwardStep(v))
 	}
-	done := map[*autograd.Var[T]]bool{}
-	for i := len(nodes) - 1; i >= 0; i-- {
-		v := nodes[i]
-		if v.IsLeaf() {
-			continue
-		}
-		if v.Grad != nil && b.gradAlias[v] == nil && len(b.gradConsumers(v)) > 0 {
-			t.Backward = append(t.Backward, b.backwardStep(v))
-		}
-		for _, u := range v.Inputs {
-			if !u.IsLeaf() || u.Grad == nil || done[u] {
-				continue
-			}
-			// a leaf's step comes once all its consumers are done: v is the
-			// earliest-created consumer when it is the first in nodes order
-			if first := b.consumers[u][0]; first == v {
-				done[u] = true
-				t.Backward = append(t.Backward, b.backwardStep(u))
-			}
-		}
+	for _, v := range g.BackwardOrder() {
+		t.Backward = append(t.Backward, b.backwardStep(v))
 	}
 	return t, nil
 }
@@ -194,32 +128,24 @@ func (b *builder[T]) inlined(v *autograd.Var[T]) bool {
 	if b.opt.NamedSteps && v.Name != "" {
 		return false
 	}
-	return v.Inline && !v.IsLeaf() && len(b.consumers[v]) == 1
+	return v.Inline && !v.IsLeaf() && len(b.g.Consumers(v)) == 1
 }
 
 func (b *builder[T]) ref(v *autograd.Var[T], m int) expr.Ref {
-	r := expr.Ref{Name: b.names[v]}
+	r := expr.Ref{Name: b.g.Name(v)}
 	if m >= 0 && v.Value.Rank() > 0 {
 		r.Index = tensor.Index(v.Value.Shape(), m)
 	}
 	return r
 }
 
-// gradNode is the node whose gradient name stands for v's.
-func (b *builder[T]) gradNode(v *autograd.Var[T]) *autograd.Var[T] {
-	for b.gradAlias[v] != nil {
-		v = b.gradAlias[v]
-	}
-	return v
-}
-
 func (b *builder[T]) gradRef(v *autograd.Var[T], m int) expr.Expr {
-	return expr.Grad{Of: b.opt.Objective, Wrt: b.ref(b.gradNode(v), m)}
+	return expr.Grad{Of: b.opt.Objective, Wrt: b.ref(b.g.GradNode(v), m)}
 }
 
 // formula is v's forward formula with inlined inputs expanded.
 func (b *builder[T]) formula(v *autograd.Var[T]) expr.Expr {
-	ex := v.Op.(autograd.Explainer)
+	ex := b.g.Explainer(v)
 	in := make([]expr.Expr, len(v.Inputs))
 	for i, u := range v.Inputs {
 		if b.inlined(u) {
@@ -233,7 +159,7 @@ func (b *builder[T]) formula(v *autograd.Var[T]) expr.Expr {
 
 // elem is the expression of v's element k, symbolic or numeric.
 func (b *builder[T]) elem(v *autograd.Var[T], k int, numeric bool) expr.Expr {
-	ex := v.Op.(autograd.Explainer)
+	ex := b.g.Explainer(v)
 	return ex.ForwardElem(k, func(i, m int) expr.Expr {
 		u := v.Inputs[i]
 		if b.inlined(u) {
@@ -247,12 +173,12 @@ func (b *builder[T]) elem(v *autograd.Var[T], k int, numeric bool) expr.Expr {
 }
 
 func (b *builder[T]) forwardStep(v *autograd.Var[T]) Step {
-	s := Step{Target: b.ref(v, -1), Formula: scalarFix(b.formula(v), b.rankOf()), Value: matrixOf(v.Value), Name: b.names[v], Op: v.Op.Name()}
+	s := Step{Target: b.ref(v, -1), Formula: scalarFix(b.formula(v), b.rankOf()), Value: matrixOf(v.Value), Name: b.g.Name(v), Op: v.Op.Name()}
 	s.RuleLHS, s.Rule, s.RuleNote = b.forwardRule(v)
 	for _, u := range v.Inputs {
-		s.Inputs = append(s.Inputs, b.names[u])
+		s.Inputs = append(s.Inputs, b.g.Name(u))
 	}
-	s.DependsOn = b.deps[v]
+	s.DependsOn = b.g.DependsOn(v)
 	if v.Value.Len() <= b.opt.MaxElements {
 		for k, val := range v.Value.Data() {
 			num := b.elem(v, k, true)
@@ -262,22 +188,11 @@ func (b *builder[T]) forwardStep(v *autograd.Var[T]) Step {
 	return s
 }
 
-// gradConsumers are the consumers through which v received its gradient.
-func (b *builder[T]) gradConsumers(v *autograd.Var[T]) []*autograd.Var[T] {
-	var cs []*autograd.Var[T]
-	for _, c := range b.consumers[v] {
-		if c.Grad != nil {
-			cs = append(cs, c)
-		}
-	}
-	return cs
-}
-
 func (b *builder[T]) backwardStep(v *autograd.Var[T]) Step {
-	cs := b.gradConsumers(v)
+	cs := b.g.GradConsumers(v)
 	var formulas []expr.Expr
 	for _, c := range cs {
-		ex := c.Op.(autograd.Explainer)
+		ex := b.g.Explainer(c)
 		in := make([]expr.Expr, len(c.Inputs))
 		for i, u := range c.Inputs {
 			in[i] = b.ref(u, -1)
@@ -288,15 +203,15 @@ func (b *builder[T]) backwardStep(v *autograd.Var[T]) Step {
 			}
 		}
 	}
-	s := Step{Target: b.gradRef(v, -1), Formula: scalarFix(sum(formulas), b.rankOf()), Value: matrixOf(v.Grad), Name: b.names[v], Param: v.IsLeaf()}
+	s := Step{Target: b.gradRef(v, -1), Formula: scalarFix(sum(formulas), b.rankOf()), Value: matrixOf(v.Grad), Name: b.g.Name(v), Param: v.IsLeaf()}
 	if len(cs) == 1 {
 		s.Op = cs[0].Op.Name()
 	}
 	s.RuleLHS, s.Rule, s.RuleNote = b.backwardRule(v)
 	s.Chain, s.Local = b.chain(v)
-	s.DependsOn = b.deps[v]
+	s.DependsOn = b.g.DependsOn(v)
 	if len(formulas) > 1 {
-		s.Note = fmt.Sprintf("%s is used %d times; the contributions add up", b.names[v], len(formulas))
+		s.Note = fmt.Sprintf("%s is used %d times; the contributions add up", b.g.Name(v), len(formulas))
 	}
 	if v.Grad.Len() > b.opt.MaxElements {
 		return s
@@ -304,7 +219,7 @@ func (b *builder[T]) backwardStep(v *autograd.Var[T]) Step {
 	for m, val := range v.Grad.Data() {
 		var sym, num []expr.Expr
 		for _, c := range cs {
-			ex := c.Op.(autograd.Explainer)
+			ex := b.g.Explainer(c)
 			for i, u := range c.Inputs {
 				if u != v {
 					continue
