@@ -11,9 +11,39 @@ import (
 	"github.com/backprop-dev/backprop/tensor"
 )
 
+// DeclinedError says why a form of the equations is not derived for a
+// spec: the batched form of a spec whose input is already a batch (its
+// per-sample form is the batched one), or of a spec whose class labels
+// name one sample. It is a sentence for the reader, not a failure.
+type DeclinedError struct{ Reason string }
+
+// Error implements error.
+func (e *DeclinedError) Error() string { return e.Reason }
+
+// declineBatched is the reason not to derive s batched over n samples, or
+// nil.
+func declineBatched(s *spec.Spec, n int) *DeclinedError {
+	if n <= 0 {
+		return nil
+	}
+	if s.Batched() {
+		return &DeclinedError{Reason: fmt.Sprintf("The input %s is already a batch of %d samples (batch: true), so the equations per sample above are its batched form; no separate form batched over N is derived.", s.Input.Name, s.InputTensor().Dim(0))}
+	}
+	for _, in := range s.Inputs {
+		if in.Kind == "labels" {
+			return &DeclinedError{Reason: fmt.Sprintf("The labels %s name the class of the spec's own sample; a form batched over N samples would need a label for each, so only the per-sample form is derived.", in.Name)}
+		}
+	}
+	return nil
+}
+
 // Spec derives the equations of a spec, per sample or batched over n
-// samples (n > 0), at the spec's own values.
+// samples (n > 0), at the spec's own values. The batched form of a spec
+// that declines it (see DeclinedError) is a *DeclinedError.
 func Spec(s *spec.Spec, n int) (*Derivation, *spec.Model[float64], error) {
+	if why := declineBatched(s, n); why != nil {
+		return nil, nil, why
+	}
 	var m *spec.Model[float64]
 	var err error
 	if n > 0 {
@@ -30,6 +60,12 @@ func Spec(s *spec.Spec, n int) (*Derivation, *spec.Model[float64], error) {
 	d, err := Graph(m.Nodes, m.Objective, n > 0)
 	if d != nil {
 		d.spec = s
+		d.given = map[string]*tensor.Tensor[float64]{}
+		for _, in := range s.Inputs {
+			if v, ok := s.InputValue(in.Name); ok && in.Kind == "labels" {
+				d.given[in.Name] = v
+			}
+		}
 	}
 	return d, m, err
 }
@@ -55,6 +91,9 @@ func Evaluate(d *Derivation) (map[string]*tensor.Tensor[float64], error) {
 		if r, ok := e.(expr.Ref); ok {
 			if v, ok := d.nodes[r.Name]; ok {
 				return v.Value, true
+			}
+			if v, ok := d.given[r.Name]; ok {
+				return v, true
 			}
 		}
 		return nil, false

@@ -46,11 +46,13 @@ type Derivation struct {
 	nodes     map[string]*autograd.Var[float64]
 	byLHS     map[*autograd.Var[float64]]*Equation
 
-	batch   int             // the batch size of the graph (batched form)
-	display map[string]name // how node names that are not plain identifiers print
-	sizes   map[int]string  // symbolic sizes: a dimension of this size prints as its symbol
-	spec    *spec.Spec      // the spec the graph was built from, if any
-	stacked []string        // batched names shown as stacks (h2⁽ᴺ⁾)
+	batch    int                                // the batch size of the graph (batched form)
+	display  map[string]name                    // how node names that are not plain identifiers print
+	sizes    map[int]string                     // symbolic sizes: a dimension of this size prints as its symbol
+	spec     *spec.Spec                         // the spec the graph was built from, if any
+	given    map[string]*tensor.Tensor[float64] // values outside the graph (class labels) its equations name
+	declined string                             // why the batched form that would follow is not derived (see DeclinedError)
+	stacked  []string                           // batched names shown as stacks (h2⁽ᴺ⁾)
 }
 
 // name is how a node name prints in plain text and in LaTeX.
@@ -411,8 +413,8 @@ func (w *walker) tidy(e expr.Expr) expr.Expr {
 			}
 		case expr.Fn:
 			switch x.Name {
-			case "𝟏":
-				return w.ones()
+			case "𝟏": // the op's own ones, which knows its length
+				return expr.Fn{Name: "1_N", TeX: `\mathbf{1}_{N}`, Eval: x.Eval}
 			case "reshape":
 				if w.d.Batched {
 					pre := fmt.Sprintf("to %d×", w.d.batch)

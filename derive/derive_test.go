@@ -2,9 +2,11 @@ package derive
 
 import (
 	"bytes"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -83,6 +85,13 @@ func checkAll(t *testing.T, s *spec.Spec) {
 	t.Helper()
 	for _, n := range []int{0, 3} {
 		res, err := Check(s, n, rand.New(rand.NewPCG(1, uint64(n))))
+		var declined *DeclinedError
+		if n > 0 && errors.As(err, &declined) {
+			if s.Batched() == strings.Contains(declined.Reason, "labels") {
+				t.Errorf("batched form declined for the wrong reason: %s", declined.Reason)
+			}
+			continue
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,15 +117,15 @@ func TestCheckAutoencoder(t *testing.T) { checkAll(t, load(t, "autoencoder.yaml"
 func TestCheckGAN(t *testing.T)         { checkAll(t, load(t, "problem1.yaml")) }
 
 // TestCheckOtherSpecs runs the check over every spec of the reference
-// suite: strides, padding, output padding, several channels, conventions.
+// suite: strides, padding, output padding, several channels, conventions,
+// and the course's layer families (softmax and cross-entropy, pooling,
+// batch and layer norm, dropout, residual and shared weights, weight
+// decay), natively batched or not.
 func TestCheckOtherSpecs(t *testing.T) {
 	files, _ := os.ReadDir("../solve/testdata/specs")
 	for _, f := range files {
 		if !strings.HasSuffix(f.Name(), ".yaml") {
 			continue
-		}
-		if strings.HasPrefix(f.Name(), "course-") {
-			continue // TestCheckCourseSpecs
 		}
 		t.Run(f.Name(), func(t *testing.T) {
 			s, err := spec.ReadFile("../solve/testdata/specs/" + f.Name())
@@ -125,6 +134,50 @@ func TestCheckOtherSpecs(t *testing.T) {
 			}
 			checkAll(t, s)
 		})
+	}
+}
+
+// TestCheckBank runs the check over every problem of the bank
+// (examples/*.yaml): every derived equation evaluates and agrees with
+// autodiff and finite differences.
+func TestCheckBank(t *testing.T) {
+	files, err := filepath.Glob("../examples/*.yaml")
+	if err != nil || len(files) < 11 {
+		t.Fatalf("the bank has %d problems (%v), want at least 11", len(files), err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			checkAll(t, load(t, filepath.Base(f)))
+		})
+	}
+}
+
+// TestBatchedFormDeclined: a spec whose input is already a batch, or whose
+// labels name one sample, gets its own form and a sentence in place of the
+// form batched over N, in every format, and no error.
+func TestBatchedFormDeclined(t *testing.T) {
+	for name, want := range map[string]string{
+		"batchnorm.yaml":    "is already a batch of 4 samples",
+		"weight-decay.yaml": "The labels y name the class",
+	} {
+		s := load(t, name)
+		for _, format := range []string{"text", "markdown", "json"} {
+			for _, opt := range []Options{{}, {Batched: true}} {
+				var b bytes.Buffer
+				if err := Write(&b, s, format, opt); err != nil {
+					t.Fatalf("%s %s %+v: %v", name, format, opt, err)
+				}
+				if !strings.Contains(b.String(), want) {
+					t.Errorf("%s %s %+v: no sentence %q in\n%s", name, format, opt, want, b.String())
+				}
+				if !strings.Contains(b.String(), "∂L/∂") && !strings.Contains(b.String(), "∂J/∂") && format != "markdown" {
+					t.Errorf("%s %s %+v: no equations", name, format, opt)
+				}
+			}
+		}
+		if _, _, err := Spec(s, BatchSize); err == nil {
+			t.Errorf("%s: the batched form was derived", name)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package derive
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
@@ -41,8 +42,19 @@ func Write(w io.Writer, s *spec.Spec, format string, opt Options) error {
 		}
 	}
 	var sizes map[int]string
+	var declined string
 	for _, n := range batches {
 		d, _, err := Spec(s, n)
+		var why *DeclinedError
+		if errors.As(err, &why) {
+			declined = why.Reason
+			if len(forms) > 0 {
+				continue
+			}
+			// only the batched form was asked for: the spec's own form
+			// stands for it
+			d, _, err = Spec(s, 0)
+		}
 		if err != nil {
 			return err
 		}
@@ -58,6 +70,9 @@ func Write(w io.Writer, s *spec.Spec, format string, opt Options) error {
 	}
 	if title == "" {
 		title = s.File()
+	}
+	if declined != "" {
+		forms[len(forms)-1].declined = declined
 	}
 	return WriteDocument(w, title, format, forms)
 }
@@ -129,6 +144,13 @@ func WriteDocument(w io.Writer, title, format string, forms []*Derivation) error
 		}
 		if err != nil {
 			return err
+		}
+		if d.declined != "" {
+			if format == "text" {
+				fmt.Fprintf(w, "\n%s\n", d.declined)
+			} else {
+				fmt.Fprintf(w, "%s\n\n", d.declined)
+			}
 		}
 	}
 	return nil

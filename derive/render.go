@@ -142,6 +142,9 @@ func (d *Derivation) JSON() map[string]any {
 	if n := d.stackNotes(); len(n) > 0 {
 		m["notes"] = n
 	}
+	if d.declined != "" {
+		m["declined"] = d.declined
+	}
 	return m
 }
 

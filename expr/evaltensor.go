@@ -102,15 +102,9 @@ func EvalTensor(e Expr, env Env) (*tensor.Tensor[float64], error) {
 		if x.Eval == nil {
 			return nil, fmt.Errorf("%s cannot be evaluated", x.Name)
 		}
-		args := make([]*tensor.Tensor[float64], len(x.Args))
-		for i, a := range x.Args {
-			v, err := EvalTensor(a, env)
-			if err != nil {
-				return nil, err
-			}
-			args[i] = v
-		}
-		return x.Eval(args)
+		return evalWith(x.Args, env, x.Eval)
+	case EvalAs:
+		return evalWith(x.Args, env, x.Eval)
 	}
 	return nil, fmt.Errorf("cannot evaluate %T %s", e, String(e))
 }
@@ -186,4 +180,17 @@ func fold(es []Expr, env Env, op func(a, b float64) float64) (*tensor.Tensor[flo
 		out.Data()[k] = acc
 	}
 	return out, nil
+}
+
+// evalWith evaluates args and hands their values to eval.
+func evalWith(args []Expr, env Env, eval func([]*tensor.Tensor[float64]) (*tensor.Tensor[float64], error)) (*tensor.Tensor[float64], error) {
+	vals := make([]*tensor.Tensor[float64], len(args))
+	for i, a := range args {
+		v, err := EvalTensor(a, env)
+		if err != nil {
+			return nil, err
+		}
+		vals[i] = v
+	}
+	return eval(vals)
 }

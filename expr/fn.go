@@ -55,6 +55,22 @@ func (f Fn) Render(s Style) string {
 }
 func (Fn) prec() int { return precAtom }
 
+// EvalAs is an expression shown as X but evaluated as Eval of its Args: for
+// a formula whose notation is the textbook's shorthand (Σ ∂L/∂y ⊙ x̂ summed
+// over a channel, with x̂ the normalised input) rather than algebra
+// EvalTensor knows, so that `derive --check` still verifies it. Args are
+// the tensors the shorthand stands on (the upstream gradient, the input);
+// Eval computes the value from them independently of the op's Backward.
+type EvalAs struct {
+	X    Expr
+	Args []Expr
+	Eval func(args []*tensor.Tensor[float64]) (*tensor.Tensor[float64], error)
+}
+
+// Render implements Expr.
+func (e EvalAs) Render(s Style) string { return e.X.Render(s) }
+func (e EvalAs) prec() int             { return e.X.prec() }
+
 // Map rebuilds e bottom-up, replacing every node n by f(n) after its
 // children have been mapped.
 func Map(e Expr, f func(Expr) Expr) Expr {
@@ -96,6 +112,8 @@ func Map(e Expr, f func(Expr) Expr) Expr {
 		return f(Inline{X: Map(x.X, f), Value: x.Value})
 	case Sigma:
 		return f(Sigma{Over: x.Over, Where: x.Where, X: Map(x.X, f)})
+	case EvalAs:
+		return f(EvalAs{X: Map(x.X, f), Args: mapAll(x.Args), Eval: x.Eval})
 	}
 	return f(e)
 }

@@ -429,21 +429,91 @@ func (o *BatchNormOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Ex
 func (o *BatchNormOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
 	plain, tex := expr.Style{}, expr.Style{LaTeX: true}
 	g, gt := gout.Render(plain), gout.Render(tex)
+	var shown expr.Expr
 	switch i {
 	case 1:
-		return expr.Raw{Plain: "Σ " + g + " ⊙ x̂", TeX: `\sum ` + gt + ` \odot \hat{x}`}
+		shown = expr.Raw{Plain: "Σ " + g + " ⊙ x̂", TeX: `\sum ` + gt + ` \odot \hat{x}`}
 	case 2:
-		return expr.Raw{Plain: "Σ " + g, TeX: `\sum ` + gt}
+		shown = expr.Raw{Plain: "Σ " + g, TeX: `\sum ` + gt}
+	default:
+		_, std := o.statNames()
+		scale := expr.Quot{A: in[1], B: std}
+		if !o.Training {
+			shown = expr.Product{scale, gout}
+		} else {
+			shown = expr.Product{scale, expr.Raw{
+				Plain: fmt.Sprintf("(%s - Σ%s/%d - x̂ ⊙ Σ(%s ⊙ x̂)/%d)", g, g, o.m, g, o.m),
+				TeX:   fmt.Sprintf(`\left(%s - \frac{1}{%d}\sum %s - \hat{x} \odot \frac{1}{%d}\sum %s \odot \hat{x}\right)`, gt, o.m, gt, o.m, gt),
+			}}
+		}
 	}
-	_, std := o.statNames()
-	scale := expr.Quot{A: in[1], B: std}
-	if !o.Training {
-		return expr.Product{scale, gout}
+	return expr.EvalAs{X: shown, Args: []expr.Expr{in[0], in[1], gout}, Eval: o.evalGrad(i)}
+}
+
+// evalGrad computes the gradient with respect to input i from x, γ and the
+// upstream gradient by the closed forms BackwardFormula shows, with the
+// batch statistics recomputed from x (training) or the running ones.
+func (o *BatchNormOp[T]) evalGrad(i int) func(a []*tensor.Tensor[float64]) (*tensor.Tensor[float64], error) {
+	outer, c, inner, training, eps := o.outer, o.c, o.inner, o.Training, o.Eps
+	mean, variance := append([]float64(nil), o.mean...), append([]float64(nil), o.variance...)
+	return func(a []*tensor.Tensor[float64]) (*tensor.Tensor[float64], error) {
+		x, gamma, g := a[0], a[1], a[2]
+		if x.Len() != outer*c*inner || g.Len() != x.Len() || gamma.Len() != c {
+			return nil, fmt.Errorf("batch_norm: x has %d elements, γ %d, the upstream gradient %d; want %d, %d, %d", x.Len(), gamma.Len(), g.Len(), outer*c*inner, c, outer*c*inner)
+		}
+		at := func(n, ch, k int) int { return (n*c+ch)*inner + k }
+		m := float64(outer * inner)
+		xhat := make([]float64, x.Len())
+		sumG, sumGX, std := make([]float64, c), make([]float64, c), make([]float64, c)
+		for ch := range c {
+			mu, v := mean[ch], variance[ch]
+			if training {
+				mu, v = 0, 0
+				for n := range outer {
+					for k := range inner {
+						mu += x.Data()[at(n, ch, k)]
+					}
+				}
+				mu /= m
+				for n := range outer {
+					for k := range inner {
+						d := x.Data()[at(n, ch, k)] - mu
+						v += d * d
+					}
+				}
+				v /= m
+			}
+			std[ch] = math.Sqrt(v + eps)
+			for n := range outer {
+				for k := range inner {
+					p := at(n, ch, k)
+					xhat[p] = (x.Data()[p] - mu) / std[ch]
+					sumG[ch] += g.Data()[p]
+					sumGX[ch] += g.Data()[p] * xhat[p]
+				}
+			}
+		}
+		switch i {
+		case 1:
+			return tensor.FromSlice(sumGX, c)
+		case 2:
+			return tensor.FromSlice(sumG, c)
+		}
+		dx := tensor.New[float64](x.Shape()...)
+		for n := range outer {
+			for ch := range c {
+				for k := range inner {
+					p := at(n, ch, k)
+					d := g.Data()[p]
+					if training {
+						d -= sumG[ch]/m + xhat[p]*sumGX[ch]/m
+					}
+					dx.Data()[p] = gamma.Data()[ch] / std[ch] * d
+				}
+			}
+		}
+		return dx, nil
 	}
-	return expr.Product{scale, expr.Raw{
-		Plain: fmt.Sprintf("(%s - Σ%s/%d - x̂ ⊙ Σ(%s ⊙ x̂)/%d)", g, g, o.m, g, o.m),
-		TeX:   fmt.Sprintf(`\left(%s - \frac{1}{%d}\sum %s - \hat{x} \odot \frac{1}{%d}\sum %s \odot \hat{x}\right)`, gt, o.m, gt, o.m, gt),
-	}}
 }
 
 // BackwardElem implements explain.Explainer: for x in training mode

@@ -194,9 +194,36 @@ func (o *CrossEntropyOp[T]) lseExpr(i int, in func(i, m int) expr.Expr) expr.Exp
 }
 
 // BackwardFormula implements explain.Explainer: g·(softmax(a) − onehot(y))/N.
+// Both functions evaluate (softmax per row; onehot from the labels' values,
+// counted from 0, as the given tensor y), so that derive --check verifies
+// the formula.
 func (o *CrossEntropyOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
-	return expr.Product{gout, o.div(
-		expr.Diff{A: expr.Call{Fn: "softmax", Args: []expr.Expr{in[0]}}, B: expr.Call{Fn: "onehot", Args: []expr.Expr{expr.Ref{Name: o.labelName()}}}})}
+	softmax := alongAxis("softmax", "", "", in[0], o.n, o.k, 1, softmaxLine(false))
+	return expr.Product{gout, o.div(expr.Diff{A: softmax, B: o.onehot()})}
+}
+
+// onehot is onehot(y): a row per label with 1 in the labelled class, of
+// the logits' shape.
+func (o *CrossEntropyOp[T]) onehot() expr.Expr {
+	n, k, vector := o.n, o.k, o.vector
+	return expr.Fn{Name: "onehot", Args: []expr.Expr{expr.Ref{Name: o.labelName()}}, Eval: func(a []*tensor.Tensor[float64]) (*tensor.Tensor[float64], error) {
+		y := a[0]
+		if y.Len() != n {
+			return nil, fmt.Errorf("onehot: %d labels for %d rows", y.Len(), n)
+		}
+		out := tensor.New[float64](n, k)
+		if vector {
+			out = tensor.New[float64](k)
+		}
+		for r, v := range y.Data() {
+			c := int(v)
+			if float64(c) != v || c < 0 || c >= k {
+				return nil, fmt.Errorf("onehot: label %v is not a class in [0, %d)", v, k)
+			}
+			out.Data()[r*k+c] = 1
+		}
+		return out, nil
+	}}
 }
 
 // BackwardElem implements explain.Explainer: element (i, j) of the

@@ -265,7 +265,10 @@ func (o *MaxPool2dOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Ex
 // BackwardFormula implements explain.Explainer: the upstream gradient
 // routed to each window's maximum.
 func (o *MaxPool2dOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
-	return expr.Call{Fn: "to_argmax", Args: []expr.Expr{gout}}
+	g, argmax := o.g, o.argmax
+	return expr.Fn{Name: "to_argmax", Args: []expr.Expr{gout}, Eval: func(a []*tensor.Tensor[float64]) (*tensor.Tensor[float64], error) {
+		return g.scatter("to_argmax", a[0], func(p, k int, add func(off int, v float64)) { add(int(argmax[k]), a[0].Data()[k]) })
+	}}
 }
 
 // BackwardElem implements explain.Explainer: the sum of the upstream
@@ -375,7 +378,43 @@ func (o *AvgPool2dOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Ex
 // BackwardFormula implements explain.Explainer: each window's upstream
 // gradient spread evenly over the window.
 func (o *AvgPool2dOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
-	return expr.Call{Fn: "spread", Args: []expr.Expr{gout}}
+	g := o.g
+	return expr.Fn{Name: "spread", Args: []expr.Expr{gout}, Eval: func(a []*tensor.Tensor[float64]) (*tensor.Tensor[float64], error) {
+		return g.scatter("spread", a[0], func(p, k int, add func(off int, v float64)) {
+			oy, ox := (k%(g.oh*g.ow))/g.ow, k%g.ow
+			ya, yb, xa, xb := g.bounds(oy, ox)
+			v := a[0].Data()[k] / float64(o.divisor(ya, yb, xa, xb))
+			g.window(oy, ox, func(off int) {
+				if off >= 0 {
+					add(off, v)
+				}
+			})
+		})
+	}}
+}
+
+// inShape is the shape of the pooled input.
+func (g *poolGeom) inShape() []int {
+	if g.batched {
+		return []int{g.n, g.c, g.h, g.w}
+	}
+	return []int{g.c, g.h, g.w}
+}
+
+// scatter is the gradient of a pooling's input from gout, an upstream
+// gradient of the output's shape: route(p, k, add) adds, for output
+// element k of plane p, values to offsets of that input plane.
+func (g poolGeom) scatter(name string, gout *tensor.Tensor[float64], route func(p, k int, add func(off int, v float64))) (*tensor.Tensor[float64], error) {
+	if gout.Len() != tensor.NumElements(g.outShape()) {
+		return nil, fmt.Errorf("%s: the upstream gradient has %d elements, want %s", name, gout.Len(), tensor.FormatShape(g.outShape()))
+	}
+	dx := tensor.New[float64](g.inShape()...)
+	area, oarea := g.h*g.w, g.oh*g.ow
+	for k := range gout.Len() {
+		p := k / oarea
+		route(p, k, func(off int, v float64) { dx.Data()[p*area+off] += v })
+	}
+	return dx, nil
 }
 
 // BackwardElem implements explain.Explainer: the sum, over the windows

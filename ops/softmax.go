@@ -173,8 +173,13 @@ func (o *SoftmaxOp[T]) Formula(in []expr.Expr) expr.Expr {
 	if o.Log {
 		name, tex = "log_softmax", `\log\operatorname{softmax}`
 	}
-	log := o.Log
-	return alongAxis(name, tex, o.lineNote(), in[0], o.outer, o.n, o.inner, func(line, out []float64) {
+	return alongAxis(name, tex, o.lineNote(), in[0], o.outer, o.n, o.inner, softmaxLine(o.Log))
+}
+
+// softmaxLine computes the softmax (or log-softmax) of one line, through
+// logsumexp so that large logits do not overflow.
+func softmaxLine(log bool) func(line, out []float64) {
+	return func(line, out []float64) {
 		lse := logSumExp(line)
 		for j, v := range line {
 			if log {
@@ -183,7 +188,7 @@ func (o *SoftmaxOp[T]) Formula(in []expr.Expr) expr.Expr {
 				out[j] = math.Exp(v - lse)
 			}
 		}
-	})
+	}
 }
 
 // lineElems are the input elements of k's line and k's place in it.
