@@ -221,6 +221,8 @@ type Error struct {
 	Hint string
 }
 
+// Error says what was refused: the job, its estimate, the memory available
+// and its source, and the hint.
 func (e *Error) Error() string {
 	msg := fmt.Sprintf("%s needs about %s of memory, but only %s is available (%s)", e.What, FormatBytes(e.Need), FormatBytes(e.Available.Bytes), e.Available.Source)
 	if e.Hint != "" {
