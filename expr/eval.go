@@ -96,12 +96,21 @@ func Eval(e Expr) (float64, error) {
 	return 0, fmt.Errorf("expr: cannot evaluate %T (%s)", e, String(e))
 }
 
-func sigmoid(x float64) float64 {
-	if x >= 0 {
-		return 1 / (1 + math.Exp(-x))
-	}
-	e := math.Exp(x)
-	return e / (1 + e)
+// Func is a function formulas may call by name, registered by the package
+// that defines it (ops registers its activations), so that expr evaluates
+// them without depending on that package.
+type Func struct {
+	TeX  string // LaTeX operator; empty means \operatorname{name}
+	Eval func(args []float64) (float64, error)
+}
+
+var funcs = map[string]Func{}
+
+// Register makes the function name evaluable in Call expressions, and
+// rendered in LaTeX as tex. It is meant for package initialisation; a
+// later registration of the same name replaces the earlier one.
+func Register(name, tex string, eval func(args []float64) (float64, error)) {
+	funcs[name] = Func{TeX: tex, Eval: eval}
 }
 
 func softplus(x float64) float64 {
@@ -112,20 +121,10 @@ func softplus(x float64) float64 {
 }
 
 func callFn(fn string, a []float64) (float64, error) {
+	if f, ok := funcs[fn]; ok {
+		return f.Eval(a)
+	}
 	switch fn {
-	case "ReLU":
-		return math.Max(a[0], 0), nil
-	case "LeakyReLU":
-		if a[0] > 0 {
-			return a[0], nil
-		}
-		return a[1] * a[0], nil
-	case "σ":
-		return sigmoid(a[0]), nil
-	case "tanh":
-		return math.Tanh(a[0]), nil
-	case "logσ":
-		return -softplus(-a[0]), nil
 	case "softplus":
 		return softplus(a[0]), nil
 	case "exp":

@@ -277,9 +277,8 @@ type Call struct {
 }
 
 var latexFn = map[string]string{
-	"σ": `\sigma`, "exp": `\exp`, "log": `\log`, "tanh": `\tanh`,
-	"ReLU": `\operatorname{ReLU}`, "LeakyReLU": `\operatorname{LeakyReLU}`,
-	"softplus": `\operatorname{softplus}`, "logσ": `\log\sigma`,
+	"exp": `\exp`, "log": `\log`,
+	"softplus":  `\operatorname{softplus}`,
 	"logsumexp": `\operatorname{logsumexp}`, "softmax": `\operatorname{softmax}`,
 }
 
@@ -291,7 +290,9 @@ func (e Call) Render(s Style) string {
 	}
 	fn := e.Fn
 	if s.LaTeX {
-		if f, ok := latexFn[fn]; ok {
+		if f, ok := funcs[fn]; ok && f.TeX != "" {
+			fn = f.TeX
+		} else if f, ok := latexFn[fn]; ok {
 			fn = f
 		} else {
 			fn = `\operatorname{` + fn + `}`

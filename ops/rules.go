@@ -482,17 +482,5 @@ func (o *Conv2dOp[T]) BackwardRule(n int, idx []string, in InputIndex, out, gout
 // and the convention behind it, once, where a worked solution first uses
 // it: x and y are the input's and output's names.
 func (o *UnaryOp[T]) DerivativeNote(x, y string) string {
-	switch o.Fn {
-	case ActReLU:
-		return fmt.Sprintf("ReLU′(%s) = 1[%s > 0]: 1 where %s > 0, else 0 (0 at %s = 0, as PyTorch)", x, x, x, x)
-	case ActLeakyReLU:
-		return fmt.Sprintf("LeakyReLU′(%s) = 1 where %s > 0, else the slope %g (the slope at %s = 0, as PyTorch)", x, x, o.Slope, x)
-	case ActSigmoid:
-		return fmt.Sprintf("σ′(%s) = σ(%s)(1 − σ(%s)) = %s(1 − %s)", x, x, x, y, y)
-	case ActTanh:
-		return fmt.Sprintf("tanh′(%s) = 1 − tanh²(%s) = 1 − %s²", x, x, y)
-	case ActLogSigmoid:
-		return fmt.Sprintf("d logσ(%s)/d%s = σ′(%s)/σ(%s) = σ(%s)(1 − σ(%s))/σ(%s) = 1 − σ(%s) = σ(−%s), computed as σ(−%s) so that it does not cancel", x, x, x, x, x, x, x, x, x, x)
-	}
-	return ""
+	return o.info().Note(x, y, o.Slope)
 }

@@ -10,19 +10,6 @@ import (
 	"github.com/backprop-dev/backprop/tensor"
 )
 
-// Activation names an element-wise function.
-type Activation string
-
-// The element-wise functions of the engine.
-const (
-	ActReLU       Activation = "relu"
-	ActLeakyReLU  Activation = "leaky_relu"
-	ActSigmoid    Activation = "sigmoid"
-	ActTanh       Activation = "tanh"
-	ActLogSigmoid Activation = "log_sigmoid"
-	ActIdentity   Activation = "identity"
-)
-
 // UnaryOp applies an element-wise function. Sigmoid and log-sigmoid are
 // computed in forms that do not cancel: 1 − σ(a) is σ(−a), log σ(a) is
 // −softplus(−a), so float32 keeps its relative precision near saturation.
@@ -86,47 +73,18 @@ func Softplus(x float64) float64 {
 // LogSigmoidF is log σ(x) = −softplus(−x).
 func LogSigmoidF(x float64) float64 { return -Softplus(-x) }
 
-func (o *UnaryOp[T]) f(x float64) float64 {
-	switch o.Fn {
-	case ActReLU:
-		return math.Max(x, 0)
-	case ActLeakyReLU:
-		if x > 0 {
-			return x
-		}
-		return o.Slope * x
-	case ActSigmoid:
-		return SigmoidF(x)
-	case ActTanh:
-		return math.Tanh(x)
-	case ActLogSigmoid:
-		return LogSigmoidF(x)
+// info is the descriptor of o's function (Activations).
+func (o *UnaryOp[T]) info() ActivationInfo {
+	if info, ok := Activations[o.Fn]; ok {
+		return info
 	}
-	return x
+	return Activations[ActIdentity]
 }
 
+func (o *UnaryOp[T]) f(x float64) float64 { return o.info().F(x, o.Slope) }
+
 // df is the derivative at input x (output y given for reuse).
-func (o *UnaryOp[T]) df(x, y float64) float64 {
-	switch o.Fn {
-	case ActReLU:
-		if x > 0 {
-			return 1
-		}
-		return 0
-	case ActLeakyReLU:
-		if x > 0 {
-			return 1
-		}
-		return o.Slope
-	case ActSigmoid:
-		return y * SigmoidF(-x) // σ(x)(1−σ(x)) with 1−σ(x) = σ(−x)
-	case ActTanh:
-		return 1 - y*y
-	case ActLogSigmoid:
-		return SigmoidF(-x)
-	}
-	return 1
-}
+func (o *UnaryOp[T]) df(x, y float64) float64 { return o.info().DF(x, y, o.Slope) }
 
 // Name implements autograd.Op.
 func (o *UnaryOp[T]) Name() string { return string(o.Fn) }
@@ -153,57 +111,33 @@ func (o *UnaryOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error) 
 	return out, nil
 }
 
-// forward writes fn(x) into od. ReLU and LeakyReLU run without a float64
-// round trip (float32 LeakyReLU multiplies by the float32 slope, as
-// PyTorch's kernel does; float32 ReLU and LeakyReLU run package vec's SIMD
-// kernels); float32 sigmoid and tanh use the float32 kernels of
-// fastmath.go (Forward runs float32 sigmoid as vec.SigmoidPair instead).
+// forward writes fn(x) into od: float32 through the descriptor's
+// Forward32 kernel where it has one (package vec's SIMD ReLU and
+// LeakyReLU, which multiplies by the float32 slope as PyTorch's kernel
+// does; the float32 sigmoid and tanh of fastmath.go), a gate (ReLU,
+// LeakyReLU) without a float64 round trip, anything else through F.
 func (o *UnaryOp[T]) forward(x, od []T) {
-	switch o.Fn {
-	case ActReLU: // the hot path of training
-		if x32, ok := any(x).([]float32); ok {
-			vec.ReLU(x32, any(od).([]float32))
-			return
-		}
-		for i, v := range x {
-			if v > 0 {
-				od[i] = v
-			} else {
-				od[i] = 0
-			}
-		}
+	info := o.info()
+	if x32, ok := any(x).([]float32); ok && info.Forward32 != nil {
+		info.Forward32(x32, any(od).([]float32), float32(o.Slope))
 		return
-	case ActLeakyReLU:
-		if x32, ok := any(x).([]float32); ok {
-			vec.LeakyReLU(x32, any(od).([]float32), float32(o.Slope))
-			return
-		}
+	}
+	if info.Gate {
 		slope := o.Slope
 		for i, v := range x {
-			if v > 0 {
+			switch {
+			case v > 0:
 				od[i] = v
-			} else {
+			case slope == 0:
+				od[i] = 0
+			default:
 				od[i] = T(slope * float64(v))
 			}
 		}
 		return
-	case ActSigmoid, ActTanh:
-		if x32, ok := any(x).([]float32); ok {
-			o32 := any(od).([]float32)
-			if o.Fn == ActSigmoid {
-				for i, v := range x32 {
-					o32[i] = sigmoidf(v)
-				}
-			} else {
-				for i, v := range x32 {
-					o32[i] = tanhf(v)
-				}
-			}
-			return
-		}
 	}
 	for i, v := range x {
-		od[i] = T(o.f(float64(v)))
+		od[i] = T(info.F(float64(v), o.Slope))
 	}
 }
 
@@ -235,100 +169,54 @@ func sigmoidGrad[T tensor.Float](y, c, up, gd []T) {
 	}
 }
 
-// backward writes gout ⊙ fn'(x) into gd, with the fast paths of forward:
-// ReLU and LeakyReLU select or scale (exactly as the generic path; float32
-// with package vec's SIMD kernels), tanh takes 1 − y² in float64 (no
-// cancellation near saturation), float32 sigmoid takes y·σ(−x) with the
-// float32 kernel (Backward uses the σ(−x) Forward kept instead, when it
-// has it).
+// backward writes gout ⊙ fn'(x) into gd: float32 through the
+// descriptor's Backward32 kernel where it has one, a gate by selecting
+// (or scaling) the upstream gradient, anything else as up·DF, with DF in
+// float64 (tanh's 1 − y² does not cancel near saturation). Backward uses
+// the σ(−x) a float32 sigmoid's Forward kept instead, when it has it.
 func (o *UnaryOp[T]) backward(x, y, up, gd []T) {
-	switch o.Fn {
-	case ActReLU:
-		if x32, ok := any(x).([]float32); ok {
-			vec.ReLUGrad(x32, any(up).([]float32), any(gd).([]float32))
-			return
-		}
-		for i, v := range x {
-			if v > 0 {
-				gd[i] = up[i]
-			} else {
-				gd[i] = 0
-			}
-		}
+	info := o.info()
+	if x32, ok := any(x).([]float32); ok && info.Backward32 != nil {
+		info.Backward32(x32, any(y).([]float32), any(up).([]float32), any(gd).([]float32), float32(o.Slope))
 		return
-	case ActLeakyReLU:
+	}
+	if info.Gate {
 		slope := T(o.Slope)
-		if x32, ok := any(x).([]float32); ok {
-			vec.LeakyReLUGrad(x32, any(up).([]float32), any(gd).([]float32), float32(slope))
-			return
-		}
 		for i, v := range x {
-			if v > 0 {
+			switch {
+			case v > 0:
 				gd[i] = up[i]
-			} else {
+			case slope == 0:
+				gd[i] = 0
+			default:
 				gd[i] = up[i] * slope
 			}
 		}
 		return
-	case ActTanh:
-		for i, v := range y {
-			yv := float64(v)
-			gd[i] = up[i] * T(1-yv*yv)
-		}
-		return
-	case ActSigmoid:
-		if x32, ok := any(x).([]float32); ok {
-			y32, u32, g32 := any(y).([]float32), any(up).([]float32), any(gd).([]float32)
-			for i, v := range x32 {
-				g32[i] = u32[i] * (y32[i] * sigmoidf(-v))
-			}
-			return
-		}
 	}
 	for i := range gd {
-		gd[i] = up[i] * T(o.df(float64(x[i]), float64(y[i])))
+		gd[i] = up[i] * T(info.DF(float64(x[i]), float64(y[i]), o.Slope))
 	}
 }
 
+// call is fn(x) as a formula: the descriptor's name applied to x (and the
+// slope), x itself for the identity.
 func (o *UnaryOp[T]) call(x expr.Expr) expr.Expr {
-	switch o.Fn {
-	case ActReLU:
-		return expr.Call{Fn: "ReLU", Args: []expr.Expr{x}}
-	case ActLeakyReLU:
-		return expr.Call{Fn: "LeakyReLU", Args: []expr.Expr{x, expr.Num(o.Slope)}}
-	case ActSigmoid:
-		return expr.Call{Fn: "σ", Args: []expr.Expr{x}}
-	case ActTanh:
-		return expr.Call{Fn: "tanh", Args: []expr.Expr{x}}
-	case ActLogSigmoid:
-		return expr.Call{Fn: "logσ", Args: []expr.Expr{x}}
+	info := o.info()
+	if info.Text == "" {
+		return x
 	}
-	return x
+	args := []expr.Expr{x}
+	if info.Sloped {
+		args = append(args, expr.Num(o.Slope))
+	}
+	return expr.Call{Fn: info.Text, Args: args}
 }
 
 // deriv is the local derivative written with the input x and output y:
 // 1[x > 0] for ReLU, y(1 − y) for σ, 1 − y² for tanh, σ(−x) for log σ.
 func (o *UnaryOp[T]) deriv(x, y expr.Expr, whole bool) expr.Expr {
-	mul := func(a, b expr.Expr) expr.Expr {
-		if whole {
-			return expr.Hadamard{a, b}
-		}
-		return expr.Product{a, b}
-	}
-	switch o.Fn {
-	case ActReLU:
-		return expr.Indicator{C: expr.Cond{X: x, Op: ">", Y: expr.Num(0)}}
-	case ActLeakyReLU:
-		return expr.Sum{expr.Indicator{C: expr.Cond{X: x, Op: ">", Y: expr.Num(0)}},
-			expr.Product{expr.Num(o.Slope), expr.Indicator{C: expr.Cond{X: x, Op: "<=", Y: expr.Num(0)}}}}
-	case ActSigmoid:
-		return mul(y, expr.Diff{A: expr.Num(1), B: y})
-	case ActTanh:
-		return expr.Diff{A: expr.Num(1), B: mul(y, y)}
-	case ActLogSigmoid:
-		return expr.Call{Fn: "σ", Args: []expr.Expr{expr.Neg{X: x}}}
-	}
-	return expr.Num(1)
+	return o.info().Deriv(x, y, o.Slope, whole)
 }
 
 // Formula implements explain.Explainer.

@@ -60,24 +60,11 @@ type Solution struct {
 
 // Solve runs the spec.
 func Solve(s *spec.Spec, opt Options) (*Solution, error) {
-	c := &s.Conventions
-	for _, o := range []struct {
-		v   string
-		dst *string
-		ok  []string
-		n   string
-	}{{opt.Reshape, &c.Reshape, []string{"row-major", "column-major"}, "--reshape"}, {opt.Kernel, &c.Kernel, []string{"pytorch", "flipped"}, "--kernel"}, {opt.Label, &c.Label, []string{"y0", "y1"}, "--label"}} {
-		if o.v == "" {
-			continue
+	for i, v := range []string{opt.Reshape, opt.Kernel, opt.Label} { // in spec.ConventionFields' order
+		f := spec.ConventionFields[i]
+		if err := s.Conventions.Set(f, v); err != nil {
+			return nil, fmt.Errorf("--%s: %w", f, err)
 		}
-		valid := false
-		for _, a := range o.ok {
-			valid = valid || a == o.v
-		}
-		if !valid {
-			return nil, fmt.Errorf("%s: want one of %v, got %q", o.n, o.ok, o.v)
-		}
-		*o.dst = o.v
 	}
 	switch opt.Detail {
 	case "", "handout", "full":

@@ -7,6 +7,7 @@ package spec
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -465,24 +466,10 @@ func oneOf(v string, allowed ...string) bool {
 
 // check fills defaults and validates everything that does not need shapes.
 func (s *Spec) check() error {
-	c := &s.Conventions
-	if c.Reshape == "" {
-		c.Reshape = "row-major"
-	}
-	if c.Kernel == "" {
-		c.Kernel = "pytorch"
-	}
-	if c.Label == "" {
-		c.Label = "y0"
-	}
-	if !oneOf(c.Reshape, "row-major", "column-major") {
-		return s.errf(s.convLine["reshape"], "conventions.reshape", "want row-major or column-major, got %q", c.Reshape)
-	}
-	if !oneOf(c.Kernel, "pytorch", "flipped") {
-		return s.errf(s.convLine["kernel"], "conventions.kernel", "want pytorch or flipped, got %q", c.Kernel)
-	}
-	if !oneOf(c.Label, "y0", "y1") {
-		return s.errf(s.convLine["label"], "conventions.label", "want y0 (σ(a) is p(y=0)) or y1 (σ(a) is p(y=1)), got %q", c.Label)
+	var bad *ConventionError
+	if err := s.Conventions.Validate(); errors.As(err, &bad) {
+		bad.Explained = true
+		return s.errf(s.convLine[string(bad.Field)], "conventions."+string(bad.Field), "%s", bad)
 	}
 	if err := s.checkInputs(); err != nil {
 		return err
@@ -509,8 +496,8 @@ func (s *Spec) check() error {
 	for i := range s.Layers {
 		l := &s.Layers[i]
 		field := fmt.Sprintf("layers[%d]", i)
-		if !oneOf(l.Type, LayerTypes...) {
-			return s.errf(l.line, field+".type", "want one of %s; got %q", strings.Join(LayerTypes, ", "), l.Type)
+		if _, err := ParseLayerType(l.Type); err != nil {
+			return s.errf(l.line, field+".type", "%s", err)
 		}
 		if err := s.checkLayerInputs(i, l, avail); err != nil {
 			return err
@@ -532,8 +519,8 @@ func (s *Spec) check() error {
 		if l.Activation == "" {
 			l.Activation = "identity"
 		}
-		if !oneOf(l.Activation, "identity", "relu", "leaky_relu", "sigmoid", "tanh") {
-			return s.errf(l.line, field+".activation", "want relu, leaky_relu, sigmoid, tanh or identity; got %q", l.Activation)
+		if _, err := ParseActivation(l.Activation); err != nil {
+			return s.errf(l.line, field+".activation", "%s", err)
 		}
 		if l.Activation == "leaky_relu" && l.Slope == 0 {
 			l.Slope = 0.01
@@ -667,10 +654,6 @@ func (s *Spec) check() error {
 	}
 	return nil
 }
-
-// LayerTypes are the layer types a spec may use.
-var LayerTypes = []string{"linear", "reshape", "flatten", "deconv", "conv", "activation", "logistic",
-	"softmax", "log_softmax", "maxpool", "avgpool", "batchnorm", "layernorm", "dropout", "add", "mul", "concat"}
 
 // ObjectiveTypes are the objectives a spec may ask for.
 var ObjectiveTypes = []string{"log_p", "bce", "sse", "half_sse", "mse", "cross_entropy"}

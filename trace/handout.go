@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/backprop-dev/backprop/expr"
+	"github.com/backprop-dev/backprop/ops"
 	"github.com/backprop-dev/backprop/tensor"
 )
 
@@ -195,7 +196,7 @@ func (t *Trace) handoutViews(h Handout) (fwd, bwd []view, notes []string, answer
 		return "", false
 	}
 	trivial := map[string]bool{"reshape": true, "flatten": true}
-	elementwise := map[string]bool{"relu": true, "leaky_relu": true, "sigmoid": true, "tanh": true, "log_sigmoid": true, "identity": true}
+	elementwise := func(op string) bool { _, ok := ops.Activations[ops.Activation(op)]; return ok }
 	st := expr.Style{}
 	// forward
 	dead := map[string][]int{}
@@ -210,7 +211,7 @@ func (t *Trace) handoutViews(h Handout) (fwd, bwd []view, notes []string, answer
 		}
 		var earlier bool
 		v.same, earlier = sameAs(s.Value, t.Forward[k+1:])
-		if !trivial[s.Op] && !(earlier && elementwise[s.Op]) {
+		if !trivial[s.Op] && !(earlier && elementwise(s.Op)) {
 			idx := pick(s.Lines, n)
 			for _, i := range idx {
 				v.lines = append(v.lines, s.Lines[i])
@@ -299,7 +300,7 @@ func (t *Trace) handoutViews(h Handout) (fwd, bwd []view, notes []string, answer
 		if s.Param && (h.AskedGradients == nil || slices.Contains(h.AskedGradients, s.Name)) {
 			v.final = true
 		}
-		if !trivial[s.Op] && !(earlier && elementwise[s.Op]) {
+		if !trivial[s.Op] && !(earlier && elementwise(s.Op)) {
 			idx := pick(s.Lines, n)
 			for _, i := range idx {
 				v.lines = append(v.lines, s.Lines[i])
