@@ -80,6 +80,7 @@ command line, 130 when Ctrl-C stopped it. Shell completion: see
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(solveCmd(), deriveCmd(), trainCmd(), reconstructCmd(), sampleCmd(), evalCmd(), serveCmd(), variantCmd(), gradeCmd(), benchCmd(), versionCmd())
+	root.AddCommand(onnxCmds()...) // onnx.go
 	root.SetHelpCommand(helpCmd())
 	root.SetFlagErrorFunc(flagError)
 	root.InitDefaultCompletionCmd()
