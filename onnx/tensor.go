@@ -20,23 +20,23 @@ type DataType int32
 // The element types of ONNX. backprop computes in Float and Double; the
 // integer and boolean types carry shapes, axes and masks.
 const (
-	Undefined DataType = 0
-	Float     DataType = 1
-	Uint8     DataType = 2
-	Int8      DataType = 3
-	Uint16    DataType = 4
-	Int16     DataType = 5
-	Int32     DataType = 6
-	Int64     DataType = 7
-	String    DataType = 8
-	Bool      DataType = 9
-	Float16   DataType = 10
-	Double    DataType = 11
-	Uint32    DataType = 12
-	Uint64    DataType = 13
-	Complex64 DataType = 14
+	Undefined  DataType = 0
+	Float      DataType = 1
+	Uint8      DataType = 2
+	Int8       DataType = 3
+	Uint16     DataType = 4
+	Int16      DataType = 5
+	Int32      DataType = 6
+	Int64      DataType = 7
+	String     DataType = 8
+	Bool       DataType = 9
+	Float16    DataType = 10
+	Double     DataType = 11
+	Uint32     DataType = 12
+	Uint64     DataType = 13
+	Complex64  DataType = 14
 	Complex128 DataType = 15
-	BFloat16  DataType = 16
+	BFloat16   DataType = 16
 )
 
 // String is the type's name in onnx.proto (FLOAT, INT64, …).
