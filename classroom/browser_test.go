@@ -5,7 +5,8 @@ package classroom
 // installed, so `go test ./...` passes anywhere; CI installs chromium.
 //
 // BACKPROP_UPDATE_SCREENSHOTS=1 writes the screenshots to docs/ (the ones
-// the README shows); otherwise they go to a temporary directory.
+// the README shows); BACKPROP_SCREENSHOT_DIR=DIR to DIR, to look at them;
+// otherwise they go to a temporary directory.
 // BACKPROP_CHROMIUM names the browser binary when it is not on PATH.
 
 import (
@@ -46,8 +47,14 @@ func chromiumPath() string {
 	return ""
 }
 
-// browser starts a fresh headless chromium for one test.
+// browser starts a fresh headless chromium for one test, 1920×1080.
 func browser(t *testing.T) context.Context {
+	t.Helper()
+	return browserSized(t, 1920, 1080)
+}
+
+// browserSized starts a fresh headless chromium whose window is w×h.
+func browserSized(t *testing.T, w, h int) context.Context {
 	t.Helper()
 	path := chromiumPath()
 	if path == "" {
@@ -67,7 +74,7 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1920, 1080),
+		chromedp.WindowSize(w, h),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
@@ -77,19 +84,27 @@ func browser(t *testing.T) context.Context {
 		cancelCtx()
 		cancelAlloc()
 	})
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1920, 1080)); err != nil {
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(int64(w), int64(h))); err != nil {
 		t.Fatalf("starting %s: %v", path, err)
 	}
 	return ctx
 }
 
-// serve runs the classroom server on a random loopback port.
+// serve runs the classroom server with the default problems on a random
+// loopback port.
 func serve(t *testing.T, store *live.Store) (string, []Problem) {
 	t.Helper()
 	problems, err := DefaultProblems(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveProblems(t, store, problems), problems
+}
+
+// serveProblems runs the classroom server with the given problems on a
+// random loopback port and returns its URL.
+func serveProblems(t *testing.T, store *live.Store, problems []Problem) string {
+	t.Helper()
 	srv, err := New(Options{Problems: problems, Live: store})
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +116,7 @@ func serve(t *testing.T, store *live.Store) (string, []Problem) {
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })
-	return "http://" + ln.Addr().String(), problems
+	return "http://" + ln.Addr().String()
 }
 
 func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
@@ -209,6 +224,9 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
 	dir := t.TempDir()
+	if d := os.Getenv("BACKPROP_SCREENSHOT_DIR"); d != "" {
+		dir = d
+	}
 	if os.Getenv("BACKPROP_UPDATE_SCREENSHOTS") == "1" {
 		dir = filepath.Join("..", "docs")
 	}

@@ -6,8 +6,14 @@
 // Below the graph the worked solution is the handout of `backprop solve`,
 // with every element of every step (--detail full) one switch away.
 // A second tab shows the auto-encoder of Problem 2 with its derived
-// gradient equations and its worked numbers, and /train shows a training
-// job's progress (package live).
+// gradient equations and its worked numbers; beside them a menu offers the
+// problem bank (examples.Bank: Mazur's example, a softmax classifier on a
+// batch, a conv net with pooling, batch norm, a residual block, momentum
+// and Adam steps, ...). A spec with layer inputs (fan-in, several named
+// inputs, shared parameters) is drawn as the graph it is, wrapped onto
+// several rows (and, if need be, zoomed) so that it fits the window, and a
+// spec with train: shows its optimizer steps with the numbers substituted.
+// /train shows a training job's progress (package live).
 //
 // # Server-side computation, not WebAssembly
 //
@@ -35,7 +41,7 @@
 //
 //	GET  /                  the page
 //	GET  /static/...        its script, style sheet and KaTeX (embedded)
-//	GET  /api/problems      [{id, label, title}]
+//	GET  /api/problems      [{id, label, title, group}]
 //	POST /api/solve         SolveRequest → Result (JSON)
 //	GET  /train             training progress page (when Options.Live is set)
 //	GET  /api/train/status  training progress as JSON
@@ -79,7 +85,17 @@ type Problem struct {
 	ID    string     // used in URLs and requests, e.g. "main"
 	Label string     // the tab's label, e.g. "Problem 1: GAN"
 	Spec  *spec.Spec // the network with its initial values
+	// Group is "" for a tab of its own, or BankGroup for a problem of the
+	// bank, which the page offers in a menu beside the tabs.
+	Group string
 }
+
+// BankGroup is the Group of the problem bank's problems.
+const BankGroup = "bank"
+
+// BankPrefix starts the ID of every problem of the bank: bank-mazur for
+// examples/mazur.yaml.
+const BankPrefix = "bank-"
 
 // Options configure a Server.
 type Options struct {
@@ -100,9 +116,10 @@ type Server struct {
 	sem  chan struct{}
 }
 
-// DefaultProblems are the tabs of `backprop serve`: the given spec (nil:
-// Problem 1 of the problem set, the tiny GAN) and the auto-encoder of
-// Problem 2.
+// DefaultProblems are the problems of `backprop serve`: as tabs, the given
+// spec (nil: Problem 1 of the problem set, the tiny GAN) and the
+// auto-encoder of Problem 2; then, in the bank's menu, every problem of
+// examples.Bank in its order, labelled with its title.
 func DefaultProblems(main *spec.Spec) ([]Problem, error) {
 	load := func(name string) (*spec.Spec, error) {
 		data, err := examples.FS.ReadFile(name)
@@ -127,10 +144,38 @@ func DefaultProblems(main *spec.Spec) ([]Problem, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []Problem{
+	out := []Problem{
 		{ID: "main", Label: label, Spec: main},
 		{ID: "autoencoder", Label: "Problem 2: auto-encoder", Spec: ae},
-	}, nil
+	}
+	bank, err := BankProblems()
+	if err != nil {
+		return nil, err
+	}
+	return append(out, bank...), nil
+}
+
+// BankProblems are the problems of examples.Bank, each with the ID
+// BankPrefix + its file name without .yaml, its title as the label and
+// BankGroup as the group.
+func BankProblems() ([]Problem, error) {
+	var out []Problem
+	for _, name := range examples.Bank {
+		data, err := examples.FS.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		s, err := spec.Parse("examples/"+name, data)
+		if err != nil {
+			return nil, err
+		}
+		label := s.Title
+		if label == "" {
+			label = name
+		}
+		out = append(out, Problem{ID: BankPrefix + strings.TrimSuffix(name, ".yaml"), Label: label, Spec: s, Group: BankGroup})
+	}
+	return out, nil
 }
 
 // New checks that every problem solves and returns the server.
@@ -204,12 +249,14 @@ type ProblemInfo struct {
 	ID    string `json:"id"`
 	Label string `json:"label"`
 	Title string `json:"title"`
+	// Group is "" for a tab, BankGroup for a problem of the bank's menu.
+	Group string `json:"group,omitempty"`
 }
 
 func (s *Server) problems(w http.ResponseWriter, r *http.Request) {
 	var out []ProblemInfo
 	for _, p := range s.opt.Problems {
-		out = append(out, ProblemInfo{ID: p.ID, Label: p.Label, Title: p.Spec.Title})
+		out = append(out, ProblemInfo{ID: p.ID, Label: p.Label, Title: p.Spec.Title, Group: p.Group})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -231,7 +278,7 @@ func (s *Server) solve(w http.ResponseWriter, r *http.Request) {
 			writeError(w, &apiError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request larger than %d bytes", MaxRequestBytes)})
 			return
 		}
-		writeError(w, badRequest("malformed request: %v", err))
+		writeError(w, badRequest("malformed request: %s", requestError(err)))
 		return
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -269,6 +316,53 @@ func (s *Server) solve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// requestError says what is wrong with a request body in the page's
+// words, without encoding/json's Go type names.
+func requestError(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		want := map[string]string{
+			"values":      "an object of names and numbers or lists of numbers",
+			"conventions": `an object such as {"reshape": "row-major"}`,
+			"problem":     "a problem id (a string)",
+		}
+		field := te.Field
+		if field == "" {
+			return fmt.Sprintf("want a JSON object, got %s", jsonWord(te.Value))
+		}
+		w, ok := want[field]
+		if !ok {
+			w = "a string"
+		}
+		return fmt.Sprintf("%s must be %s, got %s", field, w, jsonWord(te.Value))
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("not JSON (at byte %d: %s)", se.Offset, strings.TrimPrefix(se.Error(), "invalid character "))
+	}
+	if strings.HasPrefix(err.Error(), "json: unknown field ") {
+		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ") + " (a request has problem, values and conventions)"
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// jsonWord is encoding/json's name of a JSON value's kind, in words.
+func jsonWord(v string) string {
+	switch {
+	case strings.HasPrefix(v, "number"):
+		return "a number"
+	case v == "array":
+		return "a list"
+	case v == "object":
+		return "an object"
+	case v == "string":
+		return "a string"
+	case v == "bool":
+		return "true or false"
+	}
+	return v
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -3,10 +3,13 @@ package classroom
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/backprop-dev/backprop/autograd"
@@ -72,20 +75,71 @@ type Result struct {
 	// why there are none.
 	Derivation      string `json:"derivation,omitempty"`
 	DerivationError string `json:"derivationError,omitempty"`
+	// Train is the optimizer steps of a spec with train: (the steps of
+	// solve's Solution.Train, the "Optimizer steps" of the worked
+	// solution), nil for a spec without.
+	Train *Training `json:"train,omitempty"`
+}
+
+// Training is a spec's optimizer steps as the page shows them: for each
+// step the objective before the update, every element's update with the
+// numbers substituted, and every parameter after it.
+type Training struct {
+	Optimizer string  `json:"optimizer"` // sgd, momentum or adam
+	LR        float64 `json:"lr"`
+	// Text describes the optimizer and its settings in words:
+	// "SGD with momentum μ = 0.9, η = 0.1, 2 steps, as torch.optim".
+	Text string `json:"text"`
+	// Maximize says the objective is maximized (the steps go along +∂J/∂θ).
+	Maximize       bool        `json:"maximize"`
+	Steps          []TrainStep `json:"steps"`
+	FinalObjective float64     `json:"finalObjective"` // J after the last update
+}
+
+// TrainStep is one optimizer step.
+type TrainStep struct {
+	Step      int     `json:"step"`      // 1-based
+	Objective float64 `json:"objective"` // J before this step's update
+	// Updates are every element's update, parameters in the spec's order.
+	Updates []Update `json:"updates"`
+	// Params are the parameters after the update.
+	Params []ParamValue `json:"params"`
+}
+
+// Update is one element's update rule with the numbers substituted: its
+// lines (for momentum and Adam the moment lines first, then θ), each in
+// LaTeX (with an & before the arrow, for an aligned block) and plain text.
+type Update struct {
+	Param string   `json:"param"`
+	Label string   `json:"label"` // the element: W[1,2], or the name of a scalar
+	TeX   []string `json:"tex"`
+	Text  []string `json:"text"`
+	Value float64  `json:"value"` // the element after the update
+}
+
+// ParamValue is a parameter's value after a step, row-major.
+type ParamValue struct {
+	Name  string    `json:"name"`
+	TeX   string    `json:"tex"`
+	Shape []int     `json:"shape"`
+	Value []float64 `json:"value"`
 }
 
 // Node is a named node of the network's graph: the input, a parameter, a
 // pre-activation, a layer output, p or log p. Unnamed intermediate results
 // (the w0·z of w0·z + b0) are folded into the named node that consumes them.
 type Node struct {
-	Name  string    `json:"name"`
-	TeX   string    `json:"tex"`  // the name in LaTeX (w_{0})
-	Kind  string    `json:"kind"` // input, param, value or objective
-	Shape []int     `json:"shape"`
-	Value []float64 `json:"value"` // row-major
+	Name string `json:"name"`
+	TeX  string `json:"tex"`  // the name in LaTeX (w_{0})
+	Kind string `json:"kind"` // input, param, value or objective
+	// InputKind is an input's kind in the spec: data, labels, target or
+	// mask (empty for the other nodes).
+	InputKind string    `json:"inputKind,omitempty"`
+	Shape     []int     `json:"shape"`
+	Value     []float64 `json:"value"` // row-major
 	// Grad is ∂J/∂node, row-major; nil when J does not depend on it.
 	Grad     []float64 `json:"grad"`
-	Editable bool      `json:"editable"` // the data input and the parameters: what a request may change
+	Editable bool      `json:"editable"` // the data inputs, targets and parameters: what a request may change
 	// Col and Lane place the node: Col is its depth in the graph
 	// (parameters share their consumer's column), Lane its order within the
 	// column.
@@ -126,9 +180,36 @@ func unprocessable(format string, a ...any) *apiError {
 	return &apiError{http.StatusUnprocessableEntity, fmt.Sprintf(format, a...)}
 }
 
-// flatten reads a JSON number or (nested) list of numbers.
+// errTooLarge is a number beyond float64's range: not JSON a page sends.
+var errTooLarge = errors.New("too large for a number (at most ±1.8e308)")
+
+// jsonKind names the kind of a decoded JSON value in the page's words.
+func jsonKind(v any) string {
+	switch v.(type) {
+	case map[string]any:
+		return "an object"
+	case string:
+		return "a string"
+	case bool:
+		return "true or false"
+	case []any:
+		return "a list"
+	case nil:
+		return "null"
+	}
+	return "a value"
+}
+
+// flatten reads a JSON number or (nested) list of numbers, decoded with
+// UseNumber (json.Number) or as float64.
 func flatten(v any, depth int) (data []float64, shape []int, err error) {
 	switch x := v.(type) {
+	case json.Number:
+		f, err := strconv.ParseFloat(string(x), 64)
+		if err != nil || math.IsInf(f, 0) {
+			return nil, nil, fmt.Errorf("%s is %w", x, errTooLarge)
+		}
+		return []float64{f}, nil, nil
 	case float64:
 		return []float64{x}, nil, nil
 	case []any:
@@ -155,17 +236,22 @@ func flatten(v any, depth int) (data []float64, shape []int, err error) {
 	case nil:
 		return nil, nil, fmt.Errorf("null where a number was expected")
 	default:
-		return nil, nil, fmt.Errorf("%T where a number was expected", v)
+		return nil, nil, fmt.Errorf("%s where a number was expected", jsonKind(v))
 	}
 }
 
 // parseValue reads an edited value for a tensor of the given shape.
 func parseValue(name string, raw json.RawMessage, old *tensor.Tensor[float64]) (*tensor.Tensor[float64], *apiError) {
 	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, badRequest("values.%s: %v", name, err)
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return nil, badRequest("values.%s: not a number or list of numbers", name)
 	}
 	data, shape, err := flatten(v, 0)
+	if errors.Is(err, errTooLarge) {
+		return nil, badRequest("values.%s: %v", name, err)
+	}
 	if err != nil {
 		return nil, unprocessable("values.%s: %v", name, err)
 	}
@@ -175,6 +261,32 @@ func parseValue(name string, raw json.RawMessage, old *tensor.Tensor[float64]) (
 		return nil, unprocessable("values.%s: shape %s, want %s (or a flat list of %d numbers)", name, tensor.FormatShape(shape), tensor.FormatShape(old.Shape()), n)
 	}
 	return tensor.MustFromSlice(data, old.Shape()...), nil
+}
+
+// editableInput reports whether the input named name may be edited on the
+// page: data and targets may, class labels and dropout masks are given
+// with the problem (Spec.WithValues keeps them).
+func editableInput(s *spec.Spec, name string) bool {
+	for _, in := range s.Inputs {
+		if in.Name == name {
+			return in.Kind == "" || in.Kind == "data" || in.Kind == "target"
+		}
+	}
+	return name == s.Input.Name
+}
+
+// editableInputs names the inputs a request may change.
+func editableInputs(s *spec.Spec) []string {
+	var out []string
+	for _, in := range s.Inputs {
+		if editableInput(s, in.Name) {
+			out = append(out, in.Name)
+		}
+	}
+	if len(out) == 0 {
+		out = []string{s.Input.Name}
+	}
+	return out
 }
 
 // withEdits applies a request's values and conventions to a copy of s.
@@ -187,12 +299,14 @@ func withEdits(s *spec.Spec, req SolveRequest) (*spec.Spec, *apiError) {
 	sort.Strings(names)
 	for _, name := range names {
 		var old *tensor.Tensor[float64]
-		if name == s.Input.Name {
+		if t, ok := s.InputValue(name); ok && editableInput(s, name) {
+			old = t
+		} else if name == s.Input.Name {
 			old = s.InputTensor()
 		} else if p := s.Params[name]; p != nil {
 			old = p.Tensor
 		} else {
-			return nil, unprocessable("values.%s: no input or parameter of that name (the network has %s and %s)", name, s.Input.Name, strings.Join(s.ParamOrder, ", "))
+			return nil, unprocessable("values.%s: no input or parameter of that name that can be changed (the network has %s and %s)", name, strings.Join(editableInputs(s), ", "), strings.Join(s.ParamOrder, ", "))
 		}
 		t, err := parseValue(name, req.Values[name], old)
 		if err != nil {
@@ -271,7 +385,8 @@ func solveSpec(id string, s *spec.Spec, digits int) (*Result, *apiError) {
 			r.Relevant.Label = true
 		}
 	}
-	r.Nodes, r.Edges = graphOf(m)
+	r.Nodes, r.Edges = graphOf(s, m)
+	r.Train = training(s, sol, m.Maximize)
 
 	fwd := map[string]trace.Step{}
 	for _, st := range fine.Forward {
@@ -394,10 +509,22 @@ func consumersOf(nodes []*autograd.Var[float64], v *autograd.Var[float64]) []*au
 }
 
 // graphOf folds the model's graph onto its named nodes and places them in
-// columns: the input in column 0, every other node one column right of its
-// deepest non-parameter source, parameters in the column of their first
-// consumer.
-func graphOf(m *spec.Model[float64]) ([]Node, []Edge) {
+// columns: the data input in column 0, every other node one column right
+// of its deepest non-parameter source, parameters in the column of their
+// first consumer, other given tensors (targets, masks, labels, a second
+// data input) one column left of their first consumer.
+//
+// Inputs of kind labels or mask are drawn as inputs that cannot be edited;
+// the data inputs and targets can.
+func graphOf(s *spec.Spec, m *spec.Model[float64]) ([]Node, []Edge) {
+	inputKind := map[string]string{}
+	for _, in := range s.Inputs {
+		k := in.Kind
+		if k == "" {
+			k = "data"
+		}
+		inputKind[in.Name] = k
+	}
 	isParam := map[*autograd.Var[float64]]bool{}
 	for _, p := range m.Params {
 		isParam[p] = true
@@ -463,6 +590,21 @@ func graphOf(m *spec.Model[float64]) ([]Node, []Edge) {
 			col[p] = col[cs[0]]
 		}
 	}
+	// a given tensor other than the data input (a target, a mask, a
+	// second data input) stands just before its first consumer, not at the
+	// far left with the data input
+	for _, v := range named {
+		if !v.IsLeaf() || isParam[v] || v == m.Input {
+			continue
+		}
+		if cs := consumers[v]; len(cs) > 0 {
+			c := col[cs[0]]
+			for _, u := range cs[1:] {
+				c = min(c, col[u])
+			}
+			col[v] = max(c-1, 0)
+		}
+	}
 	lanes := map[[2]int]int{} // (column, param?) → next lane
 	var nodes []Node
 	for _, v := range named {
@@ -487,6 +629,10 @@ func graphOf(m *spec.Model[float64]) ([]Node, []Edge) {
 			Shape: append([]int{}, v.Value.Shape()...), Value: append([]float64{}, v.Value.Data()...),
 			Editable: isParam[v] || v == m.Input, Col: col[v], Lane: lanes[key],
 		}
+		if kind == "input" {
+			n.InputKind = inputKind[v.Name]
+			n.Editable = v == m.Input || (ids[v] == v.Name && editableInput(s, v.Name) && inputKind[v.Name] != "")
+		}
 		lanes[key]++
 		if v.Grad != nil {
 			n.Grad = append([]float64{}, v.Grad.Data()...)
@@ -498,5 +644,65 @@ func graphOf(m *spec.Model[float64]) ([]Node, []Edge) {
 		}
 		nodes = append(nodes, n)
 	}
+	// class labels stay integers outside the engine's graph; they are drawn
+	// as a given input beside the logits, feeding the loss
+	for _, in := range s.Inputs {
+		if in.Kind != "labels" || used[in.Name] > 0 {
+			continue
+		}
+		loss := m.Name[s.Objective.Name]
+		if s.Objective.Name == "" {
+			loss = m.Name["L"]
+		}
+		t, _ := s.InputValue(in.Name)
+		if loss == nil || t == nil {
+			continue
+		}
+		c := max(col[loss]-1, 0)
+		key := [2]int{c, 0}
+		nodes = append(nodes, Node{
+			Name: in.Name, TeX: expr.LaTeXName(in.Name), Kind: "input", InputKind: "labels",
+			Shape: append([]int{}, t.Shape()...), Value: append([]float64{}, t.Data()...),
+			Col: c, Lane: lanes[key],
+		})
+		lanes[key]++
+		edges = append(edges, Edge{From: in.Name, To: ids[loss]})
+	}
 	return nodes, edges
+}
+
+// training is the page's view of sol's optimizer steps, nil when the spec
+// asks for none.
+func training(s *spec.Spec, sol *solve.Solution, maximize bool) *Training {
+	tr := s.Train
+	if tr == nil || len(sol.Train) == 0 {
+		return nil
+	}
+	name := "SGD"
+	switch tr.Optimizer {
+	case "momentum":
+		name = fmt.Sprintf("SGD with momentum μ = %g", tr.Momentum)
+	case "adam":
+		name = fmt.Sprintf("Adam (β1 = %g, β2 = %g, ε = %g)", tr.Betas[0], tr.Betas[1], tr.Eps)
+	}
+	steps := "steps"
+	if tr.Steps == 1 {
+		steps = "step"
+	}
+	out := &Training{
+		Optimizer: tr.Optimizer, LR: tr.LR, Maximize: maximize, FinalObjective: sol.FinalObjective,
+		Text: fmt.Sprintf("%s, η = %g, %d %s, as torch.optim", name, tr.LR, tr.Steps, steps),
+	}
+	for _, st := range sol.Train {
+		ts := TrainStep{Step: st.Step, Objective: st.Objective}
+		for _, l := range st.Lines {
+			ref := expr.Ref{Name: l.Param, Index: l.Index}
+			ts.Updates = append(ts.Updates, Update{Param: l.Param, Label: expr.String(ref), TeX: l.TeX, Text: l.Text, Value: l.Value})
+		}
+		for _, p := range st.Params {
+			ts.Params = append(ts.Params, ParamValue{Name: p.Name, TeX: expr.LaTeXName(p.Name), Shape: append([]int{}, p.Value.Shape...), Value: append([]float64{}, p.Value.Data...)})
+		}
+		out.Steps = append(out.Steps, ts)
+	}
+	return out
 }

@@ -206,9 +206,28 @@
       return;
     }
     const nav = $("#tabs");
+    // the problem bank is a menu beside the tabs: eleven more tabs would
+    // not fit a narrow window
+    let bank = null;
     for (const p of list) {
-      tabs[p.id] = { id: p.id, label: p.label, title: p.title, seq: 0, view: "value", detail: "handout", selected: null, result: null, values: {}, pending: null };
+      tabs[p.id] = { id: p.id, label: p.label, title: p.title, group: p.group || "", seq: 0, view: "value", detail: "handout", selected: null, result: null, values: {}, pending: null };
       order.push(p.id);
+      if (p.group === "bank") {
+        if (!bank) {
+          bank = el("select", "bank");
+          bank.id = "bank";
+          bank.title = "The problem bank: one classic problem of a deep-learning course each";
+          bank.setAttribute("aria-label", "problem bank");
+          const none = el("option", "", "Problem bank…");
+          none.value = "";
+          bank.appendChild(none);
+          bank.addEventListener("change", () => { if (bank.value) show(bank.value); });
+        }
+        const o = el("option", "", p.label);
+        o.value = p.id;
+        bank.appendChild(o);
+        continue;
+      }
       const b = el("button", "tab", p.label);
       b.type = "button";
       b.setAttribute("role", "tab");
@@ -216,6 +235,7 @@
       b.addEventListener("click", () => show(p.id));
       nav.appendChild(b);
     }
+    if (bank) nav.appendChild(bank);
     $$("input[name=view]").forEach((r) => r.addEventListener("change", () => {
       current.view = r.value;
       render(current);
@@ -231,6 +251,18 @@
       if (current && current.original) solve(current, current.original, {});
     });
     window.addEventListener("resize", () => { if (current && current.result) layout(current); });
+    // the graph is laid out for the width it has: again when the node
+    // panel opens or closes beside it
+    let lastWidth = 0;
+    if (window.ResizeObserver) {
+      new ResizeObserver(() => {
+        const w = $("#graphwrap").clientWidth;
+        if (w !== lastWidth) {
+          lastWidth = w;
+          if (current && current.result) layout(current);
+        }
+      }).observe($("#graphwrap"));
+    }
     document.addEventListener("keydown", (ev) => {
       if (ev.key === "Escape" && current && current.selected && !ev.target.closest("input")) select(current, null);
     });
@@ -241,6 +273,12 @@
   function show(id) {
     current = tabs[id];
     $$(".tab").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.id === id)));
+    const bank = $("#bank");
+    if (bank) {
+      bank.value = current.group === "bank" ? id : "";
+      bank.classList.toggle("active", current.group === "bank");
+    }
+    if (!current.result) $("#panel").hidden = true;
     if (location.hash.slice(1) !== id) history.replaceState(null, "", "#" + id);
     if (current.result) render(current);
     else {
@@ -342,7 +380,11 @@
       head.appendChild(nm);
       head.appendChild(el("span", "shape", n.shape.length ? n.shape.join("×") : "scalar"));
       d.appendChild(head);
-      if (n.kind !== "value") d.appendChild(el("div", "tag", n.kind === "objective" ? "objective J" : n.kind));
+      if (n.kind !== "value") {
+        let tag = n.kind === "objective" ? "objective J" : n.kind;
+        if (n.kind === "input" && n.inputKind && n.inputKind !== "data") tag = n.inputKind; // labels, target, mask
+        d.appendChild(el("div", "tag", tag));
+      }
       if (view === "grad" && !n.grad) {
         d.appendChild(el("div", "nograd", n.kind === "objective" ? "∂J/∂J = 1" : "no gradient"));
       } else {
@@ -394,63 +436,105 @@
 
   // layout places the measured nodes: data nodes in columns left to right
   // (stacked when they share a column), and above them a band with each
-  // node's parameters side by side, centred over it where there is room.
+  // column's parameters side by side, centred over it where there is room.
+  // Columns that do not fit the window's width wrap onto a new row (each
+  // row with its own parameter band); a graph still wider than the window
+  // (one very wide column) is zoomed out to fit it.
   function layout(tab) {
     const g = $("#graph");
     const nodes = tab.result.nodes;
+    g.style.transform = "";
+    g.style.marginRight = "";
+    g.style.marginBottom = "";
     const box = {};
     for (const n of nodes) {
       const d = $('.node[data-name="' + CSS.escape(n.name) + '"]', g);
       box[n.name] = { d: d, w: d.offsetWidth, h: d.offsetHeight, n: n };
     }
     const ncol = Math.max(...nodes.map((n) => n.col)) + 1;
-    const HG = 44, VG = 46, PG = 12, GG = 28, DG = 22;
-    const params = nodes.filter((n) => n.kind === "param");
-    const band = Math.max(0, ...params.map((n) => box[n.name].h));
-    const top = band > 0 ? band + VG : 0;
-    let x = 0, H = top, W = 0;
-    const center = [];
+    const HG = 44, VG = 46, PG = 12, DG = 22, RG = 64;
+    const MARGIN = 16;
+    const wrapEl = $("#graphwrap");
+    const avail = Math.max(240, wrapEl.clientWidth - 2 * MARGIN);
+    // each column's data nodes and parameters, and the width it takes
+    const cols = [];
     for (let c = 0; c < ncol; c++) {
       const ds = nodes.filter((n) => n.col === c && n.kind !== "param").sort((a, b) => a.lane - b.lane);
+      const ps = nodes.filter((n) => n.col === c && n.kind === "param").sort((a, b) => a.lane - b.lane);
       const w = Math.max(0, ...ds.map((n) => box[n.name].w));
-      let y = top;
-      for (const n of ds) {
-        const b = box[n.name];
-        b.x = x + (w - b.w) / 2; b.y = y;
-        y += b.h + DG;
-      }
-      center.push(x + w / 2);
-      H = Math.max(H, y - DG);
-      if (w > 0) x += w + HG;
+      const pw = ps.length ? ps.reduce((a, n) => a + box[n.name].w, 0) + PG * (ps.length - 1) : 0;
+      if (w === 0 && pw === 0) continue;
+      cols.push({ c: c, ds: ds, ps: ps, w: w, pw: pw, foot: Math.max(w, pw) });
     }
-    W = x - HG;
-    // parameter groups: centred over their column, pushed right to avoid
-    // the group before
-    let end = -Infinity;
-    for (let c = 0; c < ncol; c++) {
-      const ps = params.filter((n) => n.col === c).sort((a, b) => a.lane - b.lane);
-      if (ps.length === 0) continue;
-      const gw = ps.reduce((a, n) => a + box[n.name].w, 0) + PG * (ps.length - 1);
-      let px = Math.max(0, center[c] - gw / 2, end + GG);
-      for (const n of ps) {
-        const b = box[n.name];
-        b.x = px; b.y = band - b.h;
-        px += b.w + PG;
+    // pack the columns into rows no wider than the window
+    const rows = [];
+    let cur = null;
+    for (const col of cols) {
+      if (!cur || cur.w + HG + col.foot > avail) {
+        cur = { cols: [], w: -HG };
+        rows.push(cur);
       }
-      end = px - PG;
-      W = Math.max(W, end);
+      cur.cols.push(col);
+      cur.w += HG + col.foot;
     }
+    const rowOf = {};
+    let y0 = 0, W = 0;
+    for (let r = 0; r < rows.length; r++) {
+      const row = rows[r];
+      const band = Math.max(0, ...row.cols.flatMap((col) => col.ps.map((n) => box[n.name].h)));
+      const top = y0 + (band > 0 ? band + VG : 0);
+      let x = 0, bottom = top;
+      for (const col of row.cols) {
+        const cx = x + col.foot / 2;
+        let y = top;
+        for (const n of col.ds) {
+          const b = box[n.name];
+          b.x = cx - b.w / 2; b.y = y;
+          b.footL = x; b.footR = x + col.foot;
+          y += b.h + DG;
+          rowOf[n.name] = r;
+        }
+        bottom = Math.max(bottom, y - DG);
+        let px = cx - col.pw / 2;
+        for (const n of col.ps) {
+          const b = box[n.name];
+          b.x = px; b.y = y0 + band - b.h;
+          b.footL = x; b.footR = x + col.foot;
+          px += b.w + PG;
+          rowOf[n.name] = r;
+        }
+        x += col.foot + HG;
+      }
+      row.top = y0; row.bottom = bottom;
+      W = Math.max(W, x - HG);
+      y0 = bottom + RG;
+    }
+    const H = y0 - RG;
     for (const name in box) {
       const b = box[name];
       b.d.style.left = b.x + "px";
       b.d.style.top = b.y + "px";
     }
-    const long = tab.result.edges.some((e) => box[e.from] && box[e.to] && box[e.from].n.kind !== "param" && box[e.to].n.col - box[e.from].n.col > 1);
+    // a long edge within a row runs below it; the last row needs room for it
+    const sameRowLong = (a, b) => a.n.kind !== "param" && rowOf[a.n.name] === rowOf[b.n.name] && b.n.col - a.n.col > 1;
+    const long = tab.result.edges.some((e) => box[e.from] && box[e.to] && rowOf[e.from] === rows.length - 1 && sameRowLong(box[e.from], box[e.to]));
+    const Hall = long ? H + 40 : H;
     g.style.width = W + "px";
-    g.style.height = (long ? H + 40 : H) + "px";
+    g.style.height = Hall + "px";
+    g.dataset.rows = String(rows.length);
+    // zoom out what is still wider than the window
+    const z = W > avail ? Math.max(0.3, avail / W) : 1;
+    tab.zoom = z;
+    g.dataset.zoom = String(z);
+    if (z < 1) {
+      g.style.transformOrigin = "0 0";
+      g.style.transform = "scale(" + z + ")";
+      g.style.marginRight = (MARGIN - W * (1 - z)) + "px";
+      g.style.marginBottom = (MARGIN - Hall * (1 - z)) + "px";
+    }
     const svg = $("svg.edges", g);
     svg.setAttribute("width", W);
-    svg.setAttribute("height", H);
+    svg.setAttribute("height", Hall);
     svg.textContent = "";
     const ns = "http://www.w3.org/2000/svg";
     const defs = document.createElementNS(ns, "defs");
@@ -467,15 +551,35 @@
       const a = box[e.from], b = box[e.to];
       if (!a || !b) continue;
       let d;
-      if (a.n.kind === "param") {
+      const ra = rowOf[e.from], rb = rowOf[e.to];
+      if (ra !== rb) {
+        // into a later row (a wrapped graph, or a parameter shared with a
+        // layer further on): out of the source's side into the gap beside
+        // its column, down to the gap between the rows, across to the gap
+        // left of the target's column, down and into the target's left
+        // side, so that the edge crosses no node
+        const param = a.n.kind === "param";
+        const sx = param ? a.x : a.x + a.w, sy = a.y + Math.min(a.h / 2, 40);
+        const ga = Math.min(Math.max(param ? a.footL - HG / 2 : a.footR + HG / 2, -10), W + 10);
+        const yc = rows[rb].top - RG / 2 + 6;
+        const gb = Math.max(b.footL - HG / 2, -10);
+        const ty = b.y + Math.min(b.h / 2, 40);
+        let via = "";
+        if (rb > ra + 1) {
+          // past the rows between: along the left margin, which no node uses
+          via = " V" + (rows[ra].bottom + RG / 2 - 6) + " H-10";
+        }
+        d = "M" + sx + "," + sy + " H" + ga + via + " V" + yc + " H" + gb + " V" + ty + " H" + b.x;
+      } else if (a.n.kind === "param") {
         const x1 = a.x + a.w / 2, y1 = a.y + a.h;
         const x2 = Math.min(Math.max(x1, b.x + 12), b.x + b.w - 12), y2 = b.y;
         d = "M" + x1 + "," + y1 + " C" + x1 + "," + (y1 + VG / 2) + " " + x2 + "," + (y2 - VG / 2) + " " + x2 + "," + y2;
       } else if (b.n.col - a.n.col > 1) {
-        // a long edge (x to the loss L) goes around below the other nodes
+        // a long edge (x to the loss L, a skip connection) goes around
+        // below the other nodes of its row
         const x1 = a.x + a.w / 2, y1 = a.y + a.h;
         const x2 = b.x + b.w / 2, y2 = b.y + b.h;
-        const low = H + 34;
+        const low = rows[ra].bottom + 34;
         d = "M" + x1 + "," + y1 + " C" + x1 + "," + low + " " + x2 + "," + low + " " + x2 + "," + y2;
       } else {
         const x1 = a.x + a.w, y1 = a.y + Math.min(a.h / 2, 40);
@@ -528,8 +632,9 @@
     const tip = el("div", "cell-error", msg);
     const g = $("#graph");
     const r = input.getBoundingClientRect(), gr = g.getBoundingClientRect();
-    tip.style.left = (r.left - gr.left) + "px";
-    tip.style.top = (r.bottom - gr.top + 3) + "px";
+    const z = (current && current.zoom) || 1; // the graph's own pixels, before its zoom
+    tip.style.left = (r.left - gr.left) / z + "px";
+    tip.style.top = (r.bottom - gr.top + 3) / z + "px";
     g.appendChild(tip);
   }
 
@@ -654,10 +759,23 @@
       const sec = el("section", "fwd");
       sec.appendChild(el("h3", "", "Value"));
       let what = n.kind === "input" ? "An input of the network." : "A parameter.";
-      if (!n.editable) what = "Given with the problem (a target, labels or a mask); it is not changed here.";
+      if (!n.editable) what = "Given with the problem (" + (n.inputKind === "labels" ? "class labels" : n.inputKind === "mask" ? "a dropout mask" : "a given tensor") + "); it is not changed here.";
       else what += " Click a number in the graph to change it.";
       sec.appendChild(el("p", "sub", what));
       sec.appendChild(tex(el("div", "eq result"), n.tex + " = " + texMatrix(n.shape, n.value), true));
+      panel.appendChild(sec);
+    }
+
+    // a parameter's values after the optimizer steps
+    const tr = tab.result.train;
+    if (tr && n.kind === "param") {
+      const sec = el("section", "steps");
+      sec.appendChild(el("h3", "", "Optimizer steps (" + tr.text + ")"));
+      for (const st of tr.steps) {
+        const p = st.params.find((q) => q.name === n.name);
+        if (p) sec.appendChild(tex(el("div", "eq result"), n.tex + "^{(" + st.step + ")} = " + texMatrix(p.shape, p.value), true));
+      }
+      sec.appendChild(el("p", "sub", "Every element's update is worked in “Optimizer steps” below the graph."));
       panel.appendChild(sec);
     }
 
@@ -720,7 +838,61 @@
       if (r.derivation) renderMarkdown(r.derivation, b);
       else b.appendChild(el("p", "muted", "No derivation: " + (r.derivationError || "unavailable")));
     });
+    if (r.train) mk("train", "Optimizer steps: " + r.train.text, true, (b) => renderTrain(tab, b));
     mk("worked", "Worked solution with these numbers (backprop solve)", true, (b) => renderWorked(tab, b));
+  }
+
+  // renderTrain draws the optimizer steps of a spec with train: — for each
+  // step the objective before the update, every element's update with the
+  // numbers substituted (grouped by parameter) and every parameter after
+  // it — and the objective after the last step.
+  function renderTrain(tab, body) {
+    const tr = tab.result.train;
+    body.textContent = "";
+    const intro = el("p", "sub");
+    intro.textContent = "After the gradients, " + tr.steps.length + " update" + (tr.steps.length === 1 ? "" : "s") + " of every parameter by " + tr.text +
+      (tr.maximize ? "; J is maximized, so each step goes along +∂J/∂θ (maximize=True)." : ".");
+    body.appendChild(intro);
+    for (const st of tr.steps) {
+      const sec = el("section", "trainstep");
+      sec.dataset.step = String(st.step);
+      sec.dataset.objective = String(st.objective);
+      const h = el("h4");
+      h.appendChild(document.createTextNode("Step " + st.step + ": "));
+      tex(h, "J = " + texNum(st.objective), false);
+      h.appendChild(document.createTextNode(" before the update"));
+      sec.appendChild(h);
+      const byParam = [];
+      for (const u of st.updates) {
+        let grp = byParam.find((x) => x.name === u.param);
+        if (!grp) { grp = { name: u.param, ups: [] }; byParam.push(grp); }
+        grp.ups.push(u);
+      }
+      for (const grp of byParam) {
+        const pd = el("div", "trainparam");
+        pd.dataset.param = grp.name;
+        const rows = [];
+        for (const u of grp.ups) rows.push(u.tex.join("\\\\ "));
+        const eq = tex(el("div", "eq updates"), "\\begin{aligned}" + rows.join("\\\\ ") + "\\end{aligned}", true);
+        eq.title = grp.ups.map((u) => u.text.join("\n")).join("\n");
+        pd.appendChild(eq);
+        const after = st.params.find((p) => p.name === grp.name);
+        if (after) {
+          const a = tex(el("div", "eq after"), after.tex + "^{(" + st.step + ")} = " + texMatrix(after.shape, after.value), true);
+          a.dataset.name = after.name;
+          a.dataset.values = JSON.stringify(after.value);
+          pd.appendChild(a);
+        }
+        sec.appendChild(pd);
+      }
+      body.appendChild(sec);
+    }
+    const fin = el("p", "final");
+    fin.dataset.objective = String(tr.finalObjective);
+    fin.appendChild(document.createTextNode("After " + tr.steps.length + " step" + (tr.steps.length === 1 ? "" : "s") + ": "));
+    tex(fin, "J = " + texNum(tr.finalObjective), false);
+    fin.appendChild(document.createTextNode(" (it was " + fmt(tr.steps[0].objective) + " before the first)."));
+    body.appendChild(fin);
   }
 
   // DETAILS are the two readings of the worked solution: the handout (the
