@@ -12,8 +12,10 @@
 // where the student's numbers leave the correct path (with the worked line
 // of its first wrong element), and the common global mistakes that explain
 // the wrong numbers: every gradient with the opposite sign, a factor of 2
-// or ½, a transposed weight gradient, or another reading of the problem
-// (reshape order, kernel orientation, label). A summary paragraph says the
+// or ½, for a mean cross-entropy over a batch of N the forgotten 1/N
+// (every gradient N times the right one), a transposed weight gradient, or
+// another reading of the problem (reshape order, kernel orientation,
+// label). A summary paragraph says the
 // same in words a teacher can paste into feedback.
 package grade
 
@@ -42,7 +44,7 @@ type Key struct {
 	Seed        uint64           `json:"seed"`
 	Title       string           `json:"title"`
 	Conventions spec.Conventions `json:"conventions"`
-	Objective   string           `json:"objective"` // log_p, bce or sse
+	Objective   string           `json:"objective"` // log_p, bce, sse or cross_entropy
 	// Ask is what the sheet asks for; nil (an older key) means every value
 	// of Forward and Gradients.
 	Ask       *KeyAsk                    `json:"ask,omitempty"`
@@ -152,8 +154,9 @@ type Score struct {
 // Mistake is a global mistake recognised in the answers.
 type Mistake struct {
 	// Kind is sign (every gradient of the opposite sign), factor-2,
-	// factor-1/2, transposed (a weight gradient with its last two axes
-	// swapped) or reading (another reading of the problem).
+	// factor-1/2, missing-1/N (MistakeMissingMean: the 1/N of a mean
+	// cross-entropy forgotten), transposed (a weight gradient with its last
+	// two axes swapped) or reading (another reading of the problem).
 	Kind    string   `json:"kind"`
 	Tensors []string `json:"tensors"` // the answers it explains, e.g. gradients.w0
 	// Explains is how many numbers that are not the key's it accounts for.

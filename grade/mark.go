@@ -269,10 +269,20 @@ func (g *graded) mistakes(r *Report) {
 		}
 		return out
 	}
-	for _, c := range []struct {
+	type candidate struct {
 		kind   string
 		factor float64
-	}{{"sign", -1}, {"factor-2", 2}, {"factor-1/2", 0.5}} {
+	}
+	cands := []candidate{{"sign", -1}, {"factor-2", 2}, {"factor-1/2", 0.5}}
+	if n := g.k.meanOver(); n > 1 {
+		// the mean's 1/N forgotten: every gradient N times the right one
+		// (for N = 2 the likelier reading of a factor 2)
+		cands = append([]candidate{{MistakeMissingMean, float64(n)}}, cands...)
+		if n == 2 {
+			cands = append(cands[:2], cands[3:]...)
+		}
+	}
+	for _, c := range cands {
 		var fitting []answeredStep
 		var expl [][]int
 		n := 0
@@ -412,6 +422,8 @@ func (g *graded) globalText(kind string, all bool) string {
 	switch kind {
 	case "sign":
 		switch g.k.Objective {
+		case "cross_entropy":
+			return every + " has the opposite sign: these are the gradients of −L, as if ∂L/∂z were onehot(y) − softmax(z); the problem's ∂L/∂z is softmax(z) − onehot(y) (over N for the mean), and gradient descent θ ← θ − η·∂L/∂θ lowers L"
 		case "sse":
 			return every + " has the opposite sign: these are the gradients of −L; the problem's gradients are ∂L/∂θ, with ∂L/∂x' = 2(x' − x), and gradient descent θ ← θ − η·∂L/∂θ lowers L"
 		case "bce":
@@ -424,6 +436,9 @@ func (g *graded) globalText(kind string, all bool) string {
 			return every + " is half the right one: the ½·Σ convention, L = ½Σ(xᵢ − x'ᵢ)², whose derivative loses the 2; the problem's L = Σ(xᵢ − x'ᵢ)² has ∂L/∂x' = 2(x' − x)"
 		}
 		return every + " is half the right one: a factor ½ that the objective does not have"
+	case MistakeMissingMean:
+		n := g.k.meanOver()
+		return fmt.Sprintf("%s is N = %d times the right one: the 1/N of the mean was forgotten; L = (1/N)·Σₙ −log softmax(zₙ)[yₙ] averages the cross-entropy over the N = %d samples, so ∂L/∂z = (softmax(z) − onehot(y))/N", every, n, n)
 	case "factor-2":
 		if g.k.Objective == "sse" {
 			return every + " is twice the right one: the 2 of ∂L/∂x' = 2(x' − x) counted twice"
@@ -431,6 +446,24 @@ func (g *graded) globalText(kind string, all bool) string {
 		return every + " is twice the right one: a factor 2 the objective does not have (a contribution counted twice)"
 	}
 	return kind
+}
+
+// MistakeMissingMean is the Kind of the mistake of a mean loss (mean
+// cross-entropy over a batch) whose 1/N was forgotten: every gradient N
+// times the right one, and the loss the batch's sum.
+const MistakeMissingMean = "missing-1/N"
+
+// meanOver is the N a mean cross-entropy of the key's network averages
+// over (its batch's rows), or 0 when its objective is no such mean.
+func (k *Key) meanOver() int {
+	if k.Objective != "cross_entropy" {
+		return 0
+	}
+	s := k.parseSpec()
+	if s == nil || s.Objective.Reduction != "mean" || !s.Batched() {
+		return 0
+	}
+	return s.InputTensor().Dim(0)
 }
 
 // tensorText describes a mistake confined to some gradients.
@@ -450,6 +483,8 @@ func tensorText(kind string, names []string) string {
 		return list + " " + verb + " twice the right value"
 	case "factor-1/2":
 		return list + " " + verb + " half the right value"
+	case MistakeMissingMean:
+		return list + " " + verb + " N times the right value: the 1/N of the mean forgotten"
 	}
 	return kind + ": " + list
 }

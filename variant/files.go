@@ -58,7 +58,11 @@ func Index(o Options, vs []Variant) []byte {
 	if o.AnyDraws {
 		b.WriteString("Drawn with `--any-draws`: a sigmoid may saturate (every gradient near 0) and every ReLU may be on.\n\n")
 	} else {
-		fmt.Fprintf(&b, "Every variant is a fair draw: each sigmoid's pre-activation lies within ±%g and at least one ReLU unit is off, so that the masks matter.\n\n", MaxLogit)
+		fmt.Fprintf(&b, "Every variant is a fair draw: each sigmoid's pre-activation lies within ±%g and at least one ReLU unit is off, so that the masks matter", MaxLogit)
+		if strings.Contains(o.Problem, "softmax") || strings.Contains(o.Problem, "convnet") || o.Problem == "all" {
+			fmt.Fprintf(&b, "; no row of logits spreads by more than %g, a batch has two labels or more and one sample the network gets wrong, and no pooling window has a tie for its maximum", MaxLogit)
+		}
+		b.WriteString(".\n\n")
 	}
 	b.WriteString("Hand out each variant's `sheet.md` (or `sheet.pdf`) and `answers-template.json`. Keep its `key/` folder: ")
 	b.WriteString("`key/spec.yaml` is the network (`backprop solve --spec key/spec.yaml` shows the solution), `key/solution.md` the worked solution as a handout, ")

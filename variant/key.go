@@ -204,8 +204,9 @@ func key(o Options, v Variant, sol *solve.Solution) ([]byte, []byte, error) {
 		{"seed", o.Seed}, {"precision", o.Precision}, {"title", sol.Spec.Title},
 	}
 	// the conventions are readings of Problem 1's reshape, kernel and
-	// label; the auto-encoder has none of these layers
-	if v.Problem == "gan" {
+	// label, and of the conv net's flatten; the auto-encoder and the
+	// softmax classifier have none of these layers
+	if v.Problem == "gan" || v.Problem == "convnet" {
 		meta = append(meta, struct {
 			k string
 			v any

@@ -1,7 +1,10 @@
-// Package variant makes randomized versions of the problem set's two
-// problems for a class: the tiny GAN of Problem 1 and the auto-encoder of
-// Problem 2, with weights drawn at a chosen decimal precision (one decimal,
-// like the seed) and, optionally, different sizes. Each variant comes with
+// Package variant makes randomized versions of problems for a class: the
+// tiny GAN of Problem 1 and the auto-encoder of Problem 2 of the problem
+// set, and two problems of the course's bank, the softmax classifier (an
+// MLP with ReLU on a batch, mean cross-entropy against class labels) and
+// the conv net (convolution, ReLU, max pooling, a linear layer and
+// cross-entropy), with weights drawn at a chosen decimal precision (one
+// decimal, like the seed) and, optionally, different sizes. Each variant comes with
 // a student sheet, a template for the student's numbers, and an answer key
 // that `backprop grade` checks answers against: the numbers of `backprop
 // solve --format json`, every element of every step of the worked trace
@@ -11,8 +14,11 @@
 // out of saturation (its pre-activation within ±MaxLogit, so that p or x'
 // written to four digits still gives the right gradients) and at least one
 // ReLU unit is off, so that the masks of the backward pass matter (see
-// Fair). Options.AnyDraws restores the draws made before fairness was
-// checked.
+// Fair); the softmax classifier and the conv net are also redrawn until
+// no row of logits spreads by more than MaxLogit, a batch has two labels
+// or more and one sample classified wrong, and no pooling window has a
+// tie for its maximum. Options.AnyDraws restores the draws made before
+// fairness was checked.
 //
 // Generation is deterministic: a variant depends only on the seed, its
 // problem and its number (not on how many variants are made), and every
@@ -44,10 +50,12 @@ const MaxAttempts = 10000
 
 // Options choose what Generate makes.
 type Options struct {
-	Seed      uint64
-	Count     int    // variants per problem, 1 to 999
-	Problem   string // "gan", "autoencoder" or "both"
-	Precision int    // decimals of every drawn number, 1 to 4
+	Seed  uint64
+	Count int // variants per problem, 1 to 999
+	// Problem is "gan", "autoencoder", "both" (gan and autoencoder),
+	// "softmax", "convnet" or "all" (the four).
+	Problem   string
+	Precision int // decimals of every drawn number, 1 to 4
 	// VarySizes draws the sizes too: the GAN's z length (2–3), channels
 	// (1–3), kernel size (2–3); the auto-encoder's input (3–5) and hidden
 	// (2–4) sizes. Otherwise the seed's sizes are kept.
@@ -66,7 +74,7 @@ type Options struct {
 // Variant is one generated problem: its files' contents.
 type Variant struct {
 	Name     string // directory name, e.g. "gan-03"
-	Problem  string // "gan" or "autoencoder"
+	Problem  string // "gan", "autoencoder", "softmax" or "convnet"
 	Index    int    // 1-based number among the variants of its problem
 	Spec     []byte // the network in the spec format (YAML)
 	Sheet    []byte // the student sheet (Markdown with LaTeX)
@@ -89,9 +97,9 @@ type Variant struct {
 // Check validates the options.
 func (o Options) Check() error {
 	switch o.Problem {
-	case "gan", "autoencoder", "both":
+	case "gan", "autoencoder", "both", "softmax", "convnet", "all":
 	default:
-		return fmt.Errorf("problem: want gan, autoencoder or both, got %q", o.Problem)
+		return fmt.Errorf("problem: want gan, autoencoder, both, softmax, convnet or all, got %q", o.Problem)
 	}
 	if o.Count < 1 || o.Count > 999 {
 		return fmt.Errorf("count: want 1 to 999, got %d", o.Count)
@@ -102,7 +110,9 @@ func (o Options) Check() error {
 	return nil
 }
 
-// Generate makes the variants: for "both", all GAN variants first.
+// Generate makes the variants: for "both" and "all", all the variants of
+// one problem before the next, in the order gan, autoencoder, softmax,
+// convnet.
 func Generate(o Options) ([]Variant, error) {
 	if err := o.Check(); err != nil {
 		return nil, err
@@ -111,6 +121,8 @@ func Generate(o Options) ([]Variant, error) {
 	switch o.Problem {
 	case "both":
 		problems = []string{"gan", "autoencoder"}
+	case "all":
+		problems = Problems
 	default:
 		problems = []string{o.Problem}
 	}
@@ -127,11 +139,14 @@ func Generate(o Options) ([]Variant, error) {
 	return out, nil
 }
 
+// Problems are the problems variant draws, in the order "all" makes them.
+var Problems = []string{"gan", "autoencoder", "softmax", "convnet"}
+
 // stream numbers keep the problems' random streams apart (AnyDraws).
-var stream = map[string]uint64{"gan": 1 << 32, "autoencoder": 2 << 32}
+var stream = map[string]uint64{"gan": 1 << 32, "autoencoder": 2 << 32, "softmax": 3 << 32, "convnet": 4 << 32}
 
 // problemID numbers the problems for the fair draws' seeding.
-var problemID = map[string]uint64{"gan": 1, "autoencoder": 2}
+var problemID = map[string]uint64{"gan": 1, "autoencoder": 2, "softmax": 3, "convnet": 4}
 
 // golden64 is 2^64/φ, SplitMix64's increment.
 const golden64 = 0x9e3779b97f4a7c15
@@ -172,6 +187,12 @@ func generate(o Options, problem string, index int) (Variant, error) {
 	case "autoencoder":
 		sz := aeSizes(o, d)
 		draw = func() ([]byte, string) { return autoencoder(o, d, index, sz) }
+	case "softmax":
+		sz := softmaxSizes(o, d)
+		draw = func() ([]byte, string) { return softmax(o, d, index, sz) }
+	case "convnet":
+		sz := convnetSizes(o, d)
+		draw = func() ([]byte, string) { return convnet(o, d, index, sz) }
 	}
 	var s *spec.Spec
 	var sheet, why string
@@ -186,6 +207,11 @@ func generate(o Options, problem string, index int) (Variant, error) {
 		}
 		if why, err = Fair(s); err != nil {
 			return v, err
+		}
+		if why == "" && (problem == "softmax" || problem == "convnet") {
+			if why, err = fairCourse(s); err != nil {
+				return v, err
+			}
 		}
 		if why == "" {
 			break
