@@ -45,7 +45,11 @@ func New[T tensor.Float](nodes []*autograd.Var[T]) (*Graph[T], error) {
 	}
 	for i, v := range nodes {
 		for _, u := range v.Inputs {
-			g.consumers[u] = append(g.consumers[u], v)
+			// a node that takes u twice (h + h) is one consumer: the
+			// renderers visit each of its uses of u
+			if cs := g.consumers[u]; len(cs) == 0 || cs[len(cs)-1] != v {
+				g.consumers[u] = append(cs, v)
+			}
 		}
 		name := v.Name
 		if name == "" {
@@ -103,7 +107,8 @@ func (g *Graph[T]) Node(name string) *autograd.Var[T] { return g.byName[name] }
 // Explainer is v's op as an Explainer (every computed node has one).
 func (g *Graph[T]) Explainer(v *autograd.Var[T]) Explainer { return v.Op.(Explainer) }
 
-// Consumers are the nodes that take v as an input, in creation order.
+// Consumers are the nodes that take v as an input, in creation order,
+// each once however many of its inputs v is.
 func (g *Graph[T]) Consumers(v *autograd.Var[T]) []*autograd.Var[T] { return g.consumers[v] }
 
 // GradConsumers are the consumers through which v received its gradient:
