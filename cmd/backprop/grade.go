@@ -31,7 +31,8 @@ The report gives a score per task (forward values, gradients) and per tensor
 (right + follow-through of the numbers asked), the wrong numbers grouped by
 tensor, and either the cause of the wrong numbers, when a common global mistake
 explains them all (every gradient with the opposite sign, a factor of 2 or ½,
-a transposed weight gradient, another reading of the problem: reshape order,
+for a mean cross-entropy over a batch the forgotten 1/N, a transposed weight
+gradient, another reading of the problem: reshape order,
 kernel orientation, label), or the first step of the worked trace where the
 answers leave the correct path with its worked line. It ends with a summary
 paragraph to paste into the student's feedback; --format json carries the same.

@@ -33,8 +33,14 @@ updates at once. Below the graph the worked solution is the handout that
 kernel: pytorch = ConvTranspose2d = the textbook full convolution, or flipped =
 the kernel slid unrotated, a full cross-correlation; which class σ(a) is) are
 switches on the page. A second tab shows the auto-encoder of Problem 2 with its
-derived gradient equations and worked numbers, and /train shows the progress
-of a training job that publishes to this process.
+derived gradient equations and worked numbers; beside the tabs a menu offers the
+problem bank (Mazur's example, a softmax classifier, a conv net with pooling,
+batch norm, layer norm, a residual block, dropout, a gated concatenation, weight
+decay, momentum and Adam). Any graph spec is drawn as it is (several inputs,
+layers with inputs: [...], shared weights, batches), wrapped onto rows or zoomed
+to fit the window; a spec with train: shows its optimizer steps with the numbers
+substituted. /train shows the progress of a training job that publishes to this
+process.
 
 With no --spec the first tab is Problem 1 of the problem set (the tiny GAN).
 The server binds to the loopback interface (127.0.0.1) unless --addr says
