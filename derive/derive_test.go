@@ -3,6 +3,7 @@ package derive
 import (
 	"bytes"
 	"errors"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -147,7 +148,13 @@ func TestCheckBank(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			checkAll(t, load(t, filepath.Base(f)))
+			s := load(t, filepath.Base(f))
+			checkAll(t, s)
+			for _, format := range []string{"text", "markdown", "json"} {
+				if err := Write(io.Discard, s, format, Options{}); err != nil {
+					t.Errorf("%s: %v", format, err)
+				}
+			}
 		})
 	}
 }
