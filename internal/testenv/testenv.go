@@ -20,10 +20,12 @@ import (
 // present: a comma-separated list of Known names.
 const Env = "BACKPROP_REQUIRE"
 
-// Known lists the requirement names the tests use. onnxruntime is reserved
-// for the ONNX tests to come; a name outside this list is a typo in the
-// environment, which TestRequireNamesKnown reports.
-var Known = []string{"chromium", "mnist", "fashion-mnist", "onnxruntime"}
+// Known lists the requirement names the tests use: onnxruntime is the npm
+// package onnxruntime-node that runs backprop's ONNX exports (package
+// onnx/export), onnx-testdata is ONNX's own backend-test data from Debian's
+// libonnx-testdata (package onnx/backendtest). A name outside this list is
+// a typo in the environment, which TestRequireNamesKnown reports.
+var Known = []string{"chromium", "mnist", "fashion-mnist", "onnxruntime", "onnx-testdata"}
 
 // Required lists the names set in BACKPROP_REQUIRE, trimmed and lower-cased,
 // without empty entries.
