@@ -76,6 +76,15 @@ func squeeze(m Matrix) Matrix {
 	return Matrix{Shape: s, Data: m.Data}
 }
 
+func allPositive(d []float64) bool {
+	for _, v := range d {
+		if v <= 0 {
+			return false
+		}
+	}
+	return len(d) > 0
+}
+
 func sameData(a, b []float64) bool {
 	if len(a) != len(b) || len(a) == 0 {
 		return false
@@ -288,7 +297,7 @@ func (t *Trace) handoutViews(h Handout) (fwd, bwd []view, notes []string, answer
 		}
 		var earlier bool
 		v.same, earlier = sameAs(s.Value, later)
-		if earlier && s.Op == "relu" && len(v.head) > 1 {
+		if earlier && s.Op == "relu" && len(v.head) > 1 && allPositive(values[s.Name].Data) {
 			up := expr.Expr(expr.Raw{Plain: v.same, TeX: v.same})
 			if p, ok := s.Chain.(expr.Product); ok && len(p) == 2 {
 				up = p[0] // the upstream gradient: ∂J/∂h0 for ∂J/∂u0

@@ -194,6 +194,19 @@ func (b *builder[T]) ruleAt(v *autograd.Var[T], idx []string, f freshNames) (exp
 // consumers it reaches the objective through.
 func (b *builder[T]) backwardRule(v *autograd.Var[T]) (lhs, rhs expr.Expr, note string) {
 	idx := b.idxOf(v, v.IsLeaf())
+	// a consumer may know better names for its operand's axes (a bias
+	// added per channel is indexed by c)
+	if cs := b.g.GradConsumers(v); len(cs) == 1 {
+		if n, ok := cs[0].Op.(interface{ InputIndexNames(i int) []string }); ok {
+			for i, u := range cs[0].Inputs {
+				if u == v {
+					if names := n.InputIndexNames(i); len(names) == len(idx) {
+						idx = append([]string(nil), names...)
+					}
+				}
+			}
+		}
+	}
 	if idx == nil && v.Value.Rank() > 0 {
 		return nil, nil, ""
 	}
