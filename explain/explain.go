@@ -74,3 +74,10 @@ type DerivNoter interface {
 // upstream gradient unchanged (the x of x + b), so a renderer can reuse the
 // consumer's gradient name instead of printing a trivial step.
 type PassThrough interface{ PassThrough(i int) bool }
+
+// IndexNamer is implemented by ops that know better names for an
+// operand's axes than its rank suggests: a bias added per channel is
+// indexed by c, not i. A nil or wrongly sized answer means no preference.
+type IndexNamer interface {
+	InputIndexNames(i int) []string
+}

@@ -198,7 +198,7 @@ func (o *BiasAddOp[T]) BackwardRule(n int, idx []string, in InputIndex, out, gou
 		return gout(idx), ""
 	}
 	var full, over []string
-	hints := RankIndexNames(len(o.xShape))
+	hints := indexHints(len(o.xShape))
 	axis := func(a int) {
 		if o.xShape[a] == 1 {
 			full = append(full, "1")
@@ -224,29 +224,14 @@ func (o *BiasAddOp[T]) BackwardRule(n int, idx []string, in InputIndex, out, gou
 	return expr.Sigma{Over: over, X: gout(full)}, ""
 }
 
-// RankIndexNames are the index names of a general element of a tensor of
-// rank r: i; i,j; c,i,j for an image; n,c,i,j for a batch of images.
-func RankIndexNames(r int) []string {
-	switch r {
-	case 1:
-		return []string{"i"}
-	case 2:
-		return []string{"i", "j"}
-	case 3:
-		return []string{"c", "i", "j"}
-	case 4:
-		return []string{"n", "c", "i", "j"}
-	}
-	return nil
-}
-
-// InputIndexNames names the bias's indices after the axes of x it is
-// aligned with: c for a per-channel bias, i,j for a per-pixel one.
+// InputIndexNames implements explain.IndexNamer: the bias's indices are
+// named after the axes of x it is aligned with, c for a per-channel bias,
+// i,j for a per-pixel one.
 func (o *BiasAddOp[T]) InputIndexNames(i int) []string {
 	if i != 1 || o.brank == 0 {
 		return nil
 	}
-	h := RankIndexNames(len(o.xShape))
+	h := indexHints(len(o.xShape))
 	if o.Axis+o.brank > len(h) {
 		return nil
 	}

@@ -197,7 +197,7 @@ func (b *builder[T]) backwardRule(v *autograd.Var[T]) (lhs, rhs expr.Expr, note 
 	// a consumer may know better names for its operand's axes (a bias
 	// added per channel is indexed by c)
 	if cs := b.g.GradConsumers(v); len(cs) == 1 {
-		if n, ok := cs[0].Op.(interface{ InputIndexNames(i int) []string }); ok {
+		if n, ok := cs[0].Op.(explain.IndexNamer); ok {
 			for i, u := range cs[0].Inputs {
 				if u == v {
 					if names := n.InputIndexNames(i); len(names) == len(idx) {
