@@ -13,7 +13,7 @@ import (
 
 // onnxCmds are the ONNX commands: onnx (test, ops) and export.
 func onnxCmds() []*cobra.Command {
-	return []*cobra.Command{onnxCmd()}
+	return []*cobra.Command{onnxCmd(), exportCmd()}
 }
 
 // onnxCmd is `backprop onnx`, the commands that read ONNX models.
