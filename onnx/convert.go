@@ -53,6 +53,8 @@ func convert[T tensor.Float](c *nodeCtx[T]) error {
 		return c.transpose()
 	case "Concat":
 		return c.concat()
+	case "Pad":
+		return c.pad()
 	}
 	return c.unsupported("", "operator not implemented")
 }
@@ -1060,6 +1062,68 @@ func (c *nodeCtx[T]) concat() error {
 		return err
 	}
 	y, err := ops.Concat(c.outName(0), axis, xs...)
+	if err != nil {
+		return c.errorf("%v", err)
+	}
+	c.setOut(0, y)
+	return nil
+}
+
+func (c *nodeCtx[T]) pad() error {
+	x, err := c.float(0)
+	if err != nil {
+		return err
+	}
+	mode, err := c.attrString("mode", "constant")
+	if err != nil {
+		return err
+	}
+	if mode != "constant" {
+		return c.unsupported("mode", fmt.Sprintf("mode %q; backprop pads with a constant", mode))
+	}
+	var pads []int64
+	value := 0.0
+	if c.b.opset < 11 {
+		p, ok, err := c.attrInts("pads")
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return c.errorf("attribute pads is required")
+		}
+		pads = p
+		if value, err = c.attrFloat("value", 0); err != nil {
+			return err
+		}
+	} else {
+		p, err := c.static(1)
+		if err != nil {
+			return err
+		}
+		pads = p.Ints
+		if c.has(2) {
+			v, err := c.float(2)
+			if err != nil {
+				return err
+			}
+			if v.Value.Len() != 1 {
+				return c.errorf("constant_value must be one number, got shape %s", tensor.FormatShape(v.Value.Shape()))
+			}
+			value = float64(v.Value.Data()[0])
+		}
+		if c.has(3) {
+			return c.unsupported("input 3 (axes)", "padding only some axes (opset 18's axes input)")
+		}
+	}
+	r := x.Value.Rank()
+	if len(pads) != 2*r {
+		return c.errorf("pads %v has %d entries for an input of %d axes (want begin and end of each)", pads, len(pads), r)
+	}
+	before, after := make([]int, r), make([]int, r)
+	for i := range r {
+		before[i], after[i] = int(pads[i]), int(pads[r+i])
+	}
+	y, err := ops.Pad(c.outName(0), x, before, after, value)
 	if err != nil {
 		return c.errorf("%v", err)
 	}

@@ -16,7 +16,7 @@ const suiteRoot = "/usr/share/libonnx-testdata/data"
 
 // minPassed is how many cases of each suite passed when the importer was
 // last extended; fewer is a regression.
-var minPassed = map[string]int{"node": 137, "pytorch-converted": 37, "pytorch-operator": 15}
+var minPassed = map[string]int{"node": 138, "pytorch-converted": 39, "pytorch-operator": 15}
 
 // TestONNXSuites runs ONNX's own backend tests (libonnx-testdata) through
 // the importer: no case may fail, a case of a model whose operators are all
@@ -81,3 +81,27 @@ func TestCompare(t *testing.T) {
 
 func nan() float64 { var z float64; return z / z }
 func inf() float64 { var z float64; return 1 / z }
+
+// TestPyTorchExports runs models the project never produced: small
+// networks exported by PyTorch's torch.onnx.export (scripts/onnx/export_torch.py,
+// torch 1.13, opset 13) with PyTorch's outputs, committed under
+// onnx/testdata/pytorch. Every one must pass.
+func TestPyTorchExports(t *testing.T) {
+	dirs, err := FindDirs([]string{"../testdata/pytorch"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"autoencoder", "dcgan_discriminator", "dcgan_generator", "lenet"}
+	var got []string
+	for _, d := range dirs {
+		got = append(got, filepath.Base(d))
+		for _, r := range RunDir(d, Options{}) {
+			if r.Status != Passed {
+				t.Errorf("%s: %s %s", r.Name(), r.Status, r.Detail)
+			}
+		}
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("test directories %v, want %v", got, want)
+	}
+}

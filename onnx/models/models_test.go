@@ -172,8 +172,14 @@ func TestExportsRunInONNXRuntime(t *testing.T) {
 // TestExportsReimport: every export written as a backend-test directory
 // passes backprop's own importer (backprop onnx test), and the batch axis
 // is open: the generator export runs on another batch size.
+//
+// With BACKPROP_ONNX_EXPORT_DIR set, the directories are written there and
+// kept (scripts/onnx/check_exports.sh runs ONNX's checker over them).
 func TestExportsReimport(t *testing.T) {
-	dir := t.TempDir()
+	dir := os.Getenv("BACKPROP_ONNX_EXPORT_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	for name, e := range exports(t) {
 		d := filepath.Join(dir, strings.ReplaceAll(name, "/", "_"))
 		if err := WriteTestData(d, e); err != nil {
