@@ -20,6 +20,10 @@ const (
 	ActTanh       Activation = "tanh"
 	ActLogSigmoid Activation = "log_sigmoid"
 	ActIdentity   Activation = "identity"
+	// ActGELU is the exact GELU, x·Φ(x) = ½x(1 + erf(x/√2)) with Φ the
+	// standard normal CDF: PyTorch's F.gelu default (approximate='none'),
+	// the activation of a transformer block's MLP.
+	ActGELU Activation = "gelu"
 )
 
 // ActivationInfo is everything the engine knows about one element-wise
@@ -146,6 +150,17 @@ var Activations = map[Activation]ActivationInfo{
 			return fmt.Sprintf("d logσ(%s)/d%s = σ′(%s)/σ(%s) = σ(%s)(1 − σ(%s))/σ(%s) = 1 − σ(%s) = σ(−%s), computed as σ(−%s) so that it does not cancel", x, x, x, x, x, x, x, x, x, x)
 		},
 	},
+	ActGELU: {
+		Text: "GELU", TeX: `\operatorname{GELU}`, Layer: true,
+		F:  func(x, _ float64) float64 { return x * NormCDF(x) },
+		DF: func(x, _, _ float64) float64 { return NormCDF(x) + x*NormPDF(x) },
+		Deriv: func(x, _ expr.Expr, _ float64, whole bool) expr.Expr {
+			return expr.Sum{expr.Call{Fn: "Φ", Args: []expr.Expr{x}}, times(whole, x, expr.Call{Fn: "φ", Args: []expr.Expr{x}})}
+		},
+		Note: func(x, _ string, _ float64) string {
+			return fmt.Sprintf("GELU(%s) = %s·Φ(%s) and GELU′(%s) = Φ(%s) + %s·φ(%s), with Φ(%s) = ½(1 + erf(%s/√2)) the standard normal CDF and φ(%s) = exp(−%s²/2)/√(2π) its density (the exact GELU, PyTorch's default)", x, x, x, x, x, x, x, x, x, x, x)
+		},
+	},
 	ActIdentity: {
 		Layer: true,
 		F:     func(x, _ float64) float64 { return x },
@@ -174,6 +189,14 @@ func LayerActivations() []Activation {
 	return append(out, more...)
 }
 
+// NormCDF is Φ(x) = ½(1 + erf(x/√2)), the standard normal distribution
+// function GELU weighs its input by; erfc keeps its relative precision in
+// the far negative tail, where 1 + erf would cancel.
+func NormCDF(x float64) float64 { return 0.5 * math.Erfc(-x/math.Sqrt2) }
+
+// NormPDF is φ(x) = exp(−x²/2)/√(2π), the standard normal density, Φ′.
+func NormPDF(x float64) float64 { return math.Exp(-x*x/2) / math.Sqrt(2*math.Pi) }
+
 // step is 1 for x > 0 and below the given value.
 func step(x, below float64) float64 {
 	if x > 0 {
@@ -191,8 +214,21 @@ func times(whole bool, a, b expr.Expr) expr.Expr {
 	return expr.Product{a, b}
 }
 
-// The formulas' function names evaluate through the table.
+// The formulas' function names evaluate through the table, and Φ and φ
+// (GELU's derivative) as the standard normal CDF and density.
 func init() {
+	for name, f := range map[string]struct {
+		tex string
+		f   func(float64) float64
+	}{"Φ": {`\Phi`, NormCDF}, "φ": {`\varphi`, NormPDF}} {
+		fn := f.f
+		expr.Register(name, f.tex, func(a []float64) (float64, error) {
+			if len(a) != 1 {
+				return 0, fmt.Errorf("expr: %d arguments, want 1", len(a))
+			}
+			return fn(a[0]), nil
+		})
+	}
 	for _, info := range Activations {
 		if info.Text == "" {
 			continue

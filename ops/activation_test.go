@@ -59,7 +59,7 @@ func TestActivationDescriptors(t *testing.T) {
 			t.Errorf("%s: a named function without a LaTeX operator", a)
 		}
 	}
-	if len(LayerActivations()) != 5 {
-		t.Errorf("layer activations %v, want relu, leaky_relu, sigmoid, tanh, identity", LayerActivations())
+	if len(LayerActivations()) != 6 {
+		t.Errorf("layer activations %v, want relu, leaky_relu, sigmoid, tanh, identity, gelu", LayerActivations())
 	}
 }

@@ -87,7 +87,7 @@ func (o *SoftmaxOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error
 			for j := range n {
 				v := float64(xd[o.pos(p, j, i)])
 				s += math.Exp(v - m)
-				big = big || math.Abs(v) > 300
+				big = big || math.Abs(v) > 300 && !math.IsInf(v, -1) // a masked −∞ has exp 0
 			}
 			lse := m + math.Log(s)
 			if math.IsInf(m, 0) {
@@ -220,13 +220,67 @@ func (o *SoftmaxOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr
 	return expr.Quot{A: exps[j], B: sumOf(exps)}
 }
 
-// BackwardFormula implements explain.Explainer: y ⊙ (g − Σ_row(g ⊙ y))
-// for softmax, g − exp(y) ⊙ Σ_row g for log-softmax.
+// BackwardFormula implements explain.Explainer. For softmax it is the
+// Jacobian-vector product (diag(y) − y yᵀ)·g, the softmax's Jacobian
+// ∂y_i/∂x_k = y_i(1[i = k] − y_k) times the upstream gradient, for a
+// vector and per line (row) of a tensor; the element lines write the same
+// product out as y_i·(g_i − Σ_j g_j·y_j). For log-softmax it is
+// g − exp(y) ⊙ Σ_row g.
 func (o *SoftmaxOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
 	if o.Log {
 		return expr.Diff{A: gout, B: expr.Hadamard{expr.Call{Fn: "exp", Args: []expr.Expr{out}}, o.sumLine(gout)}}
 	}
-	return expr.Hadamard{out, expr.Diff{A: gout, B: o.sumLine(expr.Hadamard{gout, out})}}
+	jvp := expr.MatProd{expr.Diff{A: diagOf(out), B: expr.MatProd{out, expr.Transpose{X: out}}}, gout}
+	if len(o.shape) == 1 {
+		return jvp
+	}
+	// per line: shown as the vector form with the line named, evaluated
+	// line by line
+	outer, n, inner := o.outer, o.n, o.inner
+	return expr.EvalAs{
+		X:    expr.Fn{Name: "", TeX: " ", Args: []expr.Expr{jvp}, Note: o.lineNote()},
+		Args: []expr.Expr{out, gout},
+		Eval: func(a []*tensor.Tensor[float64]) (*tensor.Tensor[float64], error) {
+			y, g := a[0], a[1]
+			if y.Len() != outer*n*inner || g.Len() != y.Len() {
+				return nil, fmt.Errorf("softmax Jacobian: arguments have %d and %d elements, want %d", y.Len(), g.Len(), outer*n*inner)
+			}
+			d := tensor.New[float64](y.Shape()...)
+			for p := range outer {
+				for i := range inner {
+					at := func(j int) int { return (p*n+j)*inner + i }
+					for r := range n { // row r of (diag(y) − y yᵀ) times g
+						s := 0.0
+						for c := range n {
+							jac := -y.Data()[at(r)] * y.Data()[at(c)]
+							if r == c {
+								jac += y.Data()[at(r)]
+							}
+							s += jac * g.Data()[at(c)]
+						}
+						d.Data()[at(r)] = s
+					}
+				}
+			}
+			return d, nil
+		},
+	}
+}
+
+// diagOf is diag(v), the square matrix with the vector v on its diagonal.
+func diagOf(v expr.Expr) expr.Expr {
+	return expr.Fn{Name: "diag", Args: []expr.Expr{v}, Eval: func(a []*tensor.Tensor[float64]) (*tensor.Tensor[float64], error) {
+		x := a[0]
+		if x.Rank() > 1 {
+			return nil, fmt.Errorf("diag: argument of shape %s, want a vector", tensor.FormatShape(x.Shape()))
+		}
+		n := x.Len()
+		d := tensor.New[float64](n, n)
+		for i, v := range x.Data() {
+			d.Data()[i*n+i] = v
+		}
+		return d, nil
+	}}
 }
 
 // BackwardElem implements explain.Explainer: y_k·(g_k − Σ_j g_j·y_j),
@@ -271,9 +325,11 @@ func (o *SoftmaxOp[T]) BackwardRule(n int, idx []string, in InputIndex, out, gou
 	}
 	k := fresh("k")
 	at := withAxis(idx, o.axis, k)
+	a := idx[o.axis]
 	if o.Log {
 		return expr.Diff{A: gout(idx), B: expr.Product{expr.Call{Fn: "exp", Args: []expr.Expr{out(idx)}}, expr.Sigma{Over: []string{k}, X: gout(at)}}},
 			"exp of the log-softmax is the softmax"
 	}
-	return expr.Product{out(idx), expr.Diff{A: gout(idx), B: expr.Sigma{Over: []string{k}, X: expr.Product{gout(at), out(at)}}}}, ""
+	return expr.Product{out(idx), expr.Diff{A: gout(idx), B: expr.Sigma{Over: []string{k}, X: expr.Product{gout(at), out(at)}}}},
+		fmt.Sprintf("the same as the whole-tensor form (diag(y) − y yᵀ)·g along the axis of %s: the softmax's Jacobian is ∂y[%s]/∂x[%s] = y[%s]·(1[%s = %s] − y[%s]), and row %s of it times g is this element", a, a, k, a, a, k, k, a)
 }
