@@ -220,6 +220,12 @@ func (e *evalEnv) eval(x expr.Expr) (float64, error) {
 			return -math.Log1p(math.Exp(-a)), nil
 		case "tanh":
 			return math.Tanh(a), nil
+		case "GELU": // x·Φ(x), the exact GELU
+			return a * 0.5 * math.Erfc(-a/math.Sqrt2), nil
+		case "Φ": // the standard normal CDF
+			return 0.5 * math.Erfc(-a/math.Sqrt2), nil
+		case "φ": // the standard normal density
+			return math.Exp(-a*a/2) / math.Sqrt(2*math.Pi), nil
 		case "exp":
 			return math.Exp(a), nil
 		case "log":
@@ -250,6 +256,9 @@ func (e *evalEnv) eval(x expr.Expr) (float64, error) {
 		}
 	case expr.Raw:
 		if v, ok := e.ints[x.Plain]; ok { // an index used as a number (1[j = y[i]])
+			return float64(v), nil
+		}
+		if v, err := e.index(x.Plain); err == nil { // an index expression (1[j = k+6]) or the literal 1
 			return float64(v), nil
 		}
 		return 0, fmt.Errorf("raw %q", x.Plain)
