@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 
 	"github.com/spf13/cobra"
@@ -11,16 +12,17 @@ import (
 )
 
 // exportCmd is `backprop export`: a checkpoint's network or a spec's
-// network as an ONNX model.
+// network as an ONNX model, or a checkpoint's networks as weights-only
+// safetensors files PyTorch loads strictly.
 func exportCmd() *cobra.Command {
 	var (
-		out, checkpoint, model, specFile, testData string
-		batch                                      int
-		seed                                       uint64
+		out, torchDir, checkpoint, model, specFile, testData string
+		batch, lossBatch                                     int
+		seed                                                 uint64
 	)
 	cmd := &cobra.Command{
-		Use:   "export --onnx OUT.onnx (--checkpoint CK [--model NAME] | --spec FILE)",
-		Short: "Export a trained network or a spec's network as an ONNX model",
+		Use:   "export (--onnx OUT.onnx (--checkpoint CK [--model NAME] | --spec FILE) | --pytorch DIR --checkpoint CK [--model NAME])",
+		Short: "Export a trained network as an ONNX model or as weights PyTorch loads",
 		Long: `export writes a network as an ONNX model (opset 13, float32) that ONNX Runtime or any
 other runtime serves:
 
@@ -34,15 +36,31 @@ other runtime serves:
 With --test-data DIR it also writes an ONNX backend-test directory, DIR/model.onnx and
 DIR/test_data_set_0/input_0.pb, output_0.pb: a sample input (--batch samples drawn
 from --seed for a checkpoint, the spec's own input for a spec) and backprop's output for
-it, so that any runtime can check the export ('backprop onnx test DIR' runs it here).`,
+it, so that any runtime can check the export ('backprop onnx test DIR' runs it here).
+
+export --pytorch DIR writes the checkpoint's networks (both of a DCGAN checkpoint
+unless --model picks one) as weights-only safetensors files, DIR/<model>.safetensors,
+with model.py defining the PyTorch modules (Generator, Discriminator, AutoEncoder,
+Classifier) they load into with load_state_dict(strict=True): model.load(FILE) builds
+the module the file's metadata names and loads it. The optimizer state, the run's
+progress and the noise stay in the checkpoint. With --loss-batch N (an auto-encoder
+checkpoint) it also writes DIR/backprop_loss.json, backprop's training loss on the
+first N training images, which scripts/pytorch/ddp_continue.py compares with PyTorch's
+first step when it continues the run with DistributedDataParallel.`,
 		Example: `  backprop export --onnx generator.onnx --checkpoint run/checkpoint.safetensors
   backprop export --onnx d.onnx --checkpoint run/checkpoint.safetensors --model discriminator --test-data d-test
-  backprop export --onnx problem1.onnx --spec examples/problem1.yaml`,
+  backprop export --onnx problem1.onnx --spec examples/problem1.yaml
+  backprop export --pytorch torch-weights --checkpoint run/checkpoint.safetensors`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if torchDir != "" {
+				return exportPyTorch(cmd, torchDir, checkpoint, model, lossBatch, out != "" || specFile != "" || testData != "")
+			}
 			switch {
 			case out == "":
-				return usageError{fmt.Errorf("--onnx OUT.onnx is required")}
+				return usageError{fmt.Errorf("--onnx OUT.onnx or --pytorch DIR is required")}
+			case lossBatch != 0:
+				return usageError{fmt.Errorf("--loss-batch applies to --pytorch")}
 			case (checkpoint == "") == (specFile == ""):
 				return usageError{fmt.Errorf("give exactly one of --checkpoint and --spec")}
 			case model != "" && !slices.Contains(models.Kinds, models.Kind(model)):
@@ -89,6 +107,8 @@ it, so that any runtime can check the export ('backprop onnx test DIR' runs it h
 	}
 	f := cmd.Flags()
 	f.StringVar(&out, "onnx", "", "write the ONNX model to `OUT.onnx`")
+	f.StringVar(&torchDir, "pytorch", "", "write the checkpoint's networks as weights-only safetensors files and model.py to `DIR`")
+	f.IntVar(&lossBatch, "loss-batch", 0, "with --pytorch: also write backprop's training loss on the first `N` training images (auto-encoder)")
 	f.StringVar(&checkpoint, "checkpoint", "", "export the network of checkpoint `CK`")
 	f.StringVar(&model, "model", "", "the checkpoint's network: generator, discriminator, autoencoder or classifier (default: the checkpoint's own, the generator of a DCGAN)")
 	f.StringVar(&specFile, "spec", "", "export the network of spec `FILE` (YAML or JSON)")
@@ -103,4 +123,50 @@ it, so that any runtime can check the export ('backprop onnx test DIR' runs it h
 		return ks, cobra.ShellCompDirectiveNoFileComp
 	})
 	return cmd
+}
+
+// exportPyTorch is `backprop export --pytorch DIR --checkpoint CK`: the
+// checkpoint's networks as weights-only safetensors files and model.py,
+// and with lossBatch > 0 backprop's loss on the first lossBatch training
+// images (an auto-encoder checkpoint). onnxFlags reports flags of the ONNX
+// export given with it.
+func exportPyTorch(cmd *cobra.Command, dir, checkpoint, model string, lossBatch int, onnxFlags bool) error {
+	switch {
+	case onnxFlags:
+		return usageError{fmt.Errorf("--pytorch takes --checkpoint [--model] [--loss-batch], not --onnx, --spec or --test-data")}
+	case checkpoint == "":
+		return usageError{fmt.Errorf("--pytorch needs --checkpoint CK")}
+	case model != "" && !slices.Contains(models.Kinds, models.Kind(model)):
+		return usageError{fmt.Errorf("--model %q: want generator, discriminator, autoencoder or classifier", model)}
+	case lossBatch < 0:
+		return usageError{fmt.Errorf("--loss-batch must be at least 1, got %d", lossBatch)}
+	}
+	nets, err := models.LoadAll(checkpoint, models.Kind(model))
+	if err != nil {
+		return err
+	}
+	if lossBatch > 0 && (len(nets) != 1 || nets[0].Kind != models.Autoencoder) {
+		return usageError{fmt.Errorf("--loss-batch: %s holds the %s; the training loss is recorded for an auto-encoder checkpoint", checkpoint, models.KindsOf(nets))}
+	}
+	files, err := models.WritePyTorch(dir, nets)
+	if err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	for _, f := range files {
+		fmt.Fprintf(w, "wrote %s\n", f)
+	}
+	if lossBatch > 0 {
+		b, err := models.AutoencoderBatchLoss(checkpoint, lossBatch)
+		if err != nil {
+			return err
+		}
+		path := filepath.Join(dir, "backprop_loss.json")
+		if err := b.WriteJSON(path); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "wrote %s: loss %.9g on the first %d training images of %s\n", path, b.Loss, lossBatch, b.Dataset)
+	}
+	fmt.Fprintf(w, "load in PyTorch: sys.path.insert(0, %q); import model; m = model.load(%q)\n", dir, files[0])
+	return nil
 }
