@@ -1,12 +1,17 @@
 package main
 
 import (
+	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/backprop-dev/backprop/data"
+	"github.com/backprop-dev/backprop/internal/testenv"
 	"github.com/backprop-dev/backprop/onnx"
+	"github.com/backprop-dev/backprop/onnx/models"
 )
 
 // TestExportThenONNXTest: backprop export --spec writes a model and a
@@ -56,4 +61,59 @@ func TestExportThenONNXTest(t *testing.T) {
 		t.Errorf("missing directory: status %d\n%s", status, stderr)
 	}
 	os.RemoveAll(data)
+}
+
+// TestExportPyTorch: export --pytorch writes the weights of a training
+// checkpoint and model.py; flags of the ONNX export, a missing checkpoint
+// and --loss-batch of a network that is not the auto-encoder are usage
+// errors. With MNIST present, the run of scripts/pytorch/ddp_demo.sh gives
+// the loss committed in scripts/pytorch/testdata/autoencoder_loss.json,
+// the number PyTorch's DistributedDataParallel run compares its first step
+// with.
+func TestExportPyTorch(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"export", "--pytorch", dir},
+		{"export", "--pytorch", dir, "--checkpoint", "c", "--onnx", "x.onnx"},
+		{"export", "--pytorch", dir, "--checkpoint", "c", "--model", "vae"},
+		{"export", "--onnx", "x.onnx", "--checkpoint", "c", "--loss-batch", "4"},
+	} {
+		if status, _, stderr := runCLI(t, args...); status != statusUsage {
+			t.Errorf("%q: status %d, want %d\n%s", args, status, statusUsage, stderr)
+		}
+	}
+	if _, err := data.MNISTDir(); err != nil {
+		testenv.Missing(t, "mnist", err.Error())
+	}
+	run := filepath.Join(dir, "ae")
+	if status, _, stderr := runCLI(t, "train", "autoencoder", "--data", "mnist", "--limit", "2048", "--epochs", "1", "--seed", "1", "-q", "--out", run); status != statusOK {
+		t.Fatalf("train: status %d\n%s", status, stderr)
+	}
+	ck := filepath.Join(run, "checkpoint.safetensors")
+	out := filepath.Join(dir, "torch-ae")
+	status, stdout, stderr := runCLI(t, "export", "--pytorch", out, "--checkpoint", ck, "--loss-batch", "64")
+	if status != statusOK || !strings.Contains(stdout, "autoencoder.safetensors") {
+		t.Fatalf("export --pytorch: status %d\n%s%s", status, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, "model.py")); err != nil {
+		t.Error(err)
+	}
+	read := func(path string) models.BatchLoss {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v models.BatchLoss
+		if err := json.Unmarshal(b, &v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	got, want := read(filepath.Join(out, "backprop_loss.json")), read("../../scripts/pytorch/testdata/autoencoder_loss.json")
+	if math.Abs(got.Loss-want.Loss) > 1e-6*want.Loss || got.Step != want.Step || got.Count != want.Count || got.LR != want.LR {
+		t.Errorf("loss record %+v\ncommitted %+v", got, want)
+	}
+	if status, _, stderr := runCLI(t, "export", "--pytorch", out, "--checkpoint", filepath.Join(run, "none.safetensors")); status != statusFailure {
+		t.Errorf("missing checkpoint: status %d\n%s", status, stderr)
+	}
 }
