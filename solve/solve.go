@@ -99,12 +99,12 @@ func run[T tensor.Float](s *spec.Spec, opt Options, dtype string) (*Solution, er
 		}
 		sol.Gradients = append(sol.Gradients, Named{p.Name, matrix(g)})
 	}
-	tr, err := trace.Build(m.Nodes, trace.Options{MaxElements: opt.MaxElements, Objective: "J"})
+	tr, err := trace.Build(m.Nodes, trace.Options{MaxElements: opt.MaxElements, Objective: "J", Groups: m.Group})
 	if err != nil {
 		return nil, err
 	}
 	sol.Trace = tr
-	if sol.Steps, err = trace.Build(m.Nodes, trace.Options{MaxElements: opt.MaxElements, Objective: "J", NamedSteps: true}); err != nil {
+	if sol.Steps, err = trace.Build(m.Nodes, trace.Options{MaxElements: opt.MaxElements, Objective: "J", NamedSteps: true, Groups: m.Group}); err != nil {
 		return nil, err
 	}
 	sol.Header = header(s, m.Objective.Name, dtype)

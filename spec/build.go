@@ -21,6 +21,9 @@ type Model[T tensor.Float] struct {
 	Objective *autograd.Var[T]   // the scalar gradients are taken of
 	Maximize  bool               // the objective is maximized (log p) rather than minimized
 	Name      map[string]*autograd.Var[T]
+	// Group is the time step (1, 2, ...) of the values of a recurrent
+	// layer, so that a worked solution can show each step as a group.
+	Group map[string]int
 }
 
 type builder[T tensor.Float] struct {
@@ -101,7 +104,7 @@ func BuildBatched[T tensor.Float](s *Spec, n int) (*Model[T], error) {
 }
 
 func build[T tensor.Float](s *Spec, batch int) (*Model[T], error) {
-	m := &Model[T]{Spec: s, Name: map[string]*autograd.Var[T]{}}
+	m := &Model[T]{Spec: s, Name: map[string]*autograd.Var[T]{}, Group: map[string]int{}}
 	b := &builder[T]{s: s, m: m, batch: batch}
 	params := map[string]*autograd.Var[T]{}
 	for _, name := range s.ParamOrder {
@@ -138,7 +141,9 @@ func build[T tensor.Float](s *Spec, batch int) (*Model[T], error) {
 			return &Error{File: s.file, Line: l.line, Field: field, Msg: err.Error()}
 		}
 		w, bias := params[l.Weight], params[l.Bias]
-		used[l.Weight], used[l.Bias] = true, true
+		for _, n := range []string{l.Weight, l.Bias, l.Recurrent, l.RecurrentBias, l.WQ, l.WK, l.WV, l.WO} {
+			used[n] = true
+		}
 		ins := []*autograd.Var[T]{x}
 		if len(l.Inputs) > 0 {
 			ins = ins[:0]
@@ -165,6 +170,8 @@ func build[T tensor.Float](s *Spec, batch int) (*Model[T], error) {
 			x, err = b.activation(b.name(l.Name), l, x)
 		case "logistic":
 			x, err = b.logistic(l, x, w, bias)
+		case "matmul", "slice", "embedding", "rnn", "lstm", "gru", "attention":
+			x, err = b.sequence(l, ins, w, bias, params)
 		default:
 			x, err = b.course(l, ins, w, bias)
 		}
@@ -294,8 +301,14 @@ func (b *builder[T]) finish(l Layer, pre *autograd.Var[T]) (*autograd.Var[T], er
 }
 
 func (b *builder[T]) linear(l Layer, x, w, bias *autograd.Var[T]) (*autograd.Var[T], error) {
-	if x.Value.Rank() != 1+b.off() {
-		return nil, &tensor.ShapeError{Op: "linear", Tensor: "input " + x.Name, Want: "a vector (flatten it first)", Got: x.Value.Shape()}
+	// a matrix input is a stack of rows mapped one by one: samples of a
+	// batch, the states of a sequence, the tokens of attention
+	off := b.off()
+	if off == 0 && x.Value.Rank() == 2 {
+		off = 1
+	}
+	if x.Value.Rank() != 1+off {
+		return nil, &tensor.ShapeError{Op: "linear", Tensor: "input " + x.Name, Want: "a vector, or a matrix of rows (flatten it first)", Got: x.Value.Shape()}
 	}
 	n := x.Value.Dim(-1)
 	ws := w.Value.Shape()
@@ -308,7 +321,7 @@ func (b *builder[T]) linear(l Layer, x, w, bias *autograd.Var[T]) (*autograd.Var
 	}
 	var mm *autograd.Var[T]
 	var err error
-	if b.off() > 0 { // rows are samples: X wᵀ for an out×in weight, X w for in×out
+	if off > 0 { // rows are samples: X wᵀ for an out×in weight, X w for in×out
 		mm, err = b.add(ops.MatMul("", x, w, false, !l.Transpose))
 	} else {
 		mm, err = b.add(ops.MatMul("", w, x, l.Transpose, false))
@@ -320,7 +333,7 @@ func (b *builder[T]) linear(l Layer, x, w, bias *autograd.Var[T]) (*autograd.Var
 	u := mm
 	if bias != nil {
 		// a scalar bias is one bias shared by every unit of the layer
-		if bias.Value.Rank() != 0 && !tensor.SameShape(bias.Value.Shape(), mm.Value.Shape()[b.off():]) {
+		if bias.Value.Rank() != 0 && !tensor.SameShape(bias.Value.Shape(), mm.Value.Shape()[off:]) {
 			// the weight's row count fixes the outputs; when the bias
 			// disagrees, either may be the slip: report on the weight,
 			// naming both
@@ -330,7 +343,7 @@ func (b *builder[T]) linear(l Layer, x, w, bias *autograd.Var[T]) (*autograd.Var
 				Msg: fmt.Sprintf("gives %d outputs (shape %s) but bias %s has shape %s; they must agree (one bias per output, or one number shared by all)",
 					out, tensor.FormatShape(w.Value.Shape()), bias.Name, tensor.FormatShape(bias.Value.Shape()))}
 		}
-		if u, err = b.add(ops.BiasAdd("", mm, bias, b.off())); err != nil {
+		if u, err = b.add(ops.BiasAdd("", mm, bias, off)); err != nil {
 			return nil, err
 		}
 	}

@@ -64,6 +64,11 @@ type Conventions struct {
 	// p(y=0), as the seed writes; default) or "y1" (σ(a) is p(y=1), so
 	// p(y=0) = σ(−a)).
 	Label string `yaml:"label" json:"label"`
+	// Weights is how recurrent layers apply their weights: "Wh" (W·h,
+	// PyTorch's RNNCell/LSTMCell/GRUCell with weights out×in; default) or
+	// "hW" (h·W with weights in×out, as some textbooks). Only specs with a
+	// recurrent layer have it.
+	Weights string `yaml:"weights" json:"weights,omitempty"`
 }
 
 // Input is one of the network's inputs: a tensor of data, or integer class
@@ -134,6 +139,30 @@ type Layer struct {
 	KernelSize Pair `yaml:"kernel_size" json:"kernel_size,omitempty"`
 	// Eps (batchnorm, layernorm): added to the variance (default 1e-5).
 	Eps float64 `yaml:"eps" json:"eps,omitempty"`
+	// Recurrent and RecurrentBias (rnn, lstm, gru): the hidden-to-hidden
+	// weight and bias (PyTorch's weight_hh and bias_hh; Weight and Bias are
+	// weight_ih and bias_ih). H0 and C0 name inputs holding the initial
+	// hidden and cell states (default zero).
+	Recurrent     string `yaml:"recurrent" json:"recurrent,omitempty"`
+	RecurrentBias string `yaml:"recurrent_bias" json:"recurrent_bias,omitempty"`
+	H0            string `yaml:"h0" json:"h0,omitempty"`
+	C0            string `yaml:"c0" json:"c0,omitempty"`
+	// Hidden (rnn, lstm, gru): the state size, checked against the weights.
+	Hidden int `yaml:"hidden" json:"hidden,omitempty"`
+	// WQ, WK, WV, WO (attention): the query, key, value and output
+	// projections (out×in, as nn.Linear), Heads the number of heads and
+	// Causal whether a position may attend only to itself and earlier ones.
+	WQ     string `yaml:"wq" json:"wq,omitempty"`
+	WK     string `yaml:"wk" json:"wk,omitempty"`
+	WV     string `yaml:"wv" json:"wv,omitempty"`
+	WO     string `yaml:"wo" json:"wo,omitempty"`
+	Heads  int    `yaml:"heads" json:"heads,omitempty"`
+	Causal bool   `yaml:"causal" json:"causal,omitempty"`
+	// TransposeB (matmul): multiply by the second input transposed (Q·Kᵀ).
+	TransposeB bool `yaml:"transpose_b" json:"transpose_b,omitempty"`
+	// Start and Stop (slice): the range [start, stop) along Axis.
+	Start int `yaml:"start" json:"start,omitempty"`
+	Stop  int `yaml:"stop" json:"stop,omitempty"`
 	// Mask (dropout): the input holding the 0/1 mask; P the drop
 	// probability, so kept values are scaled by 1/(1−P) as PyTorch's
 	// inverted dropout does (or Scale, given directly).
@@ -525,8 +554,15 @@ func (s *Spec) check() error {
 		if l.Activation == "leaky_relu" && l.Slope == 0 {
 			l.Slope = 0.01
 		}
-		needWeight := oneOf(l.Type, "linear", "deconv", "conv", "logistic")
+		needWeight := oneOf(l.Type, "linear", "deconv", "conv", "logistic", "embedding", "rnn", "lstm", "gru")
+		if err := s.checkSequenceLayer(i, l); err != nil {
+			return err
+		}
 		switch {
+		case l.Type == "attention":
+			if l.Weight != "" || l.Bias != "" {
+				return s.errf(l.line, field, "an attention layer names its projections wq, wk, wv, wo, not weight or bias")
+			}
 		case oneOf(l.Type, "batchnorm", "layernorm"):
 			// γ and β are optional (affine=False without them)
 			for f, n := range map[string]string{".weight": l.Weight, ".bias": l.Bias} {
@@ -576,7 +612,7 @@ func (s *Spec) check() error {
 		if oneOf(l.Type, "batchnorm", "layernorm") && l.Eps == 0 {
 			l.Eps = 1e-5
 		}
-		if oneOf(l.Type, "softmax", "log_softmax", "add", "mul", "concat", "maxpool", "avgpool", "dropout", "batchnorm", "layernorm") && l.Activation != "identity" {
+		if oneOf(l.Type, "softmax", "log_softmax", "add", "mul", "concat", "maxpool", "avgpool", "dropout", "batchnorm", "layernorm", "matmul", "slice", "embedding", "attention") && l.Activation != "identity" {
 			return s.errf(l.line, field+".activation", "a %s layer has no activation; add an activation layer after it", l.Type)
 		}
 		avail[l.Name] = true
@@ -668,8 +704,16 @@ func (s *Spec) input(n string) (Input, bool) {
 	return Input{}, false
 }
 
-// Batched reports whether the data input holds a batch of samples.
-func (s *Spec) Batched() bool { return s.Input.Batch }
+// Batched reports whether an input holds a batch of samples (one row per
+// sample), so that layers work row by row.
+func (s *Spec) Batched() bool {
+	for _, in := range s.Inputs {
+		if in.Batch {
+			return true
+		}
+	}
+	return s.Input.Batch
+}
 
 // checkInputs reads the input values, folding input into inputs.
 func (s *Spec) checkInputs() error {
@@ -733,7 +777,14 @@ func (s *Spec) checkInputs() error {
 		}
 	}
 	if data < 0 {
-		return s.errf(0, "inputs", "no data input: one input must be of kind data")
+		tokens := false
+		for _, l := range s.Layers {
+			tokens = tokens || l.Type == "embedding"
+		}
+		if !tokens {
+			return s.errf(0, "inputs", "no data input: one input must be of kind data (or of token ids read by an embedding layer)")
+		}
+		data = 0 // a token model: its ids are the input
 	}
 	s.Input = s.Inputs[data]
 	return nil
@@ -744,7 +795,7 @@ func (s *Spec) checkInputs() error {
 func (s *Spec) checkLayerInputs(i int, l *Layer, avail map[string]bool) error {
 	field := fmt.Sprintf("layers[%d].inputs", i)
 	want := 1
-	if oneOf(l.Type, "add", "mul") {
+	if oneOf(l.Type, "add", "mul", "matmul") {
 		want = 2
 	}
 	if l.Type == "concat" {
@@ -766,6 +817,9 @@ func (s *Spec) checkLayerInputs(i int, l *Layer, avail map[string]bool) error {
 		ok, known := avail[n]
 		if known && ok {
 			continue
+		}
+		if in, isInput := s.input(n); known && isInput && in.Kind == "labels" && l.Type == "embedding" {
+			continue // token ids
 		}
 		if known { // an input that is not data
 			return s.errf(l.line, fmt.Sprintf("%s[%d]", field, k), "%q is not a data input (labels, targets and masks are named by the objective or a dropout layer's mask)", n)

@@ -191,9 +191,16 @@ const (
 	LayerAdd        LayerType = "add"
 	LayerMul        LayerType = "mul"
 	LayerConcat     LayerType = "concat"
+	LayerMatMul     LayerType = "matmul"
+	LayerSlice      LayerType = "slice"
+	LayerEmbedding  LayerType = "embedding"
+	LayerRNN        LayerType = "rnn"
+	LayerLSTM       LayerType = "lstm"
+	LayerGRU        LayerType = "gru"
+	LayerAttention  LayerType = "attention"
 )
 
-var layerTypes = []LayerType{LayerLinear, LayerReshape, LayerFlatten, LayerDeconv, LayerConv, LayerActivation, LayerLogistic, LayerSoftmax, LayerLogSoftmax, LayerMaxPool, LayerAvgPool, LayerBatchNorm, LayerLayerNorm, LayerDropout, LayerAdd, LayerMul, LayerConcat}
+var layerTypes = []LayerType{LayerLinear, LayerReshape, LayerFlatten, LayerDeconv, LayerConv, LayerActivation, LayerLogistic, LayerSoftmax, LayerLogSoftmax, LayerMaxPool, LayerAvgPool, LayerBatchNorm, LayerLayerNorm, LayerDropout, LayerAdd, LayerMul, LayerConcat, LayerMatMul, LayerSlice, LayerEmbedding, LayerRNN, LayerLSTM, LayerGRU, LayerAttention}
 
 // LayerTypes are the layer types a spec may use, as strings for messages
 // and completions.

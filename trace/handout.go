@@ -38,6 +38,7 @@ type view struct {
 	value Matrix // nil Data: not shown
 	same  string // the value equals this earlier tensor
 	tail  string // appended to the head line: ", since every u0 > 0"
+	group int    // the time step of a recurrent network (0: none)
 	quiet bool   // say nothing of same: the head or rule says it
 	final bool   // the value is shown in the answers only
 }
@@ -210,7 +211,7 @@ func (t *Trace) handoutViews(h Handout) (fwd, bwd []view, notes []string, answer
 	// forward
 	dead := map[string][]int{}
 	for k, s := range t.Forward {
-		v := view{head: []expr.Expr{s.Target, s.Formula}}
+		v := view{head: []expr.Expr{s.Target, s.Formula}, group: s.Group}
 		long := len(s.Lines) > 0 && len([]rune(expr.String(s.Lines[0].Symbolic))) > 90
 		if s.RuleLHS != nil && (len(s.Value.Shape) > 0 || long) {
 			v.rule = []expr.Expr{s.RuleLHS, s.Rule}
@@ -274,7 +275,7 @@ func (t *Trace) handoutViews(h Handout) (fwd, bwd []view, notes []string, answer
 		if h.hiddenGrad(s) {
 			continue
 		}
-		v := view{head: []expr.Expr{s.Target}}
+		v := view{head: []expr.Expr{s.Target}, group: s.Group}
 		if s.Chain != nil && !s.Param {
 			v.head = append(v.head, s.Chain)
 		}
@@ -373,7 +374,12 @@ func (t *Trace) WriteHandoutText(w io.Writer, hd Header, h Handout, digits int) 
 	}
 	section := func(name string, views []view) {
 		ew.printf("\n%s\n%s\n", name, strings.Repeat("-", len(name)))
+		group := 0
 		for i, v := range views {
+			if v.group != group && v.group > 0 {
+				ew.printf("\n--- time step t = %d ---\n", v.group)
+			}
+			group = v.group
 			ew.printf("\n[%d] %s%s\n", i+1, joinExprs(v.head, st), v.tail)
 			if v.rule != nil {
 				r := joinExprs(v.rule, st)
@@ -557,7 +563,12 @@ func (t *Trace) WriteHandoutMarkdown(w io.Writer, hd Header, h Handout, digits i
 	}
 	section := func(name string, views []view) {
 		ew.printf("\n## %s\n", name)
+		group := 0
 		for i, v := range views {
+			if v.group != group && v.group > 0 {
+				ew.printf("\n### Time step t = %d\n", v.group)
+			}
+			group = v.group
 			ew.printf("\n**%d.** $%s$%s\n\n", i+1, joinExprs(v.head, st), v.tail)
 			var rows []string
 			if v.rule != nil {

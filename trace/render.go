@@ -30,7 +30,12 @@ func (t *Trace) WriteText(w io.Writer, h Header, digits int) error {
 	ew.printf("Objective: %s\n\n", h.Objective)
 	section := func(name string, steps []Step) {
 		ew.printf("%s\n%s\n", name, strings.Repeat("-", len(name)))
+		group := 0
 		for i, s := range steps {
+			if s.Group != group && s.Group > 0 {
+				ew.printf("\n--- time step t = %d ---\n", s.Group)
+			}
+			group = s.Group
 			ew.printf("\n[%d] %s = %s\n", i+1, s.Target.Render(st), s.Formula.Render(st))
 			if s.Note != "" {
 				ew.printf("    (%s)\n", s.Note)

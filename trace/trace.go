@@ -26,6 +26,9 @@ type Options struct {
 	// pre-activation the backward pass uses (u0, u2) is introduced in the
 	// forward pass; otherwise it is shown inside its only consumer.
 	NamedSteps bool
+	// Groups gives the time step of a recurrent network's values by name
+	// (h_2, c_2, i_2 → 2), so that each step is shown as a group.
+	Groups map[string]int
 }
 
 // Line is one element of a step: Target = Symbolic = Numeric (= Collapsed) = Value.
@@ -70,6 +73,8 @@ type Step struct {
 	// DependsOn names the parameters the step's node depends on (for a
 	// backward step: whose gradients pass through it).
 	DependsOn []string
+	// Group is the time step the step belongs to (0: none).
+	Group int
 }
 
 // Matrix is a tensor's shape and values in float64.
@@ -179,6 +184,7 @@ func (b *builder[T]) forwardStep(v *autograd.Var[T]) Step {
 		s.Inputs = append(s.Inputs, b.g.Name(u))
 	}
 	s.DependsOn = b.g.DependsOn(v)
+	s.Group = b.opt.Groups[s.Name]
 	if v.Value.Len() <= b.opt.MaxElements {
 		for k, val := range v.Value.Data() {
 			num := b.elem(v, k, true)
@@ -210,6 +216,7 @@ func (b *builder[T]) backwardStep(v *autograd.Var[T]) Step {
 	s.RuleLHS, s.Rule, s.RuleNote = b.backwardRule(v)
 	s.Chain, s.Local = b.chain(v)
 	s.DependsOn = b.g.DependsOn(v)
+	s.Group = b.opt.Groups[s.Name]
 	if len(formulas) > 1 {
 		s.Note = fmt.Sprintf("%s is used %d times; the contributions add up", b.g.Name(v), len(formulas))
 	}
