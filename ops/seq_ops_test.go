@@ -11,6 +11,7 @@ import (
 	"github.com/backprop-dev/backprop/autograd"
 	"github.com/backprop-dev/backprop/expr"
 	"github.com/backprop-dev/backprop/gradcheck"
+	"github.com/backprop-dev/backprop/internal/ruleeval"
 	"github.com/backprop-dev/backprop/tensor"
 )
 
@@ -161,7 +162,9 @@ func checkMaskExplain(t *testing.T, out *V) {
 	if lhs == nil {
 		return
 	}
-	env2 := &ruleEnv{values: map[string]*tensor.Tensor[float64]{"y": out.Value, "x1": x.Value}, grads: map[string]*tensor.Tensor[float64]{"y": out.Grad, "x1": x.Grad}}
+	env2 := ruleeval.New()
+	env2.Values["y"], env2.Values["x1"] = out.Value, x.Value
+	env2.Grads["y"], env2.Grads["x1"] = out.Grad, x.Grad
 	in := func(i int, at []string) expr.Expr { return expr.Ref{Name: "x1", Sym: at} }
 	fr, _ := op.ForwardRule(lhs, in, freshSet{}.fresh)
 	br, _ := op.BackwardRule(0, lhs, in, func(at []string) expr.Expr { return expr.Ref{Name: "y", Sym: at} },
@@ -171,13 +174,13 @@ func checkMaskExplain(t *testing.T, out *V) {
 		want *tensor.Tensor[float64]
 	}{{fr, out.Value}, {br, x.Grad}} {
 		for k, w := range c.want.Data() {
-			env2.ints = map[string]int{}
+			env2.Ints = map[string]int{}
 			for a, s := range lhs {
 				if s != "1" {
-					env2.ints[s] = tensor.Index(c.want.Shape(), k)[a] + 1
+					env2.Ints[s] = tensor.Index(c.want.Shape(), k)[a] + 1
 				}
 			}
-			if v, err := env2.eval(c.rule); err != nil || !same(v, w) {
+			if v, err := env2.Eval(c.rule); err != nil || !same(v, w) {
 				t.Fatalf("rule %s at %v = %v (%v), the op computed %v", expr.String(c.rule), tensor.Index(c.want.Shape(), k), v, err, w)
 			}
 		}
