@@ -1,16 +1,12 @@
 package ops
 
-// The symbolic rules (ForwardRule, BackwardRule) are checked here the way
-// trace/rule_test.go checks them in whole networks: each rule is evaluated
-// for every index value, looking tensors up by name (inputs x1, x2, …, the
-// output y, gradients ∂J/∂…, and the op's RuleValues), summing over the Σ
-// indices (a term whose index falls outside its tensor is dropped), and
-// compared with the value or gradient the op computed. Beyond what the
-// trace's evaluator reads today, the rules of this package use: the calls
-// exp, log and max; the comparison "=" in an indicator; an index symbol
-// used as a value (expr.Raw holding an index expression, 1[j = y[i]]);
-// and the op's RuleValues (statistics, labels counted from 1, max-pool
-// winners).
+// The symbolic rules (ForwardRule, BackwardRule) are checked here op by op
+// with the evaluator trace/rule_test.go uses for whole networks
+// (internal/ruleeval): each rule is evaluated for every index value,
+// looking tensors up by name (inputs x1, x2, …, the output y, gradients
+// ∂J/∂…, and the op's RuleValues: statistics, labels counted from 1,
+// max-pool winners), and compared with the value or gradient the op
+// computed.
 
 import (
 	"fmt"
