@@ -13,42 +13,11 @@ import (
 	"math"
 	"testing"
 
+	"github.com/backprop-dev/backprop/explain"
 	"github.com/backprop-dev/backprop/expr"
 	"github.com/backprop-dev/backprop/internal/ruleeval"
 	"github.com/backprop-dev/backprop/tensor"
 )
-
-// ruleIdx names a general element as the trace does (idxNames): i; i,j;
-// c,i,j; n,c,i,j, or c,d,a,b for a parameter; 1 for an axis of size 1.
-func ruleIdx(shape []int, param bool) []string {
-	var names []string
-	switch len(shape) {
-	case 0:
-		return nil
-	case 1:
-		names = []string{"i"}
-	case 2:
-		names = []string{"i", "j"}
-	case 3:
-		names = []string{"c", "i", "j"}
-	case 4:
-		names = []string{"n", "c", "i", "j"}
-		if param {
-			names = []string{"c", "d", "a", "b"}
-		}
-	default:
-		return nil
-	}
-	out := make([]string, len(shape))
-	for a, n := range names {
-		if shape[a] == 1 && len(shape) > 1 {
-			out[a] = "1"
-		} else {
-			out[a] = n
-		}
-	}
-	return out
-}
 
 type freshSet map[string]bool
 
@@ -128,7 +97,7 @@ func checkRules(t *testing.T, out *V, want ...string) int {
 	if r, ok := out.Op.(interface {
 		ForwardRule(out []string, in InputIndex, fresh func(string) string) (expr.Expr, string)
 	}); ok {
-		lhs := ruleIdx(out.Value.Shape(), false)
+		lhs := explain.IndexNames(out.Value.Shape(), false)
 		f := freshSet{}
 		for _, s := range lhs {
 			f[s] = true
@@ -146,7 +115,7 @@ func checkRules(t *testing.T, out *V, want ...string) int {
 				continue
 			}
 			for _, param := range []bool{false, true} {
-				lhs := ruleIdx(in.Value.Shape(), param)
+				lhs := explain.IndexNames(in.Value.Shape(), param)
 				f := freshSet{}
 				for _, s := range lhs {
 					f[s] = true

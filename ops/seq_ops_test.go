@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/backprop-dev/backprop/autograd"
+	"github.com/backprop-dev/backprop/explain"
 	"github.com/backprop-dev/backprop/expr"
 	"github.com/backprop-dev/backprop/gradcheck"
 	"github.com/backprop-dev/backprop/internal/ruleeval"
@@ -158,7 +159,7 @@ func checkMaskExplain(t *testing.T, out *V) {
 		}
 	}
 	// the rules, evaluated as ops' other rules are (rules_eval_test.go)
-	lhs := ruleIdx(out.Value.Shape(), false)
+	lhs := explain.IndexNames(out.Value.Shape(), false)
 	if lhs == nil {
 		return
 	}
@@ -255,7 +256,7 @@ func TestSoftmaxJacobianForm(t *testing.T) {
 		if got := expr.String(op.BackwardElem(0, 0, num, ref("a"), ref("g"))); !strings.HasPrefix(got, "a[1]·(g[1] - g[1]·a[1] - g[") && !strings.HasPrefix(got, "a[1]·(g[1] - (g[1]·a[1] + ") {
 			t.Errorf("element line %q", got)
 		}
-		_, note := op.BackwardRule(0, ruleIdx(c.shape, false), func(i int, at []string) expr.Expr { return expr.Ref{Name: "s", Sym: at} },
+		_, note := op.BackwardRule(0, explain.IndexNames(c.shape, false), func(i int, at []string) expr.Expr { return expr.Ref{Name: "s", Sym: at} },
 			func(at []string) expr.Expr { return expr.Ref{Name: "a", Sym: at} }, func(at []string) expr.Expr { return expr.Ref{Name: "g", Sym: at} }, freshSet{"i": true, "j": true}.fresh)
 		if !strings.Contains(note, "(diag(y) − y yᵀ)·g") {
 			t.Errorf("rule note %q", note)

@@ -8,44 +8,10 @@ import (
 	"github.com/backprop-dev/backprop/expr"
 )
 
-// idxNames are the symbolic indices of a general element of a tensor of
-// the given shape: i; i,j; c,i,j for an image; c,d,a,b for a kernel
-// (in/out channel, row, column); an axis of size 1 is the literal 1.
-func idxNames(shape []int, param bool) []string {
-	var names []string
-	switch len(shape) {
-	case 0:
-		return nil
-	case 1:
-		names = []string{"i"}
-	case 2:
-		names = []string{"i", "j"}
-	case 3:
-		names = []string{"c", "i", "j"}
-	case 4:
-		if param {
-			names = []string{"c", "d", "a", "b"}
-		} else {
-			names = []string{"n", "c", "i", "j"}
-		}
-	default:
-		return nil
-	}
-	out := make([]string, len(shape))
-	for a, n := range names {
-		if shape[a] == 1 && len(shape) > 1 {
-			out[a] = "1"
-		} else {
-			out[a] = n
-		}
-	}
-	return out
-}
-
 // idxOf names v's general element; a vector that a reshape or flatten
 // maps to or from is indexed by its reading position k.
 func (b *builder[T]) idxOf(v *autograd.Var[T], param bool) []string {
-	idx := idxNames(v.Value.Shape(), param)
+	idx := explain.IndexNames(v.Value.Shape(), param)
 	if len(idx) != 1 {
 		return idx
 	}
