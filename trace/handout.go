@@ -380,7 +380,11 @@ func (t *Trace) WriteHandoutText(w io.Writer, hd Header, h Handout, digits int) 
 				ew.printf("\n--- time step t = %d ---\n", v.group)
 			}
 			group = v.group
-			ew.printf("\n[%d] %s%s\n", i+1, joinExprs(v.head, st), v.tail)
+			tail := v.tail
+			if v.final {
+				tail += "   (value in the answers)"
+			}
+			ew.printf("\n[%d] %s%s\n", i+1, joinExprs(v.head, st), tail)
 			if v.rule != nil {
 				r := joinExprs(v.rule, st)
 				if strings.HasPrefix(v.ruleNote(), "where ") {
@@ -400,7 +404,6 @@ func (t *Trace) WriteHandoutText(w io.Writer, hd Header, h Handout, digits int) 
 			target := expr.String(v.head[0])
 			switch {
 			case v.final:
-				ew.printf("    (%s is in the answers below)\n", target)
 			case v.same != "":
 				if v.same != target && !v.quiet {
 					ew.printf("    %s holds the same numbers as %s\n", target, v.same)
