@@ -62,6 +62,12 @@ func Index(o Options, vs []Variant) []byte {
 		if strings.Contains(o.Problem, "softmax") || strings.Contains(o.Problem, "convnet") || o.Problem == "all" {
 			fmt.Fprintf(&b, "; no row of logits spreads by more than %g, a batch has two labels or more and one sample the network gets wrong, and no pooling window has a tie for its maximum", MaxLogit)
 		}
+		if strings.Contains(o.Problem, "rnn") || o.Problem == "all" {
+			fmt.Fprintf(&b, "; every pre-activation of the RNN lies within ±%g, so that no tanh saturates", MaxRecurrent)
+		}
+		if strings.Contains(o.Problem, "attention") || o.Problem == "all" {
+			fmt.Fprintf(&b, "; no row of attention weights has a probability above %g", MaxAttention)
+		}
 		b.WriteString(".\n\n")
 	}
 	b.WriteString("Hand out each variant's `sheet.md` (or `sheet.pdf`) and `answers-template.json`. Keep its `key/` folder: ")

@@ -1,9 +1,11 @@
 // Package variant makes randomized versions of problems for a class: the
 // tiny GAN of Problem 1 and the auto-encoder of Problem 2 of the problem
-// set, and two problems of the course's bank, the softmax classifier (an
-// MLP with ReLU on a batch, mean cross-entropy against class labels) and
-// the conv net (convolution, ReLU, max pooling, a linear layer and
-// cross-entropy), with weights drawn at a chosen decimal precision (one
+// set, and four problems of the course's bank, the softmax classifier (an
+// MLP with ReLU on a batch, mean cross-entropy against class labels), the
+// conv net (convolution, ReLU, max pooling, a linear layer and
+// cross-entropy), the Elman RNN over three time steps with a read-out at
+// every step (backpropagation through time) and one attention head over
+// three tokens (scaled dot-product attention), with weights drawn at a chosen decimal precision (one
 // decimal, like the seed) and, optionally, different sizes. Each variant comes with
 // a student sheet, a template for the student's numbers, and an answer key
 // that `backprop grade` checks answers against: the numbers of `backprop
@@ -17,7 +19,9 @@
 // Fair); the softmax classifier and the conv net are also redrawn until
 // no row of logits spreads by more than MaxLogit, a batch has two labels
 // or more and one sample classified wrong, and no pooling window has a
-// tie for its maximum. Options.AnyDraws restores the draws made before
+// tie for its maximum; the RNN until every pre-activation lies within
+// ±MaxRecurrent (no saturated tanh), the attention head until no softmax
+// row has a probability above MaxAttention. Options.AnyDraws restores the draws made before
 // fairness was checked.
 //
 // Generation is deterministic: a variant depends only on the seed, its
@@ -53,7 +57,7 @@ type Options struct {
 	Seed  uint64
 	Count int // variants per problem, 1 to 999
 	// Problem is "gan", "autoencoder", "both" (gan and autoencoder),
-	// "softmax", "convnet" or "all" (the four).
+	// "softmax", "convnet", "rnn", "attention" or "all" (the six).
 	Problem   string
 	Precision int // decimals of every drawn number, 1 to 4
 	// VarySizes draws the sizes too: the GAN's z length (2–3), channels
@@ -97,9 +101,9 @@ type Variant struct {
 // Check validates the options.
 func (o Options) Check() error {
 	switch o.Problem {
-	case "gan", "autoencoder", "both", "softmax", "convnet", "all":
+	case "gan", "autoencoder", "both", "softmax", "convnet", "rnn", "attention", "all":
 	default:
-		return fmt.Errorf("problem: want gan, autoencoder, both, softmax, convnet or all, got %q", o.Problem)
+		return fmt.Errorf("problem: want gan, autoencoder, both, softmax, convnet, rnn, attention or all, got %q", o.Problem)
 	}
 	if o.Count < 1 || o.Count > 999 {
 		return fmt.Errorf("count: want 1 to 999, got %d", o.Count)
@@ -112,7 +116,7 @@ func (o Options) Check() error {
 
 // Generate makes the variants: for "both" and "all", all the variants of
 // one problem before the next, in the order gan, autoencoder, softmax,
-// convnet.
+// convnet, rnn, attention.
 func Generate(o Options) ([]Variant, error) {
 	if err := o.Check(); err != nil {
 		return nil, err
@@ -140,13 +144,13 @@ func Generate(o Options) ([]Variant, error) {
 }
 
 // Problems are the problems variant draws, in the order "all" makes them.
-var Problems = []string{"gan", "autoencoder", "softmax", "convnet"}
+var Problems = []string{"gan", "autoencoder", "softmax", "convnet", "rnn", "attention"}
 
 // stream numbers keep the problems' random streams apart (AnyDraws).
-var stream = map[string]uint64{"gan": 1 << 32, "autoencoder": 2 << 32, "softmax": 3 << 32, "convnet": 4 << 32}
+var stream = map[string]uint64{"gan": 1 << 32, "autoencoder": 2 << 32, "softmax": 3 << 32, "convnet": 4 << 32, "rnn": 5 << 32, "attention": 6 << 32}
 
 // problemID numbers the problems for the fair draws' seeding.
-var problemID = map[string]uint64{"gan": 1, "autoencoder": 2, "softmax": 3, "convnet": 4}
+var problemID = map[string]uint64{"gan": 1, "autoencoder": 2, "softmax": 3, "convnet": 4, "rnn": 5, "attention": 6}
 
 // golden64 is 2^64/φ, SplitMix64's increment.
 const golden64 = 0x9e3779b97f4a7c15
@@ -193,6 +197,12 @@ func generate(o Options, problem string, index int) (Variant, error) {
 	case "convnet":
 		sz := convnetSizes(o, d)
 		draw = func() ([]byte, string) { return convnet(o, d, index, sz) }
+	case "rnn":
+		sz := rnnSizes(o, d)
+		draw = func() ([]byte, string) { return rnn(o, d, index, sz) }
+	case "attention":
+		sz := attentionSizes(o, d)
+		draw = func() ([]byte, string) { return attention(o, d, index, sz) }
 	}
 	var s *spec.Spec
 	var sheet, why string
@@ -210,6 +220,11 @@ func generate(o Options, problem string, index int) (Variant, error) {
 		}
 		if why == "" && (problem == "softmax" || problem == "convnet") {
 			if why, err = fairCourse(s); err != nil {
+				return v, err
+			}
+		}
+		if why == "" && (problem == "rnn" || problem == "attention") {
+			if why, err = fairSequence(s, problem); err != nil {
 				return v, err
 			}
 		}
