@@ -13,12 +13,14 @@ import (
 
 	"github.com/backprop-dev/backprop/derive"
 	"github.com/backprop-dev/backprop/examples"
+	"github.com/backprop-dev/backprop/solve"
 )
 
 func deriveCmd() *cobra.Command {
 	var specPath, format, form string
 	var check bool
 	var seed uint64
+	var onnxFlags onnxSpecFlags
 	cmd := &cobra.Command{
 		Use:   "derive [autoencoder|gan] [--spec FILE]",
 		Short: "Gradient equations of a network, derived from its graph",
@@ -35,6 +37,19 @@ weights and compares them with autodiff and with finite differences; it exits
 non-zero when any relative difference exceeds 1e-6.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if isONNXSpec(specPath) && len(args) == 0 {
+				o, err := onnxFlags.options(solve.Options{})
+				if err != nil {
+					return err
+				}
+				if check || form != "both" {
+					return usageError{fmt.Errorf("--check and --form apply to specs; a .onnx model is derived for its input as given")}
+				}
+				return deriveONNX(cmd.OutOrStdout(), specPath, format, o)
+			}
+			if len(onnxFlags.inputs) > 0 || onnxFlags.objective != "" || onnxFlags.label != "" {
+				return usageError{fmt.Errorf("--input, --objective and --label apply to a .onnx --spec")}
+			}
 			builtin := examples.Problem1
 			if len(args) == 1 {
 				switch args[0] {
@@ -93,9 +108,11 @@ non-zero when any relative difference exceeds 1e-6.`,
 	f.StringVar(&form, "form", "both", "sample, batched or both")
 	f.BoolVar(&check, "check", false, "evaluate the equations on random values against autodiff and finite differences")
 	f.Uint64Var(&seed, "seed", 1, "random seed for --check")
+	onnxFlags.add(cmd)
+	f.StringVar(&onnxFlags.label, "label", "", "with a .onnx --spec and --objective cross_entropy: the class index K (from 0; comma-separated, one per row)")
 	cmd.ValidArgs = []string{"autoencoder", "gan"}
 	completeChoices(cmd, map[string][]string{"format": {"text", "markdown", "json"}, "form": {"sample", "batched", "both"}})
-	completeFiles(cmd, "spec", "yaml", "yml", "json")
+	completeFiles(cmd, "spec", "yaml", "yml", "json", "onnx")
 	return cmd
 }
 

@@ -1,14 +1,19 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/backprop-dev/backprop/derive"
 	"github.com/backprop-dev/backprop/onnx"
 	"github.com/backprop-dev/backprop/onnx/backendtest"
+	"github.com/backprop-dev/backprop/solve"
 )
 
 // onnxCmds are the ONNX commands: onnx (test, ops) and export.
@@ -117,4 +122,99 @@ func onnxOpsCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// onnxSpecFlags are the flags of solve and derive that apply to a .onnx
+// --spec: its input files, the objective and the class labels.
+type onnxSpecFlags struct {
+	inputs    []string
+	objective string
+	label     string // solve's --label: class indices for cross_entropy
+}
+
+// isONNXSpec reports whether --spec names an ONNX model.
+func isONNXSpec(path string) bool {
+	return strings.EqualFold(filepath.Ext(path), ".onnx")
+}
+
+// add registers --input and --objective (solve's --label is its own).
+func (o *onnxSpecFlags) add(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringArrayVar(&o.inputs, "input", nil, "with a .onnx --spec: the model's input, a JSON nested list or an ONNX TensorProto .pb (repeat for each input, in order)")
+	f.StringVar(&o.objective, "objective", "", "with a .onnx --spec without a loss: sum (J = Σ output) or cross_entropy (with --label)")
+}
+
+// options turns the flags into solve's options for an ONNX model; a flag
+// that only applies to specs, or a value out of place, is a usage error.
+func (o *onnxSpecFlags) options(base solve.Options) (solve.ONNXOptions, error) {
+	opt := solve.ONNXOptions{Options: base, Inputs: o.inputs, Objective: o.objective}
+	if opt.MaxElements == 0 {
+		opt.MaxElements = -1 // --elements 0: none element by element (SolveONNX reads 0 as its default)
+	}
+	if base.Reshape != "" || base.Kernel != "" {
+		return opt, usageError{fmt.Errorf("--reshape and --kernel apply to specs, not to ONNX models")}
+	}
+	if len(o.inputs) == 0 {
+		return opt, usageError{fmt.Errorf("a .onnx --spec needs --input FILE (a JSON nested list or a TensorProto .pb)")}
+	}
+	switch o.objective {
+	case "", solve.ObjectiveSum:
+		if o.label != "" {
+			return opt, usageError{fmt.Errorf("--label applies to --objective cross_entropy")}
+		}
+	case solve.ObjectiveCrossEntropy:
+		if o.label == "" {
+			return opt, usageError{fmt.Errorf("--objective cross_entropy needs --label K (the class index from 0, one per row: --label 2 or --label 2,0)")}
+		}
+		for _, s := range strings.Split(o.label, ",") {
+			k, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil {
+				return opt, usageError{fmt.Errorf("--label %q: want class indices from 0, comma-separated", o.label)}
+			}
+			opt.Labels = append(opt.Labels, k)
+		}
+	default:
+		return opt, usageError{fmt.Errorf("--objective: want %s or %s, got %q", solve.ObjectiveSum, solve.ObjectiveCrossEntropy, o.objective)}
+	}
+	return opt, nil
+}
+
+// solveONNX is `backprop solve --spec MODEL.onnx`: the worked solution of
+// an imported model in format text, markdown or json.
+func solveONNX(w io.Writer, path, format string, opt solve.ONNXOptions) error {
+	sol, err := solve.SolveONNX(path, opt)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(w)
+	switch format {
+	case "markdown", "md":
+		err = sol.WriteMarkdown(bw)
+	case "json":
+		err = sol.WriteJSON(bw)
+	default:
+		err = sol.WriteText(bw)
+	}
+	if err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// deriveONNX is `backprop derive --spec MODEL.onnx`: the gradient
+// equations of an imported model, per sample (the input's own shape).
+func deriveONNX(w io.Writer, path, format string, opt solve.ONNXOptions) error {
+	g, err := solve.BuildONNX[float64](path, opt)
+	if err != nil {
+		return err
+	}
+	d, err := derive.Graph(g.Nodes, g.Objective, false)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(w)
+	if err := derive.WriteDocument(bw, g.Title, format, []*derive.Derivation{d}); err != nil {
+		return err
+	}
+	return bw.Flush()
 }

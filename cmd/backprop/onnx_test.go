@@ -117,3 +117,32 @@ func TestExportPyTorch(t *testing.T) {
 		t.Errorf("missing checkpoint: status %d\n%s", status, stderr)
 	}
 }
+
+// TestSolveDeriveONNX: solve and derive take a .onnx --spec with --input,
+// --objective and --label (the class index); the flags' mistakes are
+// usage errors.
+func TestSolveDeriveONNX(t *testing.T) {
+	model, input := "../../onnx/testdata/solve/mlp.onnx", "../../onnx/testdata/solve/mlp_input.json"
+	status, stdout, stderr := runCLI(t, "solve", "--spec", model, "--input", input, "--objective", "cross_entropy", "--label", "2", "--format", "json")
+	if status != statusOK || !strings.Contains(stdout, `"0.weight"`) || !strings.Contains(stdout, `"J": 0.3692694998`) {
+		t.Fatalf("solve: status %d\n%s%s", status, stdout, stderr)
+	}
+	status, stdout, stderr = runCLI(t, "derive", "--spec", model, "--input", input, "--objective", "sum")
+	if status != statusOK || !strings.Contains(stdout, "relu1 = ReLU(gemm1)") {
+		t.Fatalf("derive: status %d\n%s%s", status, stdout, stderr)
+	}
+	for _, args := range [][]string{
+		{"solve", "--spec", model, "--objective", "sum"},
+		{"solve", "--spec", model, "--input", input, "--objective", "cross_entropy"},
+		{"solve", "--spec", model, "--input", input, "--objective", "sum", "--label", "1"},
+		{"solve", "--spec", model, "--input", input, "--objective", "mse"},
+		{"solve", "--spec", model, "--input", input, "--objective", "cross_entropy", "--label", "two"},
+		{"solve", "--input", input},
+		{"derive", "--spec", model, "--input", input, "--objective", "sum", "--check"},
+		{"derive", "gan", "--objective", "sum"},
+	} {
+		if status, _, stderr := runCLI(t, args...); status != statusUsage {
+			t.Errorf("%q: status %d, want %d\n%s", args, status, statusUsage, stderr)
+		}
+	}
+}

@@ -27,6 +27,7 @@ func loadSpec(path, builtin string) (*spec.Spec, error) {
 func solveCmd() *cobra.Command {
 	var opt solve.Options
 	var specPath, format string
+	var onnxFlags onnxSpecFlags
 	cmd := &cobra.Command{
 		Use:   "solve [--spec FILE]",
 		Short: "Forward and backward pass of a small network, every step shown",
@@ -38,8 +39,21 @@ With no --spec it solves Problem 1 of the problem set (the tiny GAN) exactly as
 given. The spec format is documented in the README; examples/ has samples.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if isONNXSpec(specPath) { // --label is the class index here
+				onnxFlags.label, opt.Label = opt.Label, ""
+			}
 			if err := checkSolveFlags(opt, format); err != nil {
 				return err
+			}
+			if isONNXSpec(specPath) {
+				o, err := onnxFlags.options(opt)
+				if err != nil {
+					return err
+				}
+				return solveONNX(cmd.OutOrStdout(), specPath, format, o)
+			}
+			if len(onnxFlags.inputs) > 0 || onnxFlags.objective != "" {
+				return usageError{fmt.Errorf("--input and --objective apply to a .onnx --spec")}
 			}
 			s, err := loadSpec(specPath, examples.Problem1)
 			if err != nil {
@@ -78,14 +92,15 @@ given. The spec format is documented in the README; examples/ has samples.`,
 	f.StringVar(&opt.Reshape, "reshape", "", "reshape order: row-major (NumPy, PyTorch) or column-major (MATLAB); default: the spec's, else row-major")
 	f.StringVar(&opt.Kernel, "kernel", "", "deconv kernel: pytorch (ConvTranspose2d, the textbook full convolution) or flipped (the kernel slid unrotated, a full cross-correlation); default: the spec's, else pytorch")
 	f.StringVar(&opt.Detail, "detail", "handout", "text and markdown: handout (a few elements worked per step, the answers asked for) or full (every element of every step)")
-	f.StringVar(&opt.Label, "label", "", "which class σ(a) is: y0 (p(y=0) = σ(a)) or y1; default: the spec's, else y0")
+	f.StringVar(&opt.Label, "label", "", "which class σ(a) is: y0 (p(y=0) = σ(a)) or y1; default: the spec's, else y0 (a .onnx --spec: the class index K of --objective cross_entropy)")
 	f.IntVar(&opt.MaxElements, "elements", 64, "largest tensor shown element by element (0: none)")
 	f.IntVar(&opt.Digits, "digits", 6, "significant digits in the trace, 1 to 17")
+	onnxFlags.add(cmd)
 	completeChoices(cmd, map[string][]string{
 		"format": {"text", "markdown", "json"}, "dtype": {"float64", "float32"}, "reshape": {"row-major", "column-major"},
 		"kernel": {"pytorch", "flipped"}, "detail": {"handout", "full"}, "label": {"y0", "y1"},
 	})
-	completeFiles(cmd, "spec", "yaml", "yml", "json")
+	completeFiles(cmd, "spec", "yaml", "yml", "json", "onnx")
 	return cmd
 }
 
