@@ -13,9 +13,13 @@
 // of its first wrong element), and the common global mistakes that explain
 // the wrong numbers: every gradient with the opposite sign, a factor of 2
 // or ½, for a mean cross-entropy over a batch of N the forgotten 1/N
-// (every gradient N times the right one), a transposed weight gradient, or
-// another reading of the problem (reshape order, kernel orientation,
-// label). A summary paragraph says the
+// (every gradient N times the right one), a transposed weight gradient,
+// in a recurrent network backpropagation through time truncated to one
+// step (the gradient from step t+1 forgotten), in attention the forgotten
+// 1/√d_k of the scores, or another reading of the problem (reshape order,
+// kernel orientation, label). A slip in one time step's state that the
+// student carries forward consistently is one wrong number: the later
+// steps computed from it earn follow-through. A summary paragraph says the
 // same in words a teacher can paste into feedback.
 package grade
 
@@ -156,7 +160,10 @@ type Mistake struct {
 	// Kind is sign (every gradient of the opposite sign), factor-2,
 	// factor-1/2, missing-1/N (MistakeMissingMean: the 1/N of a mean
 	// cross-entropy forgotten), transposed (a weight gradient with its last
-	// two axes swapped) or reading (another reading of the problem).
+	// two axes swapped), truncated-bptt (MistakeTruncatedBPTT: the gradient
+	// from step t+1 left out), missing-scale (MistakeMissingScale:
+	// attention's 1/√d_k left out) or reading (another reading of the
+	// problem).
 	Kind    string   `json:"kind"`
 	Tensors []string `json:"tensors"` // the answers it explains, e.g. gradients.w0
 	// Explains is how many numbers that are not the key's it accounts for.
@@ -365,8 +372,8 @@ func Grade(k *Key, a *Answers, o Options) *Report {
 	}
 
 	// every step's numbers as the student gave them, nil where not given
-	g := &graded{k: k, o: o, got: make([][]*float64, len(k.Steps)), swapped: swapped}
 	given := map[string][]*float64{}
+	g := &graded{k: k, o: o, got: make([][]*float64, len(k.Steps)), swapped: swapped, given: given}
 	used := map[string]bool{}
 	for si, st := range k.Steps {
 		vals := student[st.Answer]
@@ -411,6 +418,7 @@ func Grade(k *Key, a *Answers, o Options) *Report {
 	g.tally(r)
 	if len(r.Wrong)+len(r.FollowThrough) > 0 {
 		g.mistakes(r)
+		g.natural(r)
 		if k.Spec != "" {
 			if diff, cmd := otherReading(k, student, o); diff != "" {
 				r.Hint = "your numbers are right for another reading of the problem: " + diff + "; see `" + cmd + "`"

@@ -20,9 +20,10 @@ type graded struct {
 	// (rerun with backward set); base only re-runs the forward pass from
 	// them, so that it holds the right gradients for their forward values.
 	follow, base map[string][]float64
-	marks        [][]*Wrong        // per step and element: the mark of every given number
-	wrong        [][2]int          // step, element of every wrong number
-	explained    map[[2]int]string // numbers a global mistake accounts for → its kind
+	marks        [][]*Wrong            // per step and element: the mark of every given number
+	wrong        [][2]int              // step, element of every wrong number
+	explained    map[[2]int]string     // numbers a global mistake accounts for → its kind
+	given        map[string][]*float64 // the student's numbers by nodeKey, for re-runs
 }
 
 // stepName is where a step's numbers are reported: its answer name, or
@@ -368,6 +369,100 @@ func (g *graded) mistakes(r *Report) {
 	}
 }
 
+// MistakeTruncatedBPTT is the Kind of backpropagation through time
+// truncated to one step: ∂J/∂h_t without the gradient from step t+1.
+const MistakeTruncatedBPTT = "truncated-bptt"
+
+// MistakeMissingScale is the Kind of attention scores without their
+// 1/√d_k: S = Q·Kᵀ.
+const MistakeMissingScale = "missing-scale"
+
+// natural recognises the natural mistakes of recurrent networks and
+// attention, each a network altered the way a student who makes the
+// mistake computes it (see alteration): the network is re-run altered
+// from the student's own forward values, and a step's wrong numbers are
+// the mistake when every one of them is the altered network's value and
+// none of the step's right numbers is where the altered value differs.
+// Follow-through numbers keep their credit: a later value computed
+// correctly from a wrong one does not repeat the mistake.
+func (g *graded) natural(r *Report) {
+	s := g.k.parseSpec()
+	if s == nil {
+		return
+	}
+	recurrent, dk := false, 0
+	for _, l := range s.Layers {
+		switch l.Type {
+		case "rnn", "lstm", "gru":
+			recurrent = true
+		case "attention":
+			if p := s.Params[l.WQ]; p != nil && l.Heads > 0 && dk == 0 {
+				dk = p.Tensor.Dim(0) / l.Heads
+			}
+		}
+	}
+	type candidate struct {
+		kind string
+		alt  alteration
+		text string
+	}
+	var cands []candidate
+	if recurrent {
+		cands = append(cands, candidate{MistakeTruncatedBPTT, alteration{truncated: true},
+			"backpropagation through time truncated to one step: ∂J/∂h_t has only the read-out's term, the gradient from step t+1 (W_hhᵀ·∂J/∂u_{t+1}) is left out, " +
+				"so the shared weights' gradients miss every term that reaches back in time; ∂J/∂h_t = W_hyᵀ·∂J/∂y_t + W_hhᵀ·∂J/∂u_{t+1}"})
+	}
+	if dk > 0 {
+		cands = append(cands, candidate{MistakeMissingScale, alteration{unscaled: true},
+			fmt.Sprintf("the scores were not scaled: S = Q·Kᵀ where S = Q·Kᵀ/√d_k = Q·Kᵀ/√%d is meant, and the scaling's factor 1/√%d is missing from the gradients through it (∂J/∂(Q·Kᵀ) = ∂J/∂S/√%d)", dk, dk, dk)})
+	}
+	for _, c := range cands {
+		alt, err := rerunAltered(s, g.given, false, c.alt)
+		if err != nil {
+			continue
+		}
+		m := Mistake{Kind: c.kind, Text: c.text}
+		for si, st := range g.k.Steps {
+			want := g.expected(si)
+			av := rerunOf(alt, st.Pass, st.Target, len(want))
+			if av == nil {
+				continue
+			}
+			scale := max(scaleOf(want), scaleOf(av))
+			var expl []int
+			ok := true
+			for ei, p := range g.got[si] {
+				w := g.marks[si][ei]
+				if p == nil || w == nil {
+					continue
+				}
+				fits := within(*p, av[ei], scale, g.o)
+				switch w.Mark {
+				case MarkRight:
+					ok = ok && within(av[ei], want[ei], scale, g.o)
+				case MarkWrong:
+					if fits {
+						expl = append(expl, ei)
+					} else {
+						ok = false
+					}
+				}
+			}
+			if !ok || len(expl) == 0 {
+				continue
+			}
+			for _, ei := range expl {
+				g.explained[[2]int{si, ei}] = c.kind
+			}
+			m.Tensors = append(m.Tensors, stepName(st.Answer, st.Target))
+			m.Explains += len(expl)
+		}
+		if m.Explains > 0 {
+			r.Mistakes = append(r.Mistakes, m)
+		}
+	}
+}
+
 // reading records another reading of the problem under which all the
 // numbers are right: it explains every number that is not.
 func (g *graded) reading(r *Report, hint string, student map[string][]*float64) {
@@ -426,6 +521,8 @@ func (g *graded) globalText(kind string, all bool) string {
 			return every + " has the opposite sign: these are the gradients of −L, as if ∂L/∂z were onehot(y) − softmax(z); the problem's ∂L/∂z is softmax(z) − onehot(y) (over N for the mean), and gradient descent θ ← θ − η·∂L/∂θ lowers L"
 		case "sse":
 			return every + " has the opposite sign: these are the gradients of −L; the problem's gradients are ∂L/∂θ, with ∂L/∂x' = 2(x' − x), and gradient descent θ ← θ − η·∂L/∂θ lowers L"
+		case "half_sse":
+			return every + " has the opposite sign: these are the gradients of −J, as if ∂J/∂y were t − y; the problem's J = ½Σ(y − t)² has ∂J/∂y = y − t, and gradient descent θ ← θ − η·∂J/∂θ lowers J"
 		case "bce":
 			return every + " has the opposite sign: these are the gradients of log p, not of the loss J = −log p; gradient descent θ ← θ − η·∂J/∂θ lowers J"
 		default:
@@ -440,6 +537,9 @@ func (g *graded) globalText(kind string, all bool) string {
 		n := g.k.meanOver()
 		return fmt.Sprintf("%s is N = %d times the right one: the 1/N of the mean was forgotten; L = (1/N)·Σₙ −log softmax(zₙ)[yₙ] averages the cross-entropy over the N = %d samples, so ∂L/∂z = (softmax(z) − onehot(y))/N", every, n, n)
 	case "factor-2":
+		if g.k.Objective == "half_sse" {
+			return every + " is twice the right one: the ½ of J = ½Σ(y − t)² cancels the 2 of the square, so ∂J/∂y = y − t, not 2(y − t)"
+		}
 		if g.k.Objective == "sse" {
 			return every + " is twice the right one: the 2 of ∂L/∂x' = 2(x' − x) counted twice"
 		}

@@ -43,9 +43,78 @@ func stepKey(pass, target string) string {
 // student gave the parameter's and not the node's: a student's ∂J/∂b1 is
 // their δ2, from which they computed ∂J/∂w1 and everything below.
 func rerun(s *spec.Spec, given map[string][]*float64, backward bool) (map[string][]float64, error) {
+	return rerunAltered(s, given, backward, alteration{})
+}
+
+// alteration is a natural mistake made in the network itself rather than
+// in one number: a re-run with it gives what a student who makes the
+// mistake consistently computes.
+type alteration struct {
+	// truncated cuts backpropagation through time to one step: no
+	// gradient flows from a value of time step t+1 back into a value of
+	// step t (∂J/∂h_t keeps the read-out's term and loses W_hhᵀ·∂J/∂u_{t+1});
+	// the shared weights still gather every step's own term.
+	truncated bool
+	// unscaled leaves out the 1/√d_k of attention's scores: S = Q·Kᵀ, and
+	// the scaling's gradient with it.
+	unscaled bool
+}
+
+// isScores reports whether v is an attention head's scaled scores S (or
+// S_h of head h), the node the unscaled alteration changes.
+func isScores(v *autograd.Var[float64]) bool {
+	if v.IsLeaf() || v.Op.Name() != "scale" {
+		return false
+	}
+	if v.Name == "S" {
+		return true
+	}
+	rest, ok := strings.CutPrefix(v.Name, "S_")
+	if !ok || rest == "" {
+		return false
+	}
+	for _, r := range rest {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// timeSteps gives every node of a recurrent network its time step: a
+// named node the model's Group, an unnamed one the step of the node that
+// consumes it (the W_hh·h_{t−1} inside u_h_t belongs to step t); 0 for
+// nodes outside the unrolled layer.
+func timeSteps(m *spec.Model[float64]) map[*autograd.Var[float64]]int {
+	out := map[*autograd.Var[float64]]int{}
+	for i := len(m.Nodes) - 1; i >= 0; i-- {
+		v := m.Nodes[i]
+		if v.Name != "" {
+			if g := m.Group[v.Name]; g > 0 {
+				out[v] = g
+			}
+		}
+		if out[v] == 0 {
+			continue
+		}
+		for _, u := range v.Inputs {
+			if u.Name == "" && out[u] == 0 {
+				out[u] = out[v]
+			}
+		}
+	}
+	return out
+}
+
+// rerunAltered is rerun with the network altered by a natural mistake.
+func rerunAltered(s *spec.Spec, given map[string][]*float64, backward bool, alt alteration) (map[string][]float64, error) {
 	m, err := spec.Build[float64](s)
 	if err != nil {
 		return nil, err
+	}
+	var step map[*autograd.Var[float64]]int
+	if alt.truncated {
+		step = timeSteps(m)
 	}
 	names := map[*autograd.Var[float64]]string{}
 	consumers := map[*autograd.Var[float64]]int{}
@@ -82,7 +151,13 @@ func rerun(s *spec.Spec, given map[string][]*float64, backward bool) (map[string
 		for j, u := range v.Inputs {
 			in[j] = value(u)
 		}
-		y, err := v.Op.Forward(in)
+		var y *tensor.Tensor[float64]
+		var err error
+		if alt.unscaled && isScores(v) {
+			y = in[0].Clone()
+		} else {
+			y, err = v.Op.Forward(in)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("re-running %s: %w", names[v], err)
 		}
@@ -152,14 +227,23 @@ func rerun(s *spec.Spec, given map[string][]*float64, backward bool) (map[string
 				}
 			}
 		}
-		gPre := v.Op.Backward(in, y, pre, need)
+		back := v.Op.Backward
+		if alt.unscaled && isScores(v) {
+			back = func(_ []*tensor.Tensor[float64], _ *tensor.Tensor[float64], g *tensor.Tensor[float64], _ []bool) []*tensor.Tensor[float64] {
+				return []*tensor.Tensor[float64]{g.Clone()}
+			}
+		}
+		gPre := back(in, y, pre, need)
 		gPost := gPre
 		if post != pre {
-			gPost = v.Op.Backward(in, y, post, need)
+			gPost = back(in, y, post, need)
 		}
 		for j, u := range v.Inputs {
 			if !need[j] {
 				continue
+			}
+			if alt.truncated && !u.IsLeaf() && step[u] > 0 && step[v] > step[u] {
+				continue // the gradient from step t+1 left out
 			}
 			if inferred[j] {
 				add(u, gPre[j])
