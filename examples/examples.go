@@ -31,4 +31,10 @@ var Bank = []string{
 	"weight-decay.yaml",       // an L2 penalty in the objective
 	"momentum.yaml",           // two SGD-with-momentum steps
 	"adam.yaml",               // two Adam steps
+	"rnn.yaml",                // backpropagation through time, an RNN over three steps
+	"lstm.yaml",               // an LSTM cell over two steps, its gates
+	"gru.yaml",                // a GRU step, reset and update gates
+	"attention.yaml",          // one attention head, the softmax's Jacobian
+	"transformer-block.yaml",  // a causal two-head pre-norm transformer block
+	"next-token.yaml",         // a tiny transformer, next-token cross-entropy
 }

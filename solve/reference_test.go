@@ -380,7 +380,8 @@ func TestReference(t *testing.T) {
 // bank is the problem bank, examples/<name>.yaml, each checked against
 // PyTorch.
 var bank = []string{"mazur", "softmax-classifier", "convnet-pool", "batchnorm", "residual", "dropout",
-	"weight-decay", "momentum", "adam", "layernorm", "gated-concat"}
+	"weight-decay", "momentum", "adam", "layernorm", "gated-concat",
+	"rnn", "lstm", "gru", "attention", "transformer-block", "next-token"}
 
 // minCourseSpecs is how many random course problems (testdata/specs/course-*.yaml,
 // drawn by the reference script) the reference must hold at least.

@@ -35,6 +35,7 @@ import sys
 import torch
 import torch.nn.functional as F
 import yaml
+from torch.nn.utils.stateless import functional_call
 
 torch.set_num_threads(2)
 torch.set_default_dtype(torch.float64)
@@ -46,7 +47,8 @@ OUT = os.path.join(HERE, "reference.json")
 
 # The problem bank: examples/<name>.yaml (every one must exist).
 BANK = ["mazur", "softmax-classifier", "convnet-pool", "batchnorm", "residual", "dropout",
-        "weight-decay", "momentum", "adam", "layernorm", "gated-concat"]
+        "weight-decay", "momentum", "adam", "layernorm", "gated-concat",
+        "rnn", "lstm", "gru", "attention", "transformer-block", "next-token"]
 
 # Random course problems: their spec files, drawn from this seed.
 COURSE_SEED = 20240612
@@ -167,6 +169,8 @@ def activate(u, layer, margins=None):
         return torch.sigmoid(u)
     if act == "tanh":
         return torch.tanh(u)
+    if act == "gelu":
+        return F.gelu(u)  # the exact form x·Φ(x) (approximate="none")
     raise SpecError("unknown activation %r" % act)
 
 
@@ -183,7 +187,11 @@ def add_bias(u, b, nb):
 
 
 def linear(x, w, b, layer, nb):
-    """The affine part u = W x + b (F.linear on a batch's rows)."""
+    """The affine part u = W x + b (F.linear on a batch's rows, and on the
+    rows of a matrix input: the time steps of a sequence, the tokens)."""
+    if x.dim() == 2 and not nb:
+        u = x @ w if layer.get("transpose") else x @ w.t()
+        return add_bias(u, b, 1)
     if x.dim() != 1 + nb:
         raise SpecError("linear input must be a vector (per sample)")
     if nb:
@@ -242,6 +250,121 @@ def pool(x, layer, nb, margins):
     return y if nb else y[0]
 
 
+# ---- sequences and attention ---------------------------------------------
+#
+# A recurrent layer reads its input's rows as time steps x_1 … x_T and runs
+# PyTorch's own cell over them, nn.RNNCell, nn.LSTMCell or nn.GRUCell, with
+# the spec's weights loaded into the cell (torch.nn.utils.stateless.
+# functional_call, so that autograd reaches the spec's tensors): weight =
+# weight_ih, recurrent = weight_hh, bias = bias_ih, recurrent_bias = bias_hh
+# (a missing one is zeros; neither: bias=False). Under conventions.weights
+# hW the spec stores the weights in×out and multiplies h·W; PyTorch's
+# weight_ih is their transpose. h0 and c0 name data inputs (default zeros).
+# The layer's output is the T×H stack of h_1 … h_T.
+
+
+def recurrent(x, layer, params, env, weights, margins=None):
+    t = layer["type"]
+    if x.dim() != 2:
+        raise SpecError("%s: want a sequence, one row per time step" % t)
+    gates = {"rnn": 1, "lstm": 4, "gru": 3}[t]
+    w_ih, w_hh = params[layer["weight"]], params[layer["recurrent"]]
+    b_ih = params[layer["bias"]] if layer.get("bias") else None
+    b_hh = params[layer["recurrent_bias"]] if layer.get("recurrent_bias") else None
+    if weights == "hW":  # stored in×out: PyTorch's out×in is the transpose
+        w_ih, w_hh = w_ih.t(), w_hh.t()
+    elif weights != "Wh":
+        raise SpecError("conventions.weights %r" % weights)
+    hid, ins = w_hh.shape[1], x.shape[1]
+    if tuple(w_hh.shape) != (gates * hid, hid) or tuple(w_ih.shape) != (gates * hid, ins):
+        raise SpecError("%s weights %r, %r for %d inputs" % (t, tuple(w_ih.shape), tuple(w_hh.shape), ins))
+    act = layer.get("activation") or "identity"
+    if act == "identity":
+        act = "tanh"  # nn.RNNCell's default
+    has_bias = b_ih is not None or b_hh is not None
+    state = {"weight_ih": w_ih, "weight_hh": w_hh}
+    if has_bias:
+        zeros = torch.zeros(gates * hid, dtype=DT)
+        state["bias_ih"] = b_ih if b_ih is not None else zeros
+        state["bias_hh"] = b_hh if b_hh is not None else zeros
+    cell = None
+    if t == "rnn" and act in ("tanh", "relu"):
+        cell = torch.nn.RNNCell(ins, hid, bias=has_bias, nonlinearity=act)
+    elif t == "lstm":
+        cell = torch.nn.LSTMCell(ins, hid, bias=has_bias)
+    elif t == "gru":
+        cell = torch.nn.GRUCell(ins, hid, bias=has_bias)
+    if cell is not None:
+        cell = cell.to(DT)
+    h = env[layer["h0"]] if layer.get("h0") else torch.zeros(hid, dtype=DT)
+    c = env[layer["c0"]] if layer.get("c0") else torch.zeros(hid, dtype=DT)
+    if tuple(h.shape) != (hid,) or tuple(c.shape) != (hid,):
+        raise SpecError("%s: initial state of shape %r, want (%d,)" % (t, tuple(h.shape), hid))
+    outs = []
+    for step in range(x.shape[0]):
+        xt = x[step].unsqueeze(0)  # a batch of one, as the cells take it
+        if t == "rnn":
+            # the pre-activation, for the margin to ReLU's kink and for an
+            # activation nn.RNNCell does not have
+            u = w_ih @ x[step] + w_hh @ h
+            if has_bias:
+                u = u + state["bias_ih"] + state["bias_hh"]
+            if cell is None:
+                h = activate(u, {"activation": act}, margins)
+            else:
+                if act == "relu" and margins is not None:
+                    margins.note_relu(u)
+                h = functional_call(cell, state, (xt, h.unsqueeze(0)))[0]
+        elif t == "lstm":
+            hn, cn = functional_call(cell, state, (xt, (h.unsqueeze(0), c.unsqueeze(0))))
+            h, c = hn[0], cn[0]
+        else:
+            h = functional_call(cell, state, (xt, h.unsqueeze(0)))[0]
+        outs.append(h)
+    return torch.stack(outs)
+
+
+def sdpa(q, k, v, causal):
+    """Scaled dot-product attention of heads×T×d_k tensors: PyTorch's own
+    function (F.scaled_dot_product_attention from torch 2.0; torch 1.13 has
+    it as F._scaled_dot_product_attention), checked against the explicit
+    form softmax(Q·Kᵀ/√d_k, masked −∞ above the diagonal when causal)·V."""
+    s = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+    if causal:
+        n = s.shape[-1]
+        s = s.masked_fill(torch.triu(torch.ones(n, n, dtype=torch.bool), 1), -math.inf)
+    explicit = torch.softmax(s, dim=-1) @ v
+    if hasattr(F, "scaled_dot_product_attention"):
+        o = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    elif hasattr(F, "_scaled_dot_product_attention"):
+        o, _ = F._scaled_dot_product_attention(q, k, v, None, 0.0, False, causal)
+    else:
+        return explicit
+    if not torch.allclose(o, explicit, rtol=1e-12, atol=1e-14):
+        raise AssertionError("PyTorch's attention and its explicit form differ by %g" % float((o - explicit).abs().max()))
+    return o
+
+
+def attention(x, layer, params):
+    """Multi-head attention over the rows (tokens) of x: Q = x·Wqᵀ, K, V
+    likewise (nn.Linear without bias), each head's columns attended with
+    sdpa, the heads concatenated and projected by Wo."""
+    if x.dim() != 2:
+        raise SpecError("attention: want one row per token")
+    wq, wk, wv, wo = (params[layer[f]] for f in ("wq", "wk", "wv", "wo"))
+    heads = int(layer.get("heads") or 1)
+    q, k, v = F.linear(x, wq), F.linear(x, wk), F.linear(x, wv)
+    n, dm = q.shape
+    if dm % heads:
+        raise SpecError("%d heads for %d columns" % (heads, dm))
+
+    def split(m):  # T×(heads·d_k) → heads×T×d_k
+        return m.reshape(n, heads, dm // heads).transpose(0, 1)
+
+    o = sdpa(split(q), split(k), split(v), bool(layer.get("causal")))
+    return F.linear(o.transpose(0, 1).reshape(n, dm), wo)
+
+
 def pre_name(layer):
     """The name of a layer's pre-activation: `preactivation`, else u<n> for
     an output h<n>, else u_<name>."""
@@ -272,6 +395,8 @@ def batched(spec):
     for _, kind, batch, _ in read_inputs(spec):
         if kind == "data":
             return batch
+    if any(l["type"] == "embedding" for l in spec["layers"]):
+        return False  # a token model: its input is the token ids
     raise SpecError("no data input")
 
 
@@ -305,6 +430,15 @@ def evaluate(spec, params, kernel, reshape_order, label, margins=None):
         t = layer["type"]
         w = params[layer["weight"]] if layer.get("weight") else None
         b = params[layer["bias"]] if layer.get("bias") else None
+        if t == "embedding":
+            # F.embedding: row ids[i] of the table, for token ids of an
+            # input of kind labels
+            if not layer.get("inputs") or layer["inputs"][0] not in inputs:
+                raise SpecError("an embedding reads an input of token ids")
+            x = F.embedding(inputs[layer["inputs"][0]], w)
+            env[layer["name"]] = x
+            forward.append((layer["name"], x))
+            continue
         ins = [x]
         if layer.get("inputs"):
             ins = [env[n] for n in layer["inputs"]]
@@ -346,6 +480,25 @@ def evaluate(spec, params, kernel, reshape_order, label, margins=None):
         elif t == "concat":
             axis = int(layer.get("axis", nb))
             x = torch.cat(ins, dim=axis)
+        elif t in ("rnn", "lstm", "gru"):
+            weights = (spec.get("conventions") or {}).get("weights") or "Wh"
+            x = recurrent(x, layer, params, env, weights, margins)
+        elif t == "attention":
+            x = attention(x, layer, params)
+        elif t == "matmul":
+            if len(ins) != 2 or ins[0].dim() != 2 or ins[1].dim() != 2:
+                raise SpecError("matmul of two matrices")
+            a, c = ins
+            x = a @ (c.t() if layer.get("transpose_b") else c)
+            scale = layer.get("scale")
+            if scale not in (None, 0, 1):
+                x = x * float(scale)
+        elif t == "slice":
+            axis = int(layer.get("axis", -1))
+            start, stop = int(layer.get("start") or 0), int(layer["stop"])
+            if not 0 <= start < stop <= x.shape[axis]:
+                raise SpecError("slice [%d, %d) of an axis of %d" % (start, stop, x.shape[axis]))
+            x = x.narrow(axis, start, stop - start)
         elif t == "logistic":
             if i != len(layers) - 1:
                 raise SpecError("logistic must be last")
@@ -793,6 +946,160 @@ def course_generator(rng):
     }
 
 
+def course_rnn(rng):
+    steps, d, hid = 4, 3, 3
+    return {
+        "title": "Course: backpropagation through time, an RNN over four steps with a read-out",
+        "about": ["h_t = tanh(W_xh·x_t + b_xh + W_hh·h_{t−1} + b_hh) from a given h_0 (nn.RNNCell",
+                  "with both biases), a linear read-out y_t = W_hy·h_t + b_y at every step,",
+                  "E = ½·Σ_t ‖y_t − t_t‖²: the shared weights' gradients sum four steps."],
+        "inputs": [{"name": "x", "value": vals(rng, steps, d, lo=-1.5, hi=1.5)},
+                   {"name": "h0", "value": vals(rng, hid, lo=-0.5, hi=0.5)},
+                   {"name": "t", "kind": "target", "value": vals(rng, steps, 2)}],
+        "layers": [{"type": "rnn", "name": "h", "weight": "W_xh", "recurrent": "W_hh", "bias": "b_xh",
+                    "recurrent_bias": "b_hh", "h0": "h0"},
+                   {"type": "linear", "name": "y", "weight": "W_hy", "bias": "b_y"}],
+        "objective": {"type": "half_sse", "target": "t", "name": "E"},
+        "params": {"W_xh": vals(rng, hid, d), "W_hh": vals(rng, hid, hid, lo=-0.8, hi=0.8),
+                   "b_xh": vals(rng, hid, lo=-0.3, hi=0.3), "b_hh": vals(rng, hid, lo=-0.3, hi=0.3),
+                   "W_hy": vals(rng, 2, hid), "b_y": vals(rng, 2, lo=-0.3, hi=0.3)},
+    }
+
+
+def course_rnn_hw(rng):
+    steps, d, hid = 3, 2, 3
+    return {
+        "title": "Course: a ReLU RNN written h·W (weights in×out), its last state classified",
+        "about": ["conventions.weights: hW, as some textbooks write it: h_t = ReLU(x_t·W_xh +",
+                  "h_{t−1}·W_hh + b_h) with W_xh 2×3 and W_hh 3×3 stored in×out (PyTorch's",
+                  "weight_ih is W_xhᵀ); the last state (a slice of the 3×3 sequence) is read",
+                  "out to two logits, cross-entropy against its label."],
+        "conventions": {"weights": "hW"},
+        "inputs": [{"name": "x", "value": vals(rng, steps, d, lo=-1.5, hi=1.5)},
+                   {"name": "y", "kind": "labels", "value": [rng.randrange(2)]}],
+        "layers": [{"type": "rnn", "name": "h", "weight": "W_xh", "recurrent": "W_hh", "bias": "b_h",
+                    "activation": "relu"},
+                   {"type": "slice", "name": "last", "axis": 0, "start": steps - 1, "stop": steps},
+                   {"type": "linear", "name": "z", "weight": "W_z", "bias": "b_z"}],
+        "objective": {"type": "cross_entropy", "labels": "y"},
+        "params": {"W_xh": vals(rng, d, hid), "W_hh": vals(rng, hid, hid, lo=-0.8, hi=0.8),
+                   "b_h": vals(rng, hid, lo=0.0, hi=0.4), "W_z": vals(rng, 2, hid),
+                   "b_z": vals(rng, 2, lo=-0.2, hi=0.2)},
+    }
+
+
+def course_lstm(rng):
+    steps, d, hid = 3, 2, 3
+    return {
+        "title": "Course: an LSTM over three steps from given states, a label per step, SGD",
+        "about": ["nn.LSTMCell's conventions (gate rows i, f, g, o; both biases) from a given",
+                  "h_0 and c_0; each step's state read out to two logits, the mean",
+                  "cross-entropy against a label per step; two SGD steps."],
+        "inputs": [{"name": "x", "value": vals(rng, steps, d, lo=-1.5, hi=1.5)},
+                   {"name": "h0", "value": vals(rng, hid, lo=-0.5, hi=0.5)},
+                   {"name": "c0", "value": vals(rng, hid, lo=-0.5, hi=0.5)},
+                   {"name": "y", "kind": "labels", "value": [rng.randrange(2) for _ in range(steps)]}],
+        "layers": [{"type": "lstm", "name": "h", "weight": "W_ih", "recurrent": "W_hh", "bias": "b_ih",
+                    "recurrent_bias": "b_hh", "h0": "h0", "c0": "c0"},
+                   {"type": "linear", "name": "z", "weight": "W_z", "bias": "b_z"}],
+        "objective": {"type": "cross_entropy", "labels": "y", "reduction": "mean"},
+        "train": {"optimizer": "sgd", "lr": 0.5, "steps": 2},
+        "params": {"W_ih": vals(rng, 4 * hid, d), "W_hh": vals(rng, 4 * hid, hid, lo=-0.6, hi=0.6),
+                   "b_ih": vals(rng, 4 * hid, lo=-0.3, hi=0.3), "b_hh": vals(rng, 4 * hid, lo=-0.3, hi=0.3),
+                   "W_z": vals(rng, 2, hid), "b_z": vals(rng, 2, lo=-0.2, hi=0.2)},
+    }
+
+
+def course_gru(rng):
+    steps, d, hid = 3, 3, 2
+    return {
+        "title": "Course: a GRU over three steps without a recurrent bias, sigmoid outputs",
+        "about": ["nn.GRUCell's conventions (gate rows r, z, n) with b_ih only (b_hh is zero,",
+                  "so n = tanh(W_in·x + b_in + r ⊙ (W_hn·h))), a given h_0, a sigmoid read-out",
+                  "of every state and Σ(y − t)²."],
+        "inputs": [{"name": "x", "value": vals(rng, steps, d, lo=-1.5, hi=1.5)},
+                   {"name": "h0", "value": vals(rng, hid, lo=-0.5, hi=0.5)},
+                   {"name": "t", "kind": "target", "value": vals(rng, steps, 2, lo=0, hi=1)}],
+        "layers": [{"type": "gru", "name": "h", "weight": "W_ih", "recurrent": "W_hh", "bias": "b_ih",
+                    "h0": "h0"},
+                   {"type": "linear", "name": "y", "weight": "W_y", "bias": "b_y", "activation": "sigmoid"}],
+        "objective": {"type": "sse", "target": "t"},
+        "params": {"W_ih": vals(rng, 3 * hid, d), "W_hh": vals(rng, 3 * hid, hid),
+                   "b_ih": vals(rng, 3 * hid, lo=-0.3, hi=0.3), "W_y": vals(rng, 2, hid),
+                   "b_y": vals(rng, 2, lo=-0.2, hi=0.2)},
+    }
+
+
+def course_attention_causal(rng):
+    steps, d, dm = 4, 4, 6
+    return {
+        "title": "Course: causal two-head attention after a layer norm, a residual and a read-out",
+        "about": ["Four tokens of width 4: n = LayerNorm(x), two causal heads of d_k = 3",
+                  "(Q, K, V of 6 columns, a token attends to itself and the tokens before",
+                  "it), r = x + Wo·heads, a linear read-out of every token, ½·Σ(y − t)²."],
+        "inputs": [{"name": "x", "value": vals(rng, steps, d, lo=-1.5, hi=1.5)},
+                   {"name": "t", "kind": "target", "value": vals(rng, steps, 2)}],
+        "layers": [{"type": "layernorm", "name": "n", "weight": "g", "bias": "be"},
+                   {"type": "attention", "name": "att", "wq": "Wq", "wk": "Wk", "wv": "Wv", "wo": "Wo",
+                    "heads": 2, "causal": True},
+                   {"type": "add", "name": "r", "inputs": ["x", "att"]},
+                   {"type": "linear", "name": "y", "weight": "W_y", "bias": "b_y"}],
+        "objective": {"type": "half_sse", "target": "t"},
+        "params": {"g": vals(rng, d, lo=0.7, hi=1.3), "be": vals(rng, d, lo=-0.2, hi=0.2),
+                   "Wq": vals(rng, dm, d, lo=-0.8, hi=0.8), "Wk": vals(rng, dm, d, lo=-0.8, hi=0.8),
+                   "Wv": vals(rng, dm, d, lo=-0.8, hi=0.8), "Wo": vals(rng, d, dm, lo=-0.5, hi=0.5),
+                   "W_y": vals(rng, 2, d), "b_y": vals(rng, 2, lo=-0.2, hi=0.2)},
+    }
+
+
+def course_attention_embedding(rng):
+    steps, vocab, d, dm = 5, 6, 4, 3
+    tokens = [rng.randrange(vocab) for _ in range(steps)]
+    tokens[3] = tokens[0]  # a repeated token: its embedding row's gradients add
+    return {
+        "title": "Course: token embeddings, one attention head, GELU and next-token logits",
+        "about": ["Five tokens of a six-token vocabulary (one repeated) looked up in E, one",
+                  "attention head (not causal) with a residual connection, the exact GELU,",
+                  "a linear read-out to six logits per token, cross-entropy summed."],
+        "inputs": [{"name": "tokens", "kind": "labels", "value": tokens},
+                   {"name": "next", "kind": "labels", "value": [rng.randrange(vocab) for _ in range(steps)]}],
+        "layers": [{"type": "embedding", "name": "e", "weight": "E", "inputs": ["tokens"]},
+                   {"type": "attention", "name": "att", "wq": "Wq", "wk": "Wk", "wv": "Wv", "wo": "Wo"},
+                   {"type": "add", "name": "r", "inputs": ["e", "att"]},
+                   {"type": "activation", "name": "g", "activation": "gelu"},
+                   {"type": "linear", "name": "z", "weight": "W_z", "bias": "b_z"}],
+        "objective": {"type": "cross_entropy", "labels": "next", "reduction": "sum"},
+        "params": {"E": vals(rng, vocab, d), "Wq": vals(rng, dm, d), "Wk": vals(rng, dm, d),
+                   "Wv": vals(rng, dm, d), "Wo": vals(rng, d, dm), "W_z": vals(rng, vocab, d),
+                   "b_z": vals(rng, vocab, lo=-0.2, hi=0.2)},
+    }
+
+
+def course_attention_matmul(rng):
+    steps, d = 3, 4
+    return {
+        "title": "Course: one attention head from matmul, softmax and slice layers",
+        "about": ["An attention head written with the primitives: q, k, v = linear maps of",
+                  "each token (row by row), S = q·kᵀ/√2 (matmul with transpose_b and",
+                  "scale), A = softmax(S) by rows, O = A·v, its last two columns (slice),",
+                  "tanh, ½·Σ(o − t)²."],
+        "inputs": [{"name": "x", "value": vals(rng, steps, d, lo=-1.5, hi=1.5)},
+                   {"name": "t", "kind": "target", "value": vals(rng, steps, 2)}],
+        "layers": [{"type": "linear", "name": "q", "weight": "Wq", "inputs": ["x"]},
+                   {"type": "linear", "name": "k", "weight": "Wk", "inputs": ["x"]},
+                   {"type": "linear", "name": "v", "weight": "Wv", "bias": "bv", "inputs": ["x"]},
+                   {"type": "matmul", "name": "S", "inputs": ["q", "k"], "transpose_b": True,
+                    "scale": 1 / math.sqrt(2)},
+                   {"type": "softmax", "name": "A", "inputs": ["S"]},
+                   {"type": "matmul", "name": "O", "inputs": ["A", "v"]},
+                   {"type": "slice", "name": "o2", "axis": 1, "start": 1, "stop": 3},
+                   {"type": "activation", "name": "o", "activation": "tanh"}],
+        "objective": {"type": "half_sse", "target": "t"},
+        "params": {"Wq": vals(rng, 2, d), "Wk": vals(rng, 2, d), "Wv": vals(rng, 3, d),
+                   "bv": vals(rng, 3, lo=-0.2, hi=0.2)},
+    }
+
+
 COURSE = [
     ("course-softmax-batch", course_softmax),
     ("course-convnet-pool", course_convnet),
@@ -805,6 +1112,13 @@ COURSE = [
     ("course-adam-maximize", course_adam),
     ("course-gated-inputs", course_gated),
     ("course-generator-batch", course_generator),
+    ("course-rnn-readout", course_rnn),
+    ("course-rnn-hw", course_rnn_hw),
+    ("course-lstm-labels", course_lstm),
+    ("course-gru-nobias", course_gru),
+    ("course-attention-causal", course_attention_causal),
+    ("course-attention-embedding", course_attention_embedding),
+    ("course-attention-matmul", course_attention_matmul),
 ]
 
 
@@ -821,7 +1135,7 @@ def flow(v):
     if isinstance(v, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v) and v.lower() not in (
             "y", "n", "yes", "no", "on", "off", "true", "false", "null"):
         return v
-    return json.dumps(v)
+    return json.dumps(v, ensure_ascii=False)
 
 
 def rows(v, indent):
@@ -845,6 +1159,8 @@ def spec_yaml(name, seed, spec):
            "# generator and rerun it."]
     out += ["# " + line for line in spec["about"]]
     out.append("title: %s" % flow(spec["title"]))
+    if "conventions" in spec:
+        out.append("conventions: " + flow_map(spec["conventions"]))
     out.append("")
     out.append("inputs:")
     for inp in spec["inputs"]:
