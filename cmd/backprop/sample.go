@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/backprop-dev/backprop/gan"
+	"github.com/backprop-dev/backprop/training"
 )
 
 // sampleCmd is `backprop sample`: draws images from a trained DCGAN
@@ -23,7 +25,11 @@ func sampleCmd() *cobra.Command {
 		Long: `Generate --n images with the generator of a checkpoint written by "backprop train gan"
 (BatchNorm in evaluation mode, noise from --seed). The output format follows the extension of
 --out: .png writes a grid, anything else an IDX file of unsigned bytes in MNIST's format
-(gzip-compressed if it ends in .gz), which "backprop eval --samples" reads.`,
+(gzip-compressed if it ends in .gz), which "backprop eval --samples" reads.
+
+The images are generated and written 256 at a time, so memory does not grow with --n (a PNG
+grid holds one row of tiles). The file appears only when it is complete: Ctrl-C (exit status
+130) or an error leaves no partial file, and an existing file at --out stays as it was.`,
 		Example: `  backprop sample --checkpoint runs/mnist/checkpoint.safetensors --n 10000 --out samples.idx.gz
   backprop sample --checkpoint runs/mnist/checkpoint-epoch5.safetensors --n 64 --out grid.png`,
 		Args: cobra.NoArgs,
@@ -44,11 +50,14 @@ func sampleCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			imgs, err := gan.Sample(g, n, seed)
-			if err != nil {
-				return err
-			}
-			if err := gan.WriteSamples(out, imgs); err != nil {
+			// Ctrl-C stops between two chunks; the file is written
+			// atomically, so nothing of it is left behind
+			ctx, stop := training.InterruptContext(cmd.Context())
+			defer stop()
+			if err := gan.WriteSampleFile(ctx, out, g, n, seed); err != nil {
+				if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+					return interruptedError{fmt.Errorf("sample interrupted; nothing was written to %s", out)}
+				}
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d samples of %s (epoch %d, step %d) to %s\n", n, ck.Path, ck.Epoch, ck.Step, out)
