@@ -230,7 +230,10 @@ func ExportSpec(s *spec.Spec) (*Export, error) {
 		}
 	}
 	if len(inputs) == 0 {
-		return nil, fmt.Errorf("the spec's network reads none of its inputs")
+		// a recurrent layer reads its input row by row as given vectors,
+		// and a token model reads integer ids: neither is a float input
+		// an ONNX graph could take
+		return nil, fmt.Errorf("export: the spec's network reads none of its inputs as a tensor (a recurrent layer's given time steps or an embedding's token ids cannot be an ONNX input)")
 	}
 	name := s.Title
 	if name == "" {
