@@ -25,14 +25,18 @@ Follow-through is method credit: a number that differs from the key only
 because it was computed, correctly, from an earlier wrong number of the
 student's own. The key's network is re-run from the student's values to tell
 (forward from their forward values; backward from their gradients, where a
-bias gradient stands for the pre-activation gradient it equals).
+bias gradient stands for the pre-activation gradient it equals). In a
+recurrent network a slip in one time step's state carried forward
+consistently is one wrong number: the later steps earn follow-through.
 
 The report gives a score per task (forward values, gradients) and per tensor
 (right + follow-through of the numbers asked), the wrong numbers grouped by
 tensor, and either the cause of the wrong numbers, when a common global mistake
 explains them all (every gradient with the opposite sign, a factor of 2 or ½,
 for a mean cross-entropy over a batch the forgotten 1/N, a transposed weight
-gradient, another reading of the problem: reshape order,
+gradient, in an RNN backpropagation through time truncated to one step (the
+gradient from step t+1 forgotten), in attention the forgotten 1/sqrt(d_k) of
+the scores, another reading of the problem: reshape order,
 kernel orientation, label), or the first step of the worked trace where the
 answers leave the correct path with its worked line. It ends with a summary
 paragraph to paste into the student's feedback; --format json carries the same.

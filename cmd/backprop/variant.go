@@ -17,14 +17,17 @@ func variantCmd() *cobra.Command {
 	var out string
 	var noPDF bool
 	cmd := &cobra.Command{
-		Use:   "variant --seed N --count K --out DIR [--problem gan|autoencoder|both|softmax|convnet|all]",
+		Use:   "variant --seed N --count K --out DIR [--problem gan|autoencoder|both|softmax|convnet|rnn|attention|all]",
 		Short: "Randomized versions of the problems, with student sheets and answer keys",
 		Long: `variant writes K randomized versions of Problem 1 (the tiny GAN) and/or
 Problem 2 (the auto-encoder, with small numbers) into DIR; --problem softmax
 draws the softmax classifier of the problem bank (a batch of 3 samples, a ReLU
 hidden layer, the mean cross-entropy against class labels), --problem convnet
 the conv net (convolution + ReLU, max pooling, flatten, a linear layer and
-cross-entropy), --problem all the four. Weights are drawn at --precision
+cross-entropy), --problem rnn an Elman RNN over 3 time steps with a read-out
+at every step under 1/2 squared error (backpropagation through time),
+--problem attention one head of scaled dot-product attention over 3 tokens,
+--problem all the six. Weights are drawn at --precision
 decimals (1, like the problem set); --vary-sizes also draws the sizes (z length,
 channels, kernel size; input and hidden sizes; batch, features, hidden units and
 classes; image side, filters, kernel and pooling stride). The same options always
@@ -36,7 +39,9 @@ digits still gives gradients of the right size, and at least one ReLU unit is of
 at least one on in every layer), so that the masks matter; the softmax classifier
 and the conv net also keep every row of logits within a spread of 4, have two
 labels or more and a sample the network gets wrong in a batch, and no tie in a
-pooling window (so each gradient has one way back). --any-draws turns
+pooling window (so each gradient has one way back); the RNN keeps every
+pre-activation within ±2 (no saturated tanh), the attention head every
+attention weight at most 0.95 (no nearly one-hot softmax row). --any-draws turns
 this off and draws the numbers variants had before fair draws (the discriminator
 may saturate, every ReLU may be on).
 
@@ -101,13 +106,13 @@ Hand out sheet.md (or sheet.pdf) and answers-template.json; keep key/.`,
 	f.Uint64Var(&o.Seed, "seed", 0, "random seed (required); the same seed gives the same variants")
 	f.IntVar(&o.Count, "count", 1, "number of variants per problem")
 	f.StringVar(&out, "out", "", "output directory (required)")
-	f.StringVar(&o.Problem, "problem", "gan", "gan (Problem 1), autoencoder (Problem 2), both, softmax (softmax classifier), convnet (conv net with pooling) or all")
+	f.StringVar(&o.Problem, "problem", "gan", "gan (Problem 1), autoencoder (Problem 2), both, softmax (softmax classifier), convnet (conv net with pooling), rnn (RNN over 3 steps), attention (one attention head) or all")
 	f.IntVar(&o.Precision, "precision", 1, "decimals of every drawn number (1 to 4)")
 	f.BoolVar(&o.VarySizes, "vary-sizes", false, "also draw the sizes (z length, channels, kernel size; input and hidden sizes; batch, features, classes; image, filters, stride)")
 	f.BoolVar(&o.Signed, "signed", false, "draw the GAN's w0 and w1 with both signs too (its biases, w2 and b2 have both signs unless --any-draws)")
 	f.BoolVar(&o.AnyDraws, "any-draws", false, "draw without the fairness conditions, as variants were drawn before them (a sigmoid may saturate, no ReLU need be off)")
 	f.BoolVar(&noPDF, "no-pdf", false, "do not make PDFs even when pandoc is available")
-	completeChoices(cmd, map[string][]string{"problem": {"gan", "autoencoder", "both", "softmax", "convnet", "all"}})
+	completeChoices(cmd, map[string][]string{"problem": {"gan", "autoencoder", "both", "softmax", "convnet", "rnn", "attention", "all"}})
 	_ = cmd.MarkFlagDirname("out")
 	return cmd
 }

@@ -18,7 +18,7 @@ func TestVariantCourseThenGrade(t *testing.T) {
 	if err != nil {
 		t.Fatalf("variant: %v\n%s", err, out)
 	}
-	for _, name := range []string{"gan-01", "autoencoder-01", "softmax-01", "convnet-01"} {
+	for _, name := range []string{"gan-01", "autoencoder-01", "softmax-01", "convnet-01", "rnn-01", "attention-01"} {
 		if !strings.Contains(out, name) {
 			t.Errorf("variant --problem all did not make %s:\n%s", name, out)
 		}
