@@ -7,6 +7,7 @@ import (
 
 	"github.com/backprop-dev/backprop/autograd"
 	"github.com/backprop-dev/backprop/expr"
+	"github.com/backprop-dev/backprop/ops"
 	"github.com/backprop-dev/backprop/spec"
 	"github.com/backprop-dev/backprop/tensor"
 )
@@ -29,12 +30,59 @@ func declineBatched(s *spec.Spec, n int) *DeclinedError {
 	if s.Batched() {
 		return &DeclinedError{Reason: fmt.Sprintf("The input %s is already a batch of %d samples (batch: true), so the equations per sample above are its batched form; no separate form batched over N is derived.", s.Input.Name, s.InputTensor().Dim(0))}
 	}
+	if why := declineSequence(s); why != nil {
+		return why
+	}
 	for _, in := range s.Inputs {
 		if in.Kind == "labels" {
 			return &DeclinedError{Reason: fmt.Sprintf("The labels %s name the class of the spec's own sample; a form batched over N samples would need a label for each, so only the per-sample form is derived.", in.Name)}
 		}
 	}
 	return nil
+}
+
+// declineSequence is the reason not to derive a batched form of a spec
+// whose rows are not samples: the time steps a recurrent layer runs
+// through, the tokens an attention layer mixes or an embedding looks up,
+// or the matrices a matmul layer multiplies; nil for any other spec.
+func declineSequence(s *spec.Spec) *DeclinedError {
+	find := func(types ...string) (int, bool) {
+		for i, l := range s.Layers {
+			for _, t := range types {
+				if l.Type == t {
+					return i, true
+				}
+			}
+		}
+		return 0, false
+	}
+	if i, ok := find("rnn", "lstm", "gru"); ok {
+		l := s.Layers[i]
+		return &DeclinedError{Reason: fmt.Sprintf("The rows of %s are the time steps of one sequence, which the %s layer %s reads in order, each step's state feeding the next (backpropagation through time runs back along them); they are not samples, so only the per-sequence form is derived, not one batched over N sequences.", layerInput(s, i), l.Type, l.Name)}
+	}
+	if i, ok := find("attention"); ok {
+		l := s.Layers[i]
+		return &DeclinedError{Reason: fmt.Sprintf("The rows of %s are the tokens of one sequence, which the attention layer %s mixes (each token's output depends on the tokens it attends to); they are not independent samples, so only the per-sequence form is derived, not one batched over N sequences.", layerInput(s, i), l.Name)}
+	}
+	if i, ok := find("embedding"); ok {
+		l := s.Layers[i]
+		return &DeclinedError{Reason: fmt.Sprintf("The token ids %s are the positions of one sequence, looked up by the embedding layer %s; a form batched over N sequences would need ids for each, so only the per-sequence form is derived.", layerInput(s, i), l.Name)}
+	}
+	if i, ok := find("matmul"); ok {
+		return &DeclinedError{Reason: fmt.Sprintf("The matmul layer %s multiplies whole matrices, whose rows are not samples; so only the form of the spec's own matrices is derived, not one batched over N.", s.Layers[i].Name)}
+	}
+	return nil
+}
+
+// layerInput is the name of the value layer i of s reads first.
+func layerInput(s *spec.Spec, i int) string {
+	switch l := s.Layers[i]; {
+	case len(l.Inputs) > 0:
+		return l.Inputs[0]
+	case i > 0:
+		return s.Layers[i-1].Name
+	}
+	return s.Input.Name
 }
 
 // Spec derives the equations of a spec, per sample or batched over n
@@ -56,6 +104,13 @@ func Spec(s *spec.Spec, n int) (*Derivation, *spec.Model[float64], error) {
 	}
 	if err := autograd.Backward(m.Objective); err != nil {
 		return nil, nil, err
+	}
+	// the cross-entropy's onehot(·) names the spec's labels input (next,
+	// not a default y that may be another value of the graph)
+	for _, v := range m.Nodes {
+		if ce, ok := v.Op.(*ops.CrossEntropyOp[float64]); ok && ce.LabelName == "" && s.Objective.Labels != "" {
+			ce.LabelName = s.Objective.Labels
+		}
 	}
 	d, err := Graph(m.Nodes, m.Objective, n > 0)
 	if d != nil {
@@ -179,7 +234,7 @@ func Check(s *spec.Spec, batch int, rng *rand.Rand) ([]CheckResult, error) {
 		node := d.nodes[eq.Node]
 		r := CheckResult{Name: expr.String(d.show(eq.LHS)), VsAutodiff: relDiff(vals[eq.Node], node.Grad), VsFiniteDiff: -1, Param: eq.Param}
 		if eq.Param {
-			const h = 1e-6
+			const h = 1e-5 // near the optimum ε^(1/3) of a central difference: less rounding on small gradients
 			fd := tensor.New[float64](node.Value.Shape()...)
 			p := rs.Params[eq.Node].Tensor
 			for i := range p.Data() {

@@ -88,8 +88,8 @@ func checkAll(t *testing.T, s *spec.Spec) {
 		res, err := Check(s, n, rand.New(rand.NewPCG(1, uint64(n))))
 		var declined *DeclinedError
 		if n > 0 && errors.As(err, &declined) {
-			if s.Batched() == strings.Contains(declined.Reason, "labels") {
-				t.Errorf("batched form declined for the wrong reason: %s", declined.Reason)
+			if want := declineReason(s); !strings.Contains(declined.Reason, want) {
+				t.Errorf("batched form declined for the wrong reason (want %q): %s", want, declined.Reason)
 			}
 			continue
 		}
@@ -112,6 +112,31 @@ func checkAll(t *testing.T, s *spec.Spec) {
 			t.Errorf("batch %d: %d parameter gradients checked, want %d", n, params, len(s.ParamOrder))
 		}
 	}
+}
+
+// declineReason is what the sentence declining s's batched form must say:
+// that the input is already a batch, that its rows are a sequence's time
+// steps or tokens, that a matmul multiplies whole matrices, or that its
+// labels name one sample.
+func declineReason(s *spec.Spec) string {
+	if s.Batched() {
+		return "is already a batch"
+	}
+	kinds := map[string]bool{}
+	for _, l := range s.Layers {
+		kinds[l.Type] = true
+	}
+	switch {
+	case kinds["rnn"] || kinds["lstm"] || kinds["gru"]:
+		return "are the time steps of one sequence"
+	case kinds["attention"]:
+		return "are the tokens of one sequence"
+	case kinds["embedding"]:
+		return "are the positions of one sequence"
+	case kinds["matmul"]:
+		return "multiplies whole matrices"
+	}
+	return "name the class"
 }
 
 func TestCheckAutoencoder(t *testing.T) { checkAll(t, load(t, "autoencoder.yaml")) }
@@ -143,8 +168,8 @@ func TestCheckOtherSpecs(t *testing.T) {
 // autodiff and finite differences.
 func TestCheckBank(t *testing.T) {
 	files, err := filepath.Glob("../examples/*.yaml")
-	if err != nil || len(files) < 11 {
-		t.Fatalf("the bank has %d problems (%v), want at least 11", len(files), err)
+	if err != nil || len(files) < 17 {
+		t.Fatalf("the bank has %d problems (%v), want at least 17", len(files), err)
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
@@ -164,8 +189,12 @@ func TestCheckBank(t *testing.T) {
 // form batched over N, in every format, and no error.
 func TestBatchedFormDeclined(t *testing.T) {
 	for name, want := range map[string]string{
-		"batchnorm.yaml":    "is already a batch of 4 samples",
-		"weight-decay.yaml": "The labels y name the class",
+		"batchnorm.yaml":         "is already a batch of 4 samples",
+		"weight-decay.yaml":      "The labels y name the class",
+		"lstm.yaml":              "The rows of x are the time steps of one sequence, which the lstm layer h reads in order",
+		"attention.yaml":         "The rows of x are the tokens of one sequence, which the attention layer y mixes",
+		"next-token.yaml":        "The rows of e are the tokens of one sequence",
+		"transformer-block.yaml": "The rows of n1 are the tokens of one sequence",
 	} {
 		s := load(t, name)
 		for _, format := range []string{"text", "markdown", "json"} {
@@ -521,6 +550,65 @@ func TestDeconvElementFormulas(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestBPTTIsASumOverSteps: backpropagation through time, as derive writes
+// it from the unrolled graph, gathers ∂E/∂h_t from the read-out and from
+// step t+1, and writes each shared weight's gradient as the sum of its
+// per-step terms; the same under conventions.weights hW, with the vector
+// results read as columns (W·g, h·gᵀ). Every printed equation evaluates
+// to autodiff's gradient (checkAll).
+func TestBPTTIsASumOverSteps(t *testing.T) {
+	for _, c := range []struct {
+		file  string
+		lines []string
+	}{
+		{"../examples/rnn.yaml", []string{
+			"  ∂E/∂h_3 = row(∂E/∂h; 3) = ",
+			"  ∂E/∂h_2 = W_hhᵀ·∂E/∂u_h_3 + row(∂E/∂h; 2) = ",
+			"  ∂E/∂h_1 = W_hhᵀ·∂E/∂u_h_2 + row(∂E/∂h; 1) = ",
+			"  ∂E/∂W_hh = ∂E/∂u_h_1·h_0ᵀ + ∂E/∂u_h_2·h_1ᵀ + ∂E/∂u_h_3·h_2ᵀ = ",
+			"  ∂E/∂b_h = ∂E/∂u_h_1 + ∂E/∂u_h_2 + ∂E/∂u_h_3 = ",
+			"  ∂E/∂W_xh = ∂E/∂u_h_1·x_1ᵀ + ∂E/∂u_h_2·x_2ᵀ + ∂E/∂u_h_3·x_3ᵀ = ",
+			"  u_h_2 = W_xh·x_2 + b_h + W_hh·h_1    ∈ ℝ^(2)",
+		}},
+		{"../solve/testdata/specs/course-rnn-hw.yaml", []string{
+			"  u_h_2 = x_2ᵀ·W_xh + b_h + h_1ᵀ·W_hh    ∈ ℝ^(3)",
+			"  ∂L/∂h_2 = W_hh·∂L/∂u_h_3 + row(∂L/∂h; 2) = ",
+			"  ∂L/∂W_hh = h_0·∂L/∂u_h_1ᵀ + h_1·∂L/∂u_h_2ᵀ + h_2·∂L/∂u_h_3ᵀ = ",
+			"  ∂L/∂W_xh = x_1·∂L/∂u_h_1ᵀ + x_2·∂L/∂u_h_2ᵀ + x_3·∂L/∂u_h_3ᵀ = ",
+		}},
+	} {
+		s, err := spec.ReadFile(c.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		if err := Write(&b, s, "text", Options{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range c.lines {
+			if !strings.Contains(b.String(), l) {
+				t.Errorf("%s: lacks %q in\n%s", c.file, l, b.String())
+			}
+		}
+		checkAll(t, s)
+	}
+}
+
+// TestSoftmaxJacobianForm: the softmax's gradient in an attention head is
+// written in its Jacobian-vector form, row by row, and evaluates.
+func TestSoftmaxJacobianForm(t *testing.T) {
+	txt := document(t, "attention.yaml", "text", &Options{Sample: true})
+	for _, l := range []string{
+		"  A = softmax(S; per row)    ∈ ℝ^(3×3)",
+		"  ∂L/∂S = ((diag(A) - A·Aᵀ)·∂L/∂A; per row) = ",
+		"  ∂L/∂A = ∂L/∂O·Vᵀ = ",
+	} {
+		if !strings.Contains(txt, l) {
+			t.Errorf("derive attention lacks %q in\n%s", l, txt)
 		}
 	}
 }

@@ -174,7 +174,9 @@ func (o *ConcatOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr
 			return nil, fmt.Errorf("slice: argument has %d elements, want %d", a[0].Len(), tensor.NumElements(o.shape))
 		}
 		n := o.sizes[i] * o.outer * o.inner
-		out := tensor.New[float64](n)
+		shape := append([]int(nil), o.shape...)
+		shape[o.axis] = o.sizes[i] // input i's own shape, for the products it enters
+		out := tensor.New[float64](shape...)
 		for m := range n {
 			out.Data()[m] = a[0].Data()[o.target(i, m)]
 		}

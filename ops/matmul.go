@@ -150,8 +150,14 @@ func (o *MatMulOp[T]) ForwardElem(k int, in func(i, m int) expr.Expr) expr.Expr 
 	return sumOf(terms)
 }
 
-// BackwardFormula implements explain.Explainer.
+// BackwardFormula implements explain.Explainer. A vector times a matrix
+// (hᵀ·W, conventions.weights hW) has a vector result, a column g as every
+// vector is; the row G of the product is then gᵀ, so that the gradients
+// read W·g and h·gᵀ.
 func (o *MatMulOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr) expr.Expr {
+	if o.aVec && !o.bVec {
+		gout = expr.Transpose{X: gout}
+	}
 	if i == 0 {
 		if o.tA {
 			return expr.MatProd{o.bar(in[1], o.tB), expr.Transpose{X: gout}}
