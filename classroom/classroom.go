@@ -13,6 +13,11 @@
 // inputs, shared parameters) is drawn as the graph it is, wrapped onto
 // several rows (and, if need be, zoomed) so that it fits the window, and a
 // spec with train: shows its optimizer steps with the numbers substituted.
+// A recurrent layer unrolled over time is drawn one column per time step
+// (the nodes of step t, Node.Step, in column t under a "t = …" label) with
+// the weights every step shares drawn once, above the steps, with an edge
+// into each; an attention head's scores S and attention weights A open as
+// a heat map in their node panel, each cell showing its number.
 // /train shows a training job's progress (package live).
 //
 // # Server-side computation, not WebAssembly

@@ -16,6 +16,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/backprop-dev/backprop/examples"
 	"github.com/backprop-dev/backprop/live"
 	"github.com/backprop-dev/backprop/spec"
 )
@@ -205,7 +206,19 @@ func TestBrowserBankAndOptimizerSteps(t *testing.T) {
 
 	// the menu lists the whole bank, beside the two tabs
 	opts := eval[[]string](t, ctx, `Array.from(document.querySelectorAll("#bank option")).map(o => o.value).filter(v => v)`)
-	want := []string{"bank-mazur", "bank-softmax-classifier", "bank-convnet-pool", "bank-batchnorm", "bank-layernorm", "bank-residual", "bank-dropout", "bank-gated-concat", "bank-weight-decay", "bank-momentum", "bank-adam"}
+	var want []string
+	for _, name := range examples.Bank {
+		want = append(want, "bank-"+strings.TrimSuffix(name, ".yaml"))
+	}
+	for _, id := range []string{"bank-mazur", "bank-convnet-pool", "bank-rnn", "bank-lstm", "bank-gru", "bank-attention", "bank-transformer-block", "bank-next-token"} {
+		found := false
+		for _, o := range opts {
+			found = found || o == id
+		}
+		if !found {
+			t.Errorf("the bank menu does not list %s: %v", id, opts)
+		}
+	}
 	if strings.Join(opts, " ") != strings.Join(want, " ") {
 		t.Errorf("bank menu %v, want %v", opts, want)
 	}

@@ -79,6 +79,9 @@ type Result struct {
 	// solve's Solution.Train, the "Optimizer steps" of the worked
 	// solution), nil for a spec without.
 	Train *Training `json:"train,omitempty"`
+	// Steps is the number of time steps of an unrolled recurrent layer
+	// (the largest Node.Step), 0 for a network without one.
+	Steps int `json:"steps,omitempty"`
 }
 
 // Training is a spec's optimizer steps as the page shows them: for each
@@ -156,6 +159,18 @@ type Node struct {
 	// ReLU(w0·z + b0)); the handout gives such a node a step of its own,
 	// which is the node's Forward.
 	InlineIn string `json:"inlineIn,omitempty"`
+	// Step is the time step (1, 2, ...) of a value of an unrolled
+	// recurrent layer (spec.Model.Group): the page draws the nodes of step
+	// t in one column, column t of the unrolled network. 0 for the others.
+	Step int `json:"step,omitempty"`
+	// Shared marks a parameter that several time steps use (W_hh of an
+	// RNN): the page draws it once, above the steps, with an edge to each.
+	Shared bool `json:"shared,omitempty"`
+	// Heatmap is "scores", "masked" or "attention" for an attention head's
+	// scores S = QKᵀ/√d_k, its causally masked scores M and its attention
+	// weights A = softmax(S) (per head: S_1, A_2): matrices the node panel
+	// draws as a heat map. Empty for the other nodes.
+	Heatmap string `json:"heatmap,omitempty"`
 }
 
 // Edge is a data dependency between two named nodes.
@@ -389,6 +404,9 @@ func solveSpec(id string, s *spec.Spec, digits int) (*Result, *apiError) {
 		}
 	}
 	r.Nodes, r.Edges = graphOf(s, m)
+	for _, n := range r.Nodes {
+		r.Steps = max(r.Steps, n.Step)
+	}
 	r.Train = training(s, sol, m.Maximize)
 
 	fwd := map[string]trace.Step{}
@@ -608,6 +626,7 @@ func graphOf(s *spec.Spec, m *spec.Model[float64]) ([]Node, []Edge) {
 			col[v] = max(c-1, 0)
 		}
 	}
+	steps := unrollColumns(named, col, m.Group, isParam, consumers)
 	lanes := map[[2]int]int{} // (column, param?) → next lane
 	var nodes []Node
 	for _, v := range named {
@@ -640,6 +659,19 @@ func graphOf(s *spec.Spec, m *spec.Model[float64]) ([]Node, []Edge) {
 		if v.Grad != nil {
 			n.Grad = append([]float64{}, v.Grad.Data()...)
 		}
+		if steps != nil {
+			n.Step = m.Group[v.Name]
+			if isParam[v] {
+				used := map[int]bool{}
+				for _, c := range consumers[v] {
+					if t := m.Group[c.Name]; t > 0 {
+						used[t] = true
+					}
+				}
+				n.Shared = len(used) > 1
+			}
+		}
+		n.Heatmap = heatmapOf(v)
 		for _, c := range consumers[v] {
 			if c.Grad != nil {
 				n.Consumers = append(n.Consumers, ids[c])
@@ -671,7 +703,148 @@ func graphOf(s *spec.Spec, m *spec.Model[float64]) ([]Node, []Edge) {
 		lanes[key]++
 		edges = append(edges, Edge{From: in.Name, To: ids[loss]})
 	}
+	if steps != nil {
+		edges = append(edges, stepInputEdges(named, ids, m.Group)...)
+		stepLanes(nodes)
+	}
 	return nodes, edges
+}
+
+// unrollColumns places an unrolled recurrent layer one column per time
+// step: the values of step t (m.Group) in the column of step 1 plus t−1,
+// the nodes after the layer right after the last step, the nodes before
+// it where they were; parameters move to the column of their first
+// consumer and other given tensors (initial states, targets) just before
+// theirs, as graphOf places them. It returns nil, changing nothing, for a
+// network without time steps.
+func unrollColumns(named []*autograd.Var[float64], col map[*autograd.Var[float64]]int, group map[string]int, isParam map[*autograd.Var[float64]]bool, consumers map[*autograd.Var[float64]][]*autograd.Var[float64]) map[*autograd.Var[float64]]int {
+	lo, hi, last := -1, -1, 0
+	for _, v := range named {
+		t := group[v.Name]
+		if t == 0 || isParam[v] || v.IsLeaf() {
+			continue
+		}
+		if lo < 0 || col[v] < lo {
+			lo = col[v]
+		}
+		hi = max(hi, col[v])
+		last = max(last, t)
+	}
+	if lo < 0 {
+		return nil
+	}
+	steps := map[*autograd.Var[float64]]int{}
+	shift := lo + last - 1 - hi // for the nodes after the layer
+	for _, v := range named {
+		if isParam[v] {
+			continue
+		}
+		switch t := group[v.Name]; {
+		case t > 0:
+			steps[v] = t
+			col[v] = lo + t - 1
+		case col[v] > hi:
+			col[v] += shift
+		case col[v] >= lo && !v.IsLeaf():
+			col[v] = lo + last - 1 // beside the layer: with its last step
+		}
+	}
+	for _, v := range named {
+		cs := consumers[v]
+		if len(cs) == 0 {
+			continue
+		}
+		switch {
+		case isParam[v]:
+			col[v] = col[cs[0]]
+		case v.IsLeaf() && group[v.Name] == 0 && col[v] > 0:
+			c := col[cs[0]]
+			for _, u := range cs[1:] {
+				c = min(c, col[u])
+			}
+			col[v] = max(c-1, 0)
+		}
+	}
+	return steps
+}
+
+// stepInputEdges are the edges from a sequence input to its rows, x → x_t:
+// the row of a time step is a copy of the input's row, not an operation
+// of the graph, but it is where x_t comes from.
+func stepInputEdges(named []*autograd.Var[float64], ids map[*autograd.Var[float64]]string, group map[string]int) []Edge {
+	byName := map[string]*autograd.Var[float64]{}
+	for _, v := range named {
+		byName[v.Name] = v
+	}
+	var out []Edge
+	for _, v := range named {
+		t := group[v.Name]
+		if t == 0 || !v.IsLeaf() || v.RequiresGrad {
+			continue
+		}
+		base := strings.TrimSuffix(v.Name, fmt.Sprintf("_%d", t))
+		if src := byName[base]; src != nil && src != v && src.IsLeaf() {
+			out = append(out, Edge{From: ids[src], To: ids[v]})
+		}
+	}
+	return out
+}
+
+// stepLanes orders the nodes of each time step's column: the step's
+// computed values in the order of the forward pass, then its given rows
+// (x_t) at the bottom, so that the shared weights above the columns reach
+// the first value of each step without crossing a node.
+func stepLanes(nodes []Node) {
+	byCol := map[int][]int{}
+	var cols []int
+	for i, n := range nodes {
+		if n.Step == 0 || n.Kind == "param" {
+			continue
+		}
+		if _, ok := byCol[n.Col]; !ok {
+			cols = append(cols, n.Col)
+		}
+		byCol[n.Col] = append(byCol[n.Col], i)
+	}
+	for _, c := range cols {
+		var list []int
+		for i, n := range nodes {
+			if n.Col == c && n.Kind != "param" {
+				list = append(list, i)
+			}
+		}
+		sort.SliceStable(list, func(a, b int) bool {
+			return nodes[list[a]].Kind != "input" && nodes[list[b]].Kind == "input"
+		})
+		for lane, i := range list {
+			nodes[i].Lane = lane
+		}
+	}
+}
+
+// heatmapOf names the heat map of an attention head's matrices: "scores"
+// for S (the scaled scores), "masked" for M (the causal mask applied),
+// "attention" for A (the row softmax); "" for every other node.
+func heatmapOf(v *autograd.Var[float64]) string {
+	if v.IsLeaf() || v.Value.Rank() != 2 || v.Value.Dim(0) != v.Value.Dim(1) {
+		return ""
+	}
+	base := strings.TrimRight(v.Name, "'")
+	if i := strings.IndexByte(base, '_'); i > 0 {
+		if _, err := strconv.Atoi(base[i+1:]); err != nil {
+			return ""
+		}
+		base = base[:i]
+	}
+	switch {
+	case base == "S" && v.Op.Name() == "scale":
+		return "scores"
+	case base == "M" && v.Op.Name() == "causal_mask":
+		return "masked"
+	case base == "A" && v.Op.Name() == "softmax":
+		return "attention"
+	}
+	return ""
 }
 
 // training is the page's view of sol's optimizer steps, nil when the spec

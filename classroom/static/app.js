@@ -370,8 +370,9 @@
     g.appendChild(svg);
     const view = tab.view;
     for (const n of tab.result.nodes) {
-      const d = el("div", "node " + n.kind + (n.editable ? " editable" : "") + " show-" + view);
+      const d = el("div", "node " + n.kind + (n.editable ? " editable" : "") + (n.shared ? " shared" : "") + " show-" + view);
       d.dataset.name = n.name;
+      if (n.step) d.dataset.step = String(n.step);
       d.tabIndex = 0;
       if (tab.selected === n.name) d.classList.add("selected");
       const head = el("div", "nh");
@@ -382,6 +383,7 @@
       d.appendChild(head);
       if (n.kind !== "value") {
         let tag = n.kind === "objective" ? "objective J" : n.kind;
+        if (n.shared) tag = "shared by every step";
         if (n.kind === "input" && n.inputKind && n.inputKind !== "data") tag = n.inputKind; // labels, target, mask
         d.appendChild(el("div", "tag", tag));
       }
@@ -457,10 +459,17 @@
     const wrapEl = $("#graphwrap");
     const avail = Math.max(240, wrapEl.clientWidth - 2 * MARGIN);
     // each column's data nodes and parameters, and the width it takes
+    // an unrolled recurrent layer: one column per time step, and the
+    // weights every step shares drawn once, in a band above the steps
+    const stepCol = {};
+    for (const n of nodes) if (n.step && n.kind !== "param") stepCol[n.col] = n.step;
+    const shared = nodes.filter((n) => n.kind === "param" && n.shared).sort((a, b) => a.lane - b.lane);
+    const sharedW = shared.length ? shared.reduce((a, n) => a + box[n.name].w, 0) + PG * (shared.length - 1) : 0;
+    const sharedH = Math.max(0, ...shared.map((n) => box[n.name].h));
     const cols = [];
     for (let c = 0; c < ncol; c++) {
       const ds = nodes.filter((n) => n.col === c && n.kind !== "param").sort((a, b) => a.lane - b.lane);
-      const ps = nodes.filter((n) => n.col === c && n.kind === "param").sort((a, b) => a.lane - b.lane);
+      const ps = nodes.filter((n) => n.col === c && n.kind === "param" && !n.shared).sort((a, b) => a.lane - b.lane);
       const w = Math.max(0, ...ds.map((n) => box[n.name].w));
       const pw = ps.length ? ps.reduce((a, n) => a + box[n.name].w, 0) + PG * (ps.length - 1) : 0;
       if (w === 0 && pw === 0) continue;
@@ -470,7 +479,9 @@
     const rows = [];
     let cur = null;
     for (const col of cols) {
-      if (!cur || cur.w + HG + col.foot > avail) {
+      // the time steps stay side by side in one row (zoomed if need be)
+      const nextStep = stepCol[col.c] > 1 && cur && cur.cols.length && stepCol[cur.cols[cur.cols.length - 1].c];
+      if (!cur || (cur.w + HG + col.foot > avail && !nextStep)) {
         cur = { cols: [], w: -HG };
         rows.push(cur);
       }
@@ -481,7 +492,8 @@
     let y0 = 0, W = 0;
     for (let r = 0; r < rows.length; r++) {
       const row = rows[r];
-      const band = Math.max(0, ...row.cols.flatMap((col) => col.ps.map((n) => box[n.name].h)));
+      const stepsHere = row.cols.filter((col) => stepCol[col.c]);
+      const band = Math.max(0, ...row.cols.flatMap((col) => col.ps.map((n) => box[n.name].h)), stepsHere.length && shared.length ? sharedH : 0);
       const top = y0 + (band > 0 ? band + VG : 0);
       let x = 0, bottom = top;
       for (const col of row.cols) {
@@ -505,6 +517,23 @@
         }
         x += col.foot + HG;
       }
+      if (stepsHere.length && shared.length && !row.shared) {
+        // the shared weights centred over the steps of this row
+        row.shared = true;
+        const first = box[stepsHere[0].ds[0].name], lastc = box[stepsHere[stepsHere.length - 1].ds[0].name];
+        const mid = (first.footL + lastc.footR) / 2;
+        let px = Math.max(0, mid - sharedW / 2);
+        for (const n of shared) {
+          const b = box[n.name];
+          b.x = px; b.y = y0 + band - b.h;
+          b.footL = first.footL; b.footR = lastc.footR;
+          px += b.w + PG;
+          rowOf[n.name] = r;
+        }
+        x = Math.max(x, px + HG);
+        row.stepTop = top;
+        row.stepCols = stepsHere.map((col) => ({ step: stepCol[col.c], x: box[col.ds[0].name].footL, w: col.foot }));
+      }
       row.top = y0; row.bottom = bottom;
       W = Math.max(W, x - HG);
       y0 = bottom + RG;
@@ -514,6 +543,17 @@
       const b = box[name];
       b.d.style.left = b.x + "px";
       b.d.style.top = b.y + "px";
+    }
+    $$(".steplabel", g).forEach((e) => e.remove());
+    for (const row of rows) {
+      for (const sc of row.stepCols || []) {
+        const lab = el("div", "steplabel", "t = " + sc.step);
+        lab.dataset.step = String(sc.step);
+        lab.style.left = sc.x + "px";
+        lab.style.width = sc.w + "px";
+        lab.style.top = (row.stepTop - 18) + "px";
+        g.appendChild(lab);
+      }
     }
     // a long edge within a row runs below it; the last row needs room for it
     const sameRowLong = (a, b) => a.n.kind !== "param" && rowOf[a.n.name] === rowOf[b.n.name] && b.n.col - a.n.col > 1;
@@ -570,6 +610,18 @@
           via = " V" + (rows[ra].bottom + RG / 2 - 6) + " H-10";
         }
         d = "M" + sx + "," + sy + " H" + ga + via + " V" + yc + " H" + gb + " V" + ty + " H" + b.x;
+      } else if (a.n.kind !== "param" && a.n.col === b.n.col) {
+        // within a time step's column: straight down to the node below,
+        // else around the column's left side
+        const between = tab.result.nodes.some((n) => n.col === a.n.col && n.kind !== "param" && box[n.name] && box[n.name].y > Math.min(a.y, b.y) && box[n.name].y < Math.max(a.y, b.y));
+        if (!between && b.y > a.y) {
+          const x1 = a.x + a.w / 2;
+          d = "M" + x1 + "," + (a.y + a.h) + " L" + x1 + "," + b.y;
+        } else {
+          const y1 = a.y + Math.min(a.h / 2, 20), y2 = b.y + Math.min(b.h / 2, 20);
+          const side = Math.min(a.x, b.x) - 16;
+          d = "M" + a.x + "," + y1 + " C" + side + "," + y1 + " " + side + "," + y2 + " " + b.x + "," + y2;
+        }
       } else if (a.n.kind === "param") {
         const x1 = a.x + a.w / 2, y1 = a.y + a.h;
         const x2 = Math.min(Math.max(x1, b.x + 12), b.x + b.w - 12), y2 = b.y;
@@ -747,6 +799,7 @@
     h.appendChild(document.createTextNode("  "));
     h.appendChild(el("span", "sub", (n.kind === "value" ? "" : n.kind + ", ") + (n.shape.length ? "shape " + n.shape.join("×") : "scalar")));
     panel.appendChild(h);
+    if (n.heatmap) panel.appendChild(heatmap(n));
 
     // forward
     if (n.forward) {
@@ -804,6 +857,58 @@
       sec.appendChild(el("p", "sub", why));
       panel.appendChild(sec);
     }
+  }
+
+  // heatmap draws an attention head's scores or attention weights as a
+  // heat map: row i is what token i attends to, each cell coloured by its
+  // value and showing it (the full value on hover). Scores are coloured
+  // from blue (negative) through white to red (positive), attention
+  // weights from white (0) to blue (1); a masked score (−∞) is grey.
+  function heatmap(n) {
+    const sec = el("section", "heat");
+    const what = { scores: "Scores", masked: "Masked scores", attention: "Attention weights" }[n.heatmap];
+    sec.appendChild(el("h3", "", what + " as a heat map"));
+    sec.appendChild(el("p", "sub", n.heatmap === "attention"
+      ? "Row i: how much token i attends to each token (each row sums to 1)."
+      : "Row i: token i's query against each token's key" + (n.heatmap === "masked" ? "; above the diagonal the causal mask writes −∞ (a token does not see later tokens)." : ".")));
+    const rows = n.shape[0], cols = n.shape[1];
+    let big = 0;
+    for (const v of n.value) if (Number.isFinite(v)) big = Math.max(big, Math.abs(v));
+    const t = el("table", "heatmap");
+    t.dataset.kind = n.heatmap;
+    const hr = el("tr");
+    hr.appendChild(el("th", "", ""));
+    for (let j = 0; j < cols; j++) hr.appendChild(el("th", "", "key " + (j + 1)));
+    t.appendChild(hr);
+    for (let i = 0; i < rows; i++) {
+      const tr = el("tr");
+      tr.appendChild(el("th", "", "token " + (i + 1)));
+      for (let j = 0; j < cols; j++) {
+        const v = n.value[i * cols + j];
+        const td = el("td", "hc", Number.isFinite(v) ? fmt(v) : "−∞");
+        td.dataset.i = String(i * cols + j);
+        td.dataset.v = String(v);
+        td.title = n.name + "[" + (i + 1) + "," + (j + 1) + "] = " + (Number.isFinite(v) ? String(v) : "−∞");
+        let bg = "#d9dde6", ink = "#1d2433";
+        if (Number.isFinite(v)) {
+          if (n.heatmap === "attention") {
+            const a = Math.max(0, Math.min(1, v));
+            bg = "rgba(37, 99, 235, " + a.toFixed(3) + ")";
+            if (a > 0.55) ink = "#fff";
+          } else {
+            const a = big > 0 ? Math.abs(v) / big : 0;
+            bg = (v >= 0 ? "rgba(220, 38, 38, " : "rgba(37, 99, 235, ") + (0.85 * a).toFixed(3) + ")";
+            if (a > 0.65) ink = "#fff";
+          }
+        }
+        td.style.background = bg;
+        td.style.color = ink;
+        tr.appendChild(td);
+      }
+      t.appendChild(tr);
+    }
+    sec.appendChild(t);
+    return sec;
   }
 
   // ---- below the graph --------------------------------------------------------
