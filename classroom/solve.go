@@ -137,9 +137,9 @@ type Node struct {
 	Kind string `json:"kind"` // input, param, value or objective
 	// InputKind is an input's kind in the spec: data, labels, target or
 	// mask (empty for the other nodes).
-	InputKind string    `json:"inputKind,omitempty"`
-	Shape     []int     `json:"shape"`
-	Value     []float64 `json:"value"` // row-major
+	InputKind string `json:"inputKind,omitempty"`
+	Shape     []int  `json:"shape"`
+	Value     Values `json:"value"` // row-major; −∞ (a causal mask's) is null
 	// Grad is ∂J/∂node, row-major; nil when J does not depend on it.
 	Grad     []float64 `json:"grad"`
 	Editable bool      `json:"editable"` // the data inputs, targets and parameters: what a request may change
@@ -171,6 +171,35 @@ type Node struct {
 	// weights A = softmax(S) (per head: S_1, A_2): matrices the node panel
 	// draws as a heat map. Empty for the other nodes.
 	Heatmap string `json:"heatmap,omitempty"`
+}
+
+// Values are a tensor's numbers, row-major. JSON has no infinities: a
+// −∞ that a causal mask writes above the diagonal of the scores is
+// written as null (the page shows it as −∞).
+type Values []float64
+
+// MarshalJSON implements json.Marshaler.
+func (v Values) MarshalJSON() ([]byte, error) {
+	if v == nil {
+		return []byte("null"), nil
+	}
+	b := make([]byte, 0, 8+20*len(v))
+	b = append(b, '[')
+	for i, x := range v {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if math.IsInf(x, 0) || math.IsNaN(x) {
+			b = append(b, "null"...)
+			continue
+		}
+		n, err := json.Marshal(x)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, n...)
+	}
+	return append(b, ']'), nil
 }
 
 // Edge is a data dependency between two named nodes.

@@ -23,6 +23,7 @@
   // ---- numbers and math -------------------------------------------------
 
   function fmt(v) {
+    if (v === null || v === -Infinity) return "−∞"; // a causal mask's −∞ (null in JSON)
     if (v === 0) return "0";
     const a = Math.abs(v);
     if (a >= 1e-3 && a < 1e5) return String(Number(v.toPrecision(4)));
@@ -39,6 +40,7 @@
   }
 
   function texNum(v) {
+    if (v === null || v === -Infinity) return "-\\infty";
     const s = fmt(v);
     const i = s.indexOf("e");
     if (i < 0) return s;
