@@ -160,14 +160,22 @@ func (o *MatMulOp[T]) BackwardFormula(i int, in []expr.Expr, out, gout expr.Expr
 	}
 	if i == 0 {
 		if o.tA {
-			return expr.MatProd{o.bar(in[1], o.tB), expr.Transpose{X: gout}}
+			return expr.MatProd{o.bar(in[1], o.tB), transposed(gout)}
 		}
 		return expr.MatProd{gout, o.bar(in[1], !o.tB)}
 	}
 	if o.tB {
-		return expr.MatProd{expr.Transpose{X: gout}, o.bar(in[0], o.tA)}
+		return expr.MatProd{transposed(gout), o.bar(in[0], o.tA)}
 	}
 	return expr.MatProd{o.bar(in[0], !o.tA), gout}
+}
+
+// transposed is eᵀ, or e itself when e is a transpose already (gᵀᵀ = g).
+func transposed(e expr.Expr) expr.Expr {
+	if t, ok := e.(expr.Transpose); ok {
+		return t.X
+	}
+	return expr.Transpose{X: e}
 }
 
 // BackwardElem implements explain.Explainer.

@@ -44,7 +44,13 @@ func (b *builder[T]) course(l Layer, ins []*autograd.Var[T], w, bias *autograd.V
 				return nil, &tensor.ShapeError{Op: "batchnorm", Tensor: p.Name, Want: fmt.Sprintf("[%d] (one per channel of %s)", c, x.Name), Got: p.Value.Shape()}
 			}
 		}
-		return b.add(ops.BatchNorm(name, x, w, bias, ops.BatchNormOptions[T]{Training: true, Eps: l.Eps}))
+		v, err := b.add(ops.BatchNorm(name, x, w, bias, ops.BatchNormOptions[T]{Training: true, Eps: l.Eps}))
+		if err == nil && b.s.countLayers("batchnorm") > 1 {
+			// each layer's statistics under their own names in the rules
+			op := v.Op.(*ops.BatchNormOp[T])
+			op.MeanName, op.StdName = "μ_"+l.Name, "σ_"+l.Name
+		}
+		return v, err
 	case "layernorm":
 		d := x.Value.Dim(-1)
 		for _, p := range []*autograd.Var[T]{w, bias} {
@@ -52,7 +58,13 @@ func (b *builder[T]) course(l Layer, ins []*autograd.Var[T], w, bias *autograd.V
 				return nil, &tensor.ShapeError{Op: "layernorm", Tensor: p.Name, Want: fmt.Sprintf("[%d] (one per element of %s's last axis)", d, x.Name), Got: p.Value.Shape()}
 			}
 		}
-		return b.add(ops.LayerNorm(name, x, w, bias, l.Eps))
+		v, err := b.add(ops.LayerNorm(name, x, w, bias, l.Eps))
+		if err == nil && b.s.countLayers("layernorm") > 1 {
+			// each layer's statistics under their own names in the rules
+			op := v.Op.(*ops.LayerNormOp[T])
+			op.MeanName, op.StdName = "μ_"+l.Name, "σ_"+l.Name
+		}
+		return v, err
 	case "dropout":
 		mask := b.m.Name[b.name(l.Mask)]
 		if !tensor.SameShape(mask.Value.Shape(), x.Value.Shape()) {
@@ -175,4 +187,15 @@ func lossName(o Objective) string {
 		return o.Name
 	}
 	return "L"
+}
+
+// countLayers counts the spec's layers of type t.
+func (s *Spec) countLayers(t string) int {
+	n := 0
+	for _, l := range s.Layers {
+		if l.Type == t {
+			n++
+		}
+	}
+	return n
 }
