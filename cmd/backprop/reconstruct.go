@@ -143,6 +143,5 @@ file, for comparison with other tools.`,
 	f.IntVar(&n, "n", n, "test images shown in the grid")
 	f.StringVar(&out, "out", "recon.png", "PNG file for the grid")
 	f.StringVar(&tensorsOut, "tensors", "", "also save the shown images and reconstructions to this safetensors file")
-	cmd.SetFlagErrorFunc(aeFlagError)
 	return cmd
 }

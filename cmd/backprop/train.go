@@ -76,7 +76,6 @@ func (f *trainFlags) register(cmd *cobra.Command, model string) {
 	fs.StringVar(&f.resume, "resume", "", "continue the run saved in this directory (or checkpoint file); --epochs is the total to reach")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "no progress bar (the line per epoch is still printed)")
 	fs.StringVar(&f.serve, "serve", "", "show the job live in a browser at this address, e.g. 127.0.0.1:8080 (page /train)")
-	cmd.SetFlagErrorFunc(aeFlagError)
 	cmd.Args = aeNoArgs
 }
 
