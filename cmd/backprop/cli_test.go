@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/backprop-dev/backprop/internal/blas"
+	"github.com/backprop-dev/backprop/internal/vec"
 	"github.com/backprop-dev/backprop/training"
 )
 
@@ -224,7 +226,10 @@ func TestVersion(t *testing.T) {
 	}
 	info := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Path: "github.com/backprop-dev/backprop", Version: "v1.2.0"},
 		Settings: []debug.BuildSetting{{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: "8080e1a0c0ffee"}, {Key: "vcs.time", Value: "2026-05-04T10:00:00Z"}, {Key: "vcs.modified", Value: "true"}}}
-	want := fmt.Sprintf("backprop v1.2.0, revision 8080e1a0c0ffee, committed 2026-05-04T10:00:00Z, with local changes; go1.26.8 %s/%s", runtime.GOOS, runtime.GOARCH)
+	want := fmt.Sprintf("backprop v1.2.0, revision 8080e1a0c0ffee, committed 2026-05-04T10:00:00Z, with local changes; go1.26.8 %s/%s; kernels: matrix products %s, element-wise %s", runtime.GOOS, runtime.GOARCH, blas.Kernel(), vec.Kernel())
+	if k := blas.Kernel(); k != "avx512" && k != "avx2" && k != "go" {
+		t.Errorf("matrix kernel %q, want avx512, avx2 or go", k)
+	}
 	if got := versionOf(info); got != want {
 		t.Errorf("versionOf(tagged, modified) =\n%q\nwant\n%q", got, want)
 	}

@@ -7,6 +7,9 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/backprop-dev/backprop/internal/blas"
+	"github.com/backprop-dev/backprop/internal/vec"
 )
 
 // version describes the binary from its build information: the module
@@ -17,7 +20,7 @@ import (
 func version() string {
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
-		return fmt.Sprintf("backprop (no build information) %s %s/%s", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return fmt.Sprintf("backprop (no build information) %s %s/%s; kernels: matrix products %s, element-wise %s", runtime.Version(), runtime.GOOS, runtime.GOARCH, blas.Kernel(), vec.Kernel())
 	}
 	return versionOf(info)
 }
@@ -48,7 +51,7 @@ func versionOf(info *debug.BuildInfo) string {
 	if goVersion == "" {
 		goVersion = runtime.Version()
 	}
-	return fmt.Sprintf("backprop %s, %s; %s %s/%s", v, strings.Join(vcs, ", "), goVersion, runtime.GOOS, runtime.GOARCH)
+	return fmt.Sprintf("backprop %s, %s; %s %s/%s; kernels: matrix products %s, element-wise %s", v, strings.Join(vcs, ", "), goVersion, runtime.GOOS, runtime.GOARCH, blas.Kernel(), vec.Kernel())
 }
 
 // versionCmd is `backprop version`, the same line as `backprop --version`.

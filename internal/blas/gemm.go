@@ -202,3 +202,7 @@ func gemmGeneric[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda 
 		}
 	}
 }
+
+// Kernel names the float32 micro-kernel family products run on this CPU
+// ("avx512", "avx2" or "go"), for version and benchmark reports.
+func Kernel() string { return pickKernel32(64).name }

@@ -155,3 +155,7 @@ func sigmoidPairGo(x, s, c []float32) {
 		}
 	}
 }
+
+// Kernel names the element-wise kernel family used on this CPU ("avx512",
+// "avx2" or "go"), for version and benchmark reports.
+func Kernel() string { return kernel() }
