@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/backprop-dev/backprop/autograd"
 	"github.com/backprop-dev/backprop/data"
 	"github.com/backprop-dev/backprop/internal/atomicfile"
 	"github.com/backprop-dev/backprop/nn"
@@ -47,7 +48,8 @@ type Sampler struct {
 	g       *nn.Sequential[float32]
 	rng     *rand.Rand
 	left    int       // images not generated yet
-	pending []float32 // images generated but not taken yet, ImageSize² values each
+	pending []float32 // images generated but not taken yet, ImageSize² values each (in buf)
+	buf     []float32 // one chunk of images
 	done    int       // images taken
 }
 
@@ -79,17 +81,44 @@ func (s *Sampler) Next(ctx context.Context, dst []float32) error {
 				return fmt.Errorf("gan: sampling stopped after %d images: %w", s.done, err)
 			}
 			k := min(SampleChunk, s.left)
-			imgs, err := Generate(s.g, Noise(s.rng, k))
-			if err != nil {
+			if err := s.generate(k); err != nil {
 				return err
 			}
-			s.left -= k
-			s.pending = imgs.Data()
 		}
 		c := copy(dst, s.pending)
 		dst, s.pending = dst[c:], s.pending[c:]
 		s.done += c / per
 	}
+	return nil
+}
+
+// generate makes the next k ≤ SampleChunk images pending: Generate's
+// computation for one chunk, whose intermediate tensors are then handed
+// back for reuse (autograd.Release), so that chunk after chunk reuses the
+// same storage instead of leaving it to the garbage collector.
+func (s *Sampler) generate(k int) error {
+	if s.buf == nil {
+		s.buf = make([]float32, SampleChunk*ImageSize*ImageSize)
+	}
+	was := s.g.IsTraining()
+	s.g.SetTraining(false)
+	defer s.g.SetTraining(was)
+	z := Noise(s.rng, k)
+	defer tensor.Release(z)
+	y, err := s.g.Forward(autograd.Leaf("z", z, false))
+	if err != nil {
+		return err
+	}
+	defer autograd.Release(y)
+	out := s.buf[:k*ImageSize*ImageSize]
+	if got := y.Value.Len(); got != len(out) {
+		return fmt.Errorf("gan: the generator gave %d values for %d images, want %d", got, k, len(out))
+	}
+	for i, v := range y.Value.Data() {
+		out[i] = (v + 1) / 2
+	}
+	s.left -= k
+	s.pending = out
 	return nil
 }
 

@@ -42,6 +42,9 @@ grid holds one row of tiles). The file appears only when it is complete: Ctrl-C 
 			case n <= 0:
 				return usageError{fmt.Errorf("--n must be a positive number of images, got %d", n)}
 			}
+			// what sample allocates is recycled chunk after chunk: keep
+			// the heap near what is live, as train does
+			tuneGC()
 			ck, err := gan.OpenCheckpoint(checkpoint)
 			if err != nil {
 				return err
