@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,10 +29,14 @@ import (
 //
 //	train autoencoder --hidden 256/16384/32768 (batch 64):  353/1250/2347 MiB measured
 //	train gan --batch 64/512/2048/3400/4096:                353/802/2539/4146/4591 MiB measured
-//	sample --n 200000 --out s.idx, --n 20000 --out s.png:   1667/328 MiB measured
+//	sample --n 200000 --out s.idx, --n 20000 --out s.png:   471/471 MiB measured
 //
 // (the VmSize at start, about 1.6 GiB of reserved address space, is
-// already counted as in use by memlimit).
+// already counted as in use by memlimit). sample's peak does not depend on
+// --n: it is reached while the checkpoint is loaded and the first chunk
+// generated, and varies from run to run by the runtime's 64 MiB heap
+// arenas (1.82 to 1.97 GiB of VmPeak against 1.51 GiB in use at the
+// check); 471 MiB is the largest of eight runs.
 const (
 	// runtimeBytes covers the Go runtime, stacks, buffers and the
 	// collector's headroom.
@@ -49,14 +54,18 @@ const (
 	// ganParams is the parameter count of the reference DCGAN (generator
 	// and discriminator).
 	ganParams = 910_000
-	// sampleBytesPerImage: noise, float32 image and its bytes for an IDX
-	// file, as `backprop sample` holds all --n images at once; a PNG grid
-	// also holds the grid and its encoder's buffers.
-	sampleBytesPerImage    = 9_000
-	sampleBytesPerImagePNG = 16_500
 	// sampleGeneratorBytes is the generator with the activations of one
-	// chunk of images.
-	sampleGeneratorBytes = 16 << 20
+	// chunk of images (gan.SampleChunk), which `backprop sample` recycles
+	// chunk after chunk, and the heap the runtime reserves around them.
+	// Nothing is held per image: the images are written as they are
+	// generated (gan.WriteSampleFile).
+	sampleGeneratorBytes = 400 << 20
+	// samplePNGBytes is the PNG encoder (zlib's state, its buffers);
+	// samplePNGBytesPerColumn the row of tiles a grid holds (one float32
+	// image per column) and the encoder's rows of pixels (a few bytes per
+	// pixel of a row), per column of the ⌈√n⌉.
+	samplePNGBytes          = 24 << 20
+	samplePNGBytesPerColumn = 4 << 10
 	// aeEvalBatch is how many images the auto-encoder's test error
 	// reconstructs at once (autoencoder.evalBatch).
 	aeEvalBatch = 500
@@ -131,8 +140,8 @@ func autoencoderMemory(cmd *cobra.Command) *memoryNeed {
 	name, _ := stringFlag(cmd, "data")
 	images, pixels := dataSize(name)
 	in, h, b := uint64(pixels), uint64(hidden), uint64(batch)
-	params := 2*in*h + in + h
-	perImage := (2*in + 2*h) * 4 // input, pre-activations, outputs
+	params := sat(mul(2*in, h), sat(in, h))
+	perImage := mul(sat(2*in, mul(2, h)), 4) // input, pre-activations, outputs
 	need := sat(runtimeBytes, sat(mul(uint64(images)*in, bytesPerDataPixel), sat(mul(params, bytesPerParam), sat(mul(b, mul(perImage, 3)), mul(aeEvalBatch, mul(perImage, 2))))))
 	what, hint := fmt.Sprintf("--hidden %d", hidden), "use a smaller --hidden"
 	if cmd.Flags().Changed("batch") && mul(b, mul(perImage, 3)) > mul(params, bytesPerParam) {
@@ -157,19 +166,23 @@ func ganMemory(cmd *cobra.Command) *memoryNeed {
 	return &memoryNeed{what: fmt.Sprintf("train gan --batch %d (%s)", batch, describeData(name, images)), bytes: need, hint: "use a smaller --batch"}
 }
 
-// sampleMemory: every image of --n at once, and the generator.
+// sampleMemory: the generator and one chunk of images, whatever --n (the
+// disk check covers an IDX file's size); a PNG grid also holds one row of
+// tiles and the encoder's rows, which grow with √n.
 func sampleMemory(cmd *cobra.Command) *memoryNeed {
 	n, ok := intFlag(cmd, "n")
 	if !ok || n <= 0 {
 		return nil
 	}
 	out, _ := stringFlag(cmd, "out")
-	per, what := uint64(sampleBytesPerImage), fmt.Sprintf("sample --n %d", n)
-	if isPNG(out) {
-		per, what = sampleBytesPerImagePNG, what+" (a PNG grid)"
+	if !isPNG(out) {
+		return &memoryNeed{what: fmt.Sprintf("sample --n %d", n), bytes: runtimeBytes + sampleGeneratorBytes,
+			hint: "this much is needed for any --n, as the images are written 256 at a time"}
 	}
-	need := sat(runtimeBytes+sampleGeneratorBytes, mul(uint64(n), per))
-	return &memoryNeed{what: what, bytes: need, hint: "use a smaller --n"}
+	cols := uint64(math.Ceil(math.Sqrt(float64(n))))
+	need := sat(runtimeBytes+sampleGeneratorBytes+samplePNGBytes, mul(cols, samplePNGBytesPerColumn))
+	return &memoryNeed{what: fmt.Sprintf("sample --n %d (a PNG grid)", n), bytes: need,
+		hint: "use a smaller --n, or an IDX file (--out FILE.idx), which needs no more memory for more images"}
 }
 
 // checkSampleDisk refuses an uncompressed IDX file larger than the free
@@ -178,7 +191,7 @@ func sampleMemory(cmd *cobra.Command) *memoryNeed {
 func checkSampleDisk(cmd *cobra.Command) error {
 	n, ok := intFlag(cmd, "n")
 	out, _ := stringFlag(cmd, "out")
-	if !ok || n <= 0 || out == "" || isPNG(out) || strings.HasSuffix(strings.ToLower(out), ".gz") {
+	if !ok || n <= 0 || out == "" || isPNG(out) || strings.HasSuffix(out, ".gz") { // gzipped as data.WriteIDX decides
 		return nil
 	}
 	need := sat(16, mul(uint64(n), 28*28))

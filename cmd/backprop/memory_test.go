@@ -56,7 +56,8 @@ func TestOutOfMemoryIsAnError(t *testing.T) {
 		{[]string{"train", "autoencoder", "--hidden", "1048576"}, []string{"--hidden 1048576", "use a smaller --hidden"}},
 		{[]string{"train", "gan", "--batch", "30000"}, []string{"--batch 30000", "use a smaller --batch"}},
 		{[]string{"sample", "--checkpoint", missing, "--n", "1000000000", "--out", "s.idx"}, []string{"--n 1000000000", "use a smaller --n"}},
-		{[]string{"sample", "--checkpoint", missing, "--n", "2000000", "--out", "grid.png"}, []string{"--n 2000000 (a PNG grid)", "memory"}},
+		// a grid holds one row of ⌈√n⌉ tiles: 3.2 million columns here
+		{[]string{"sample", "--checkpoint", missing, "--n", "10000000000000", "--out", "grid.png"}, []string{"--n 10000000000000 (a PNG grid)", "memory"}},
 	} {
 		status, stderr := limited(c.args...)
 		if status != statusFailure {
@@ -108,8 +109,8 @@ func TestMemoryEstimatesMatchMeasurements(t *testing.T) {
 		{[]string{"train", "gan", "--batch", "2048"}, 2539},
 		{[]string{"train", "gan", "--batch", "3400"}, 4146},
 		{[]string{"train", "gan", "--batch", "4096"}, 4591},
-		{[]string{"sample", "--n", "200000", "--out", "s.idx"}, 1667},
-		{[]string{"sample", "--n", "20000", "--out", "s.png"}, 328},
+		{[]string{"sample", "--n", "200000", "--out", "s.idx"}, 471},
+		{[]string{"sample", "--n", "20000", "--out", "s.png"}, 471},
 	} {
 		need := estimateFor(t, c.args...)
 		if need == nil {
@@ -135,8 +136,8 @@ func TestMemoryEstimatesMatchMeasurements(t *testing.T) {
 		}
 	}
 	// absurd flags saturate instead of wrapping around to a small number
-	if need := estimateFor(t, "sample", "--n", "9223372036854775807"); need == nil || need.bytes != ^uint64(0) {
-		t.Errorf("sample --n MaxInt64: estimate %+v, want the largest uint64", need)
+	if need := estimateFor(t, "train", "autoencoder", "--hidden", "9223372036854775807"); need == nil || need.bytes != ^uint64(0) {
+		t.Errorf("train autoencoder --hidden MaxInt64: estimate %+v, want the largest uint64", need)
 	}
 }
 
