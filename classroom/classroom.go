@@ -18,7 +18,10 @@
 // the weights every step shares drawn once, above the steps, with an edge
 // into each; an attention head's scores S and attention weights A open as
 // a heat map in their node panel, each cell showing its number.
-// /train shows a training job's progress (package live).
+// /train shows a training job's progress (package live); with
+// Options.Training it also starts and stops a small one (an auto-encoder
+// or a DCGAN on the first images of a data set, bounded in images, epochs
+// and time), so that the training view is never an empty page.
 //
 // # Server-side computation, not WebAssembly
 //
@@ -51,6 +54,8 @@
 //	GET  /train             training progress page (when Options.Live is set)
 //	GET  /api/train/status  training progress as JSON
 //	GET  /api/train/grid.png  the latest sample grid
+//	POST /api/train/start   start a small training job (when Options.Training is set)
+//	POST /api/train/stop    stop it
 //
 // Requests larger than MaxRequestBytes are refused with 413, malformed ones
 // with 400 (bad JSON) or 422 (well-formed but not fitting the network), and
@@ -110,6 +115,10 @@ type Options struct {
 	Live *live.Store
 	// Digits are the significant digits of numbers in formulas (0: 6).
 	Digits int
+	// Training, when set (with Live), lets the training view start and
+	// stop a small training job from the page (POST /api/train/start and
+	// /api/train/stop); its Off says when and why it may not.
+	Training *TrainingJobs
 }
 
 // Server serves the classroom page and its API. It is safe for concurrent
@@ -119,6 +128,7 @@ type Server struct {
 	mux  *http.ServeMux
 	byID map[string]*Problem
 	sem  chan struct{}
+	jobs *live.Jobs // nil unless Options.Training is set
 }
 
 // DefaultProblems are the problems of `backprop serve`: as tabs, the given
@@ -210,13 +220,29 @@ func New(opt Options) (*Server, error) {
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", cacheFor(time.Hour, files)))
 	s.mux.HandleFunc("GET /api/problems", s.problems)
 	s.mux.HandleFunc("POST /api/solve", s.solve)
+	if opt.Training != nil && opt.Live == nil {
+		return nil, errors.New("classroom: Options.Training needs Options.Live to show the jobs")
+	}
 	if opt.Live != nil {
 		h := opt.Live.Handler()
+		if opt.Training != nil {
+			s.jobs = newJobs(opt.Live, *opt.Training)
+			h = s.jobs.Handler()
+		}
 		s.mux.Handle("/train", h)
 		s.mux.Handle("/train/", h)
 		s.mux.Handle("/api/train/", h)
 	}
 	return s, nil
+}
+
+// Close stops the training job started from the page, if one runs, and
+// waits until it has ended (its temporary files removed); no job starts
+// afterwards. The page itself keeps being served.
+func (s *Server) Close() {
+	if s.jobs != nil {
+		s.jobs.Close()
+	}
 }
 
 // keep is the identity for Spec.WithValues: a copy with the same values.
@@ -417,18 +443,8 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, out io.Writer) 
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
-	addr := ln.Addr().String()
 	if out != nil {
-		host := addr
-		if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
-			host = net.JoinHostPort("localhost", fmt.Sprint(tcp.Port))
-		}
-		fmt.Fprintf(out, "backprop: serving on http://%s/\n", host)
-		if IsLoopback(addr) {
-			fmt.Fprintf(out, "backprop: bound to the loopback interface %s: only this machine can connect (--addr 0.0.0.0:PORT to share it on your network)\n", addr)
-		} else {
-			fmt.Fprintf(out, "backprop: WARNING: bound to %s, reachable from other machines on the network; there is no authentication\n", addr)
-		}
+		Announce(out, ln.Addr(), "/")
 		fmt.Fprintln(out, "backprop: press Ctrl+C to stop")
 	}
 	errc := make(chan error, 1)
@@ -444,6 +460,23 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, out io.Writer) 
 			err = e
 		}
 		return err
+	}
+}
+
+// Announce writes the URL of path on a server listening at addr to out
+// (localhost for an unspecified address such as 0.0.0.0), and says
+// whether other machines can reach it.
+func Announce(out io.Writer, addr net.Addr, path string) {
+	a := addr.String()
+	host := a
+	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		host = net.JoinHostPort("localhost", fmt.Sprint(tcp.Port))
+	}
+	fmt.Fprintf(out, "backprop: serving on http://%s%s\n", host, path)
+	if IsLoopback(a) {
+		fmt.Fprintf(out, "backprop: bound to the loopback interface %s: only this machine can connect (--addr 0.0.0.0:PORT to share it on your network)\n", a)
+	} else {
+		fmt.Fprintf(out, "backprop: WARNING: bound to %s, reachable from other machines on the network; there is no authentication\n", a)
 	}
 }
 

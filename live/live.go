@@ -83,6 +83,13 @@ type Status struct {
 	GridVersion int                `json:"gridVersion"`
 	Message     string             `json:"message"`
 	Error       string             `json:"error,omitempty"`
+	// Stopped is set on a job that ended before its last step without
+	// failing: stopped from the page or at its time limit (Message says
+	// which).
+	Stopped bool `json:"stopped,omitempty"`
+	// Controls, when the page can start and stop jobs (Jobs.Handler), say
+	// what it may start; nil when the page only watches.
+	Controls *Controls `json:"controls,omitempty"`
 }
 
 // Store is the thread-safe state a training loop publishes into and the
@@ -182,6 +189,18 @@ func (s *Store) Finish(err error) {
 	s.st.Updated = s.now()
 }
 
+// Stop ends the job before its last step without an error: stopped by the
+// viewer or at its time limit. msg says where it stopped and why.
+func (s *Store) Stop(msg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.Active = false
+	s.st.Done = true
+	s.st.Stopped = true
+	s.st.Message = msg
+	s.st.Updated = s.now()
+}
+
 // Snapshot returns a deep copy of the current status, with progress,
 // elapsed time and ETA worked out.
 func (s *Store) Snapshot() Status {
@@ -198,7 +217,7 @@ func (s *Store) Snapshot() Status {
 	} else if st.Epochs > 0 {
 		st.Progress = min(100, 100*float64(st.Epoch)/float64(st.Epochs))
 	}
-	if st.Done && st.Error == "" {
+	if st.Done && st.Error == "" && !st.Stopped {
 		st.Progress = 100
 	}
 	if !st.Started.IsZero() {
@@ -242,7 +261,14 @@ var staticFS embed.FS
 //	GET /train/{file}        its script and style sheet
 //	GET /api/train/status    Status as JSON
 //	GET /api/train/grid.png  the latest sample grid (404 until there is one)
-func (s *Store) Handler() http.Handler {
+//
+// The page only watches; Jobs.Handler serves it with the controls that
+// start and stop a job.
+func (s *Store) Handler() http.Handler { return s.handler(nil) }
+
+// handler serves the view; with jobs, the status carries its controls
+// and POST /api/train/start and /api/train/stop are served too.
+func (s *Store) handler(jobs *Jobs) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /train", func(w http.ResponseWriter, r *http.Request) {
 		s.static(w, "train.html", "text/html; charset=utf-8")
@@ -251,9 +277,12 @@ func (s *Store) Handler() http.Handler {
 		s.static(w, "train.js", "text/javascript; charset=utf-8")
 	})
 	mux.HandleFunc("GET /api/train/status", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		_ = json.NewEncoder(w).Encode(s.Snapshot())
+		st := s.Snapshot()
+		if jobs != nil {
+			c := jobs.Controls()
+			st.Controls = &c
+		}
+		writeJSON(w, http.StatusOK, st)
 	})
 	mux.HandleFunc("GET /api/train/grid.png", func(w http.ResponseWriter, r *http.Request) {
 		png, _ := s.Grid()
@@ -265,10 +294,22 @@ func (s *Store) Handler() http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = w.Write(png)
 	})
+	if jobs != nil {
+		mux.HandleFunc("POST /api/train/start", jobs.serveStart)
+		mux.HandleFunc("POST /api/train/stop", jobs.serveStop)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// writeJSON answers v as JSON with the given status, never cached.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 func (s *Store) static(w http.ResponseWriter, name, ctype string) {

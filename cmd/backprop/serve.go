@@ -15,10 +15,12 @@ import (
 )
 
 // serveCmd is `backprop serve`: the classroom page, with the training view
-// of package live mounted at /train.
+// of package live mounted at /train, where the page can start and stop a
+// small training job (on loopback, or with --allow-training).
 func serveCmd() *cobra.Command {
-	var addr, specPath string
+	var addr, specPath, trainData string
 	var digits int
+	var allowTraining bool
 	cmd := &cobra.Command{
 		Use:   "serve [--addr 127.0.0.1:8080] [--spec FILE]",
 		Short: "Interactive classroom page: the network as a graph, editable numbers, worked formulas",
@@ -39,8 +41,16 @@ batch norm, layer norm, a residual block, dropout, a gated concatenation, weight
 decay, momentum and Adam). Any graph spec is drawn as it is (several inputs,
 layers with inputs: [...], shared weights, batches), wrapped onto rows or zoomed
 to fit the window; a spec with train: shows its optimizer steps with the numbers
-substituted. /train shows the progress of a training job that publishes to this
-process.
+substituted.
+
+The training view (/train, "training view" at the top right) starts, watches
+and stops a small training job: the auto-encoder of Problem 2 or the DCGAN on
+the first images of --train-data (64 to 4096 images, 1 or 2 epochs, one job at
+a time, stopped after 5 minutes at the latest), with its loss chart and its
+latest grid of samples or reconstructions, the same numbers 'backprop train'
+reports; nothing is saved. Since the page has no login, starting jobs is
+allowed only when the server listens on the loopback interface, or with
+--allow-training.
 
 With no --spec the first tab is Problem 1 of the problem set (the tiny GAN).
 The server binds to the loopback interface (127.0.0.1) unless --addr says
@@ -63,10 +73,15 @@ is fine. Stop it with Ctrl+C.`,
 			if err != nil {
 				return err
 			}
-			srv, err := classroom.New(classroom.Options{Problems: problems, Live: live.Default, Digits: digits})
+			jobs := &classroom.TrainingJobs{Data: trainData}
+			if !allowTraining && !classroom.IsLoopback(addr) {
+				jobs.Off = fmt.Sprintf("Starting training jobs from this page is off: the server listens on %s, which other machines can reach, and the page has no login. Restart backprop serve on 127.0.0.1 or with --allow-training to allow it; a job started with 'backprop train … --serve ADDR' shows on its own page.", addr)
+			}
+			srv, err := classroom.New(classroom.Options{Problems: problems, Live: live.Default, Digits: digits, Training: jobs})
 			if err != nil {
 				return err
 			}
+			defer srv.Close() // a job started from the page stops with the server
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			if err := classroom.ListenAndServe(ctx, addr, srv, cmd.OutOrStdout()); err != nil {
@@ -83,6 +98,8 @@ is fine. Stop it with Ctrl+C.`,
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)")
 	f.StringVar(&specPath, "spec", "", "network spec file (JSON or YAML) for the first tab; default: Problem 1 of the problem set")
 	f.IntVar(&digits, "digits", 6, "significant digits in the formulas, 1 to 17")
+	f.BoolVar(&allowTraining, "allow-training", false, "let the page start training jobs even when --addr is not loopback (the page has no login)")
+	f.StringVar(&trainData, "train-data", "mnist", "data set of the jobs the page starts: mnist, fashion-mnist or a directory of IDX files")
 	completeFiles(cmd, "spec", "yaml", "yml", "json")
 	return cmd
 }

@@ -1,9 +1,68 @@
-// Training view: polls /api/train/status once a second and draws it.
+// Training view: polls /api/train/status once a second and draws it. When
+// the status carries controls (backprop serve), the page also starts and
+// stops a small training job.
 "use strict";
 (function () {
   const $ = (id) => document.getElementById(id);
   const colors = ["#4a6cf7", "#e8590c", "#2b8a3e", "#ae3ec9", "#1098ad", "#c92a2a"];
   let gridVersion = -1;
+  let formBuilt = false;
+  let busy = false; // a start or stop request is on its way
+
+  // controls draws the start form once, then keeps its buttons in step
+  // with the job; without controls the card stays hidden.
+  function controls(c) {
+    $("jobs").hidden = !c;
+    if (!c) return;
+    if (!c.enabled) {
+      $("off").hidden = false; $("off").textContent = c.off;
+      $("jobform").hidden = true;
+      return;
+    }
+    if (!formBuilt) {
+      formBuilt = true;
+      const sel = $("job-model");
+      for (const m of c.models) {
+        const o = document.createElement("option");
+        o.value = m.id; o.textContent = m.label; o.dataset.min = m.minImages;
+        sel.appendChild(o);
+      }
+      const img = $("job-images");
+      img.max = c.maxImages; img.value = c.defaultImages;
+      const ep = $("job-epochs");
+      ep.min = 1; ep.max = c.maxEpochs;
+      const setMin = () => { img.min = sel.selectedOptions[0] ? sel.selectedOptions[0].dataset.min : 1; };
+      sel.addEventListener("change", setMin);
+      setMin();
+      $("jobform").hidden = false;
+      $("jobform").addEventListener("submit", (ev) => { ev.preventDefault(); send("/api/train/start", { model: sel.value, images: Number(img.value), epochs: Number(ep.value) }); });
+      $("job-stop").addEventListener("click", () => send("/api/train/stop", {}));
+      $("job-note").textContent = "Trains on the first images of " + c.data + " (at most " + c.maxImages + " images, " + c.maxEpochs +
+        " epoch" + (c.maxEpochs > 1 ? "s" : "") + "), one job at a time, stopped after " + duration(c.maxSeconds) + " at the latest; nothing is saved.";
+    }
+    $("job-start").disabled = busy || c.running;
+    $("job-stop").hidden = !c.running;
+    $("job-stop").disabled = busy;
+    $("jobs").dataset.running = String(c.running);
+  }
+
+  async function send(url, body) {
+    busy = true;
+    $("job-error").hidden = true;
+    $("job-start").disabled = true;
+    try {
+      const r = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+      const j = await r.json();
+      if (!r.ok) throw new Error(j.error || r.status + " " + r.statusText);
+      busy = false;
+      show(j);
+    } catch (e) {
+      busy = false;
+      $("job-error").textContent = e.message;
+      $("job-error").hidden = false;
+      $("job-start").disabled = false;
+    }
+  }
 
   function duration(s) {
     if (!(s > 0)) return "–";
@@ -57,9 +116,14 @@
   }
 
   function show(st) {
+    controls(st.controls);
     const started = st.started && !st.started.startsWith("0001-");
     $("empty").hidden = started;
-    $("title").textContent = started ? "Training: " + (st.kind || "job") + (st.done ? (st.error ? " (failed)" : " (finished)") : "") : "Training";
+    if (st.controls && st.controls.enabled) $("empty").textContent = "No training job yet: start one above, and its losses and samples appear here as it trains.";
+    else if (st.controls) $("empty").textContent = "No training job yet. A training command started with --serve shows its progress on its own page.";
+    const end = st.error ? " (failed)" : st.stopped ? " (stopped)" : " (finished)";
+    $("title").textContent = started ? "Training: " + (st.kind || "job") + (st.done ? end : "") : "Training";
+    document.body.dataset.job = !started ? "none" : st.done ? (st.error ? "failed" : st.stopped ? "stopped" : "finished") : "running";
     $("bar").style.width = (st.progress || 0).toFixed(1) + "%";
     $("progress").textContent = started ? (st.progress || 0).toFixed(1) + " %" : "–";
     $("epoch").textContent = st.epochs ? st.epoch + " / " + st.epochs : (st.epoch || "–");
