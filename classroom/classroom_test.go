@@ -316,7 +316,15 @@ func TestBadRequests(t *testing.T) {
 		{"bad convention", `{"conventions":{"kernel":"sideways"}}`, 422, "kernel"},
 		{"unknown problem", `{"problem":"nope"}`, 404, "nope"},
 		{"overflow", `{"values":{"w2":[1e308,1e308,1e308,1e308,1e308,1e308,1e308,1e308,1e308,1e308,1e308,1e308,1e308,1e308,1e308,1e308]}}`, 422, "overflow"},
-		{"number too large for JSON", `{"values":{"b2":1e999}}`, 400, "b2"},
+		{"number too large for JSON", `{"values":{"b2":1e999}}`, 400, "values.b2: want a finite number, got 1e999"},
+		// the tensor and the element, 1-based as on the page
+		{"element too large", `{"values":{"z":[1e309,0.8]}}`, 400, "values.z[1]: want a finite number, got 1e309"},
+		{"element of a matrix", `{"values":{"w0":[[0.1,0.3],[0.7,-1e400],[0.5,0.7],[0.1,0.9],[0.3,0.1],[0.4,0.6],[0.7,0.8],[0.2,0.1]]}}`, 400, "values.w0[2,2]: want a finite number, got -1e400"},
+		{"element of a flat list", `{"values":{"w0":[0.1,0.3,0.7,0.9,0.5,0.7,0.1,0.9,0.3,0.1,0.4,0.6,0.7,0.8,0.2,"x"]}}`, 422, "values.w0[8,2]: want a number, got a string"},
+		{"element null", `{"values":{"z":[0.4,null]}}`, 422, "values.z[2]: want a number, got null"},
+		{"element a list", `{"values":{"z":[0.4,[1]]}}`, 422, "values.z: ragged list: item 2 is a list of shape [1] but item 1 is a number"},
+		{"ragged row", `{"values":{"w0":[[0.1,0.3],[0.7]]}}`, 422, "values.w0: ragged list: item 2"},
+		{"element an object", `{"values":{"z":[{"a":1},0.4]}}`, 422, "values.z[1]: want a number, got an object"},
 		{"oversized", huge, 413, "larger than"},
 	}
 	for _, c := range cases {

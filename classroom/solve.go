@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -244,47 +245,119 @@ func jsonKind(v any) string {
 	return "a value"
 }
 
+// elemError is what is wrong with one element of an edited value: at
+// path, the 1-based positions in the nested lists (empty for the value as
+// a whole).
+type elemError struct {
+	path []int
+	list bool // the error is about the list at path, not one number
+	msg  string
+	err  error // errTooLarge for a number beyond float64's range
+}
+
+func (e *elemError) Error() string { return e.msg }
+func (e *elemError) Unwrap() error { return e.err }
+
 // flatten reads a JSON number or (nested) list of numbers, decoded with
-// UseNumber (json.Number) or as float64.
+// UseNumber (json.Number) or as float64, in row-major order. Its error is
+// an *elemError naming the element at fault.
 func flatten(v any, depth int) (data []float64, shape []int, err error) {
+	data, shape, e := numbers(v, make([]int, 0, depth))
+	if e != nil {
+		return nil, nil, e
+	}
+	return data, shape, nil
+}
+
+// numbers is flatten for the element at path.
+func numbers(v any, path []int) (data []float64, shape []int, err *elemError) {
+	at := func(msg string, err error) *elemError {
+		return &elemError{path: slices.Clone(path), msg: msg, err: err}
+	}
 	switch x := v.(type) {
 	case json.Number:
 		f, err := strconv.ParseFloat(string(x), 64)
 		if err != nil || math.IsInf(f, 0) {
-			return nil, nil, fmt.Errorf("%s is %w", x, errTooLarge)
+			return nil, nil, at("want a finite number, got "+clip(string(x)), errTooLarge)
 		}
 		return []float64{f}, nil, nil
 	case float64:
 		return []float64{x}, nil, nil
 	case []any:
-		if depth > 8 {
-			return nil, nil, fmt.Errorf("more than 8 dimensions")
+		if len(path) >= 8 {
+			return nil, nil, at("more than 8 dimensions", nil)
 		}
 		if len(x) == 0 {
-			return nil, nil, fmt.Errorf("empty list")
+			return nil, nil, at("want a number or a list of numbers, got an empty list", nil)
 		}
 		var inner []int
 		for i, e := range x {
-			d, s, err := flatten(e, depth+1)
+			d, s, err := numbers(e, append(path, i+1))
 			if err != nil {
 				return nil, nil, err
 			}
 			if i == 0 {
 				inner = s
 			} else if !tensor.SameShape(inner, s) {
-				return nil, nil, fmt.Errorf("ragged list")
+				return nil, nil, &elemError{path: slices.Clone(path), list: true,
+					msg: fmt.Sprintf("ragged list: item %d is %s but item 1 is %s", i+1, shapeWords(s), shapeWords(inner))}
 			}
 			data = append(data, d...)
 		}
 		return data, append([]int{len(x)}, inner...), nil
 	case nil:
-		return nil, nil, fmt.Errorf("null where a number was expected")
+		return nil, nil, at("want a number, got null", nil)
 	default:
-		return nil, nil, fmt.Errorf("%s where a number was expected", jsonKind(v))
+		return nil, nil, at("want a number, got "+jsonKind(v), nil)
 	}
 }
 
-// parseValue reads an edited value for a tensor of the given shape.
+// shapeWords describes the shape of an item of a list: "a number" or
+// "a list of shape [2]".
+func shapeWords(s []int) string {
+	if len(s) == 0 {
+		return "a number"
+	}
+	return "a list of shape " + tensor.FormatShape(s)
+}
+
+// clip shortens a number's text for an error message.
+func clip(s string) string {
+	if len(s) > 32 {
+		return s[:29] + "…"
+	}
+	return s
+}
+
+// elementName names the element of the tensor old at a list path: name
+// alone for the whole value, name[i,j] (1-based, as the page and the
+// worked solution write it) otherwise; a number's position in a flat list
+// given for a matrix or an image is named by the element it fills (not so
+// a list's, when list is set).
+func elementName(name string, path []int, list bool, old *tensor.Tensor[float64]) string {
+	if len(path) == 0 {
+		return name
+	}
+	shape := old.Shape()
+	if len(path) == 1 && !list && len(shape) > 1 && path[0] <= old.Len() {
+		idx := make([]int, len(shape))
+		k := path[0] - 1
+		for d := len(shape) - 1; d >= 0; d-- {
+			idx[d] = k%shape[d] + 1
+			k /= shape[d]
+		}
+		path = idx
+	}
+	parts := make([]string, len(path))
+	for i, p := range path {
+		parts[i] = strconv.Itoa(p)
+	}
+	return name + "[" + strings.Join(parts, ",") + "]"
+}
+
+// parseValue reads an edited value for a tensor of the given shape. An
+// error names the tensor and the element: "values.z[1]: want a finite
+// number, got 1e309".
 func parseValue(name string, raw json.RawMessage, old *tensor.Tensor[float64]) (*tensor.Tensor[float64], *apiError) {
 	var v any
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -292,12 +365,13 @@ func parseValue(name string, raw json.RawMessage, old *tensor.Tensor[float64]) (
 	if err := dec.Decode(&v); err != nil {
 		return nil, badRequest("values.%s: not a number or list of numbers", name)
 	}
-	data, shape, err := flatten(v, 0)
-	if errors.Is(err, errTooLarge) {
-		return nil, badRequest("values.%s: %v", name, err)
-	}
+	data, shape, err := numbers(v, nil)
 	if err != nil {
-		return nil, unprocessable("values.%s: %v", name, err)
+		where := "values." + elementName(name, err.path, err.list, old)
+		if errors.Is(err, errTooLarge) {
+			return nil, badRequest("%s: %s", where, err.msg)
+		}
+		return nil, unprocessable("%s: %s", where, err.msg)
 	}
 	n := old.Len()
 	ok := tensor.SameShape(shape, old.Shape()) || (len(shape) == 1 && shape[0] == n) || (len(shape) == 0 && n == 1)
