@@ -169,7 +169,3 @@ func aeNoArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// aeFlagError makes a malformed or unknown flag a usage error (exit status 2).
-func aeFlagError(cmd *cobra.Command, err error) error {
-	return usageError{fmt.Errorf("%s: %w", cmd.CommandPath(), err)}
-}
