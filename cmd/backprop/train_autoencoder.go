@@ -168,4 +168,3 @@ func aeNoArgs(cmd *cobra.Command, args []string) error {
 	}
 	return nil
 }
-
