@@ -47,8 +47,13 @@ func TestHooksPublishARun(t *testing.T) {
 	if !strings.HasPrefix(st.Message, "epoch 2 of 2 done") || !strings.Contains(st.Message, "mean D loss 1.5000") {
 		t.Errorf("message %q", st.Message)
 	}
-	if png, v := s.Grid(); png == nil || v != 2 {
-		t.Errorf("grid version %d, want one per epoch", v)
+	if png, v := s.Grid(); png == nil || v != 2 || !st.HasGrid {
+		t.Errorf("grid version %d (has grid: %v), want one per epoch", v, st.HasGrid)
+	}
+	// the next job starts without the previous job's grid
+	s.Start("autoencoder", 1, 1)
+	if st := s.Snapshot(); st.HasGrid || st.GridVersion != 2 {
+		t.Errorf("a new job: has grid %v, version %d; want no grid, the version kept", st.HasGrid, st.GridVersion)
 	}
 
 	// a failing run is shown as failed

@@ -81,6 +81,7 @@ type Status struct {
 	DReal       []Point            `json:"dReal"` // D(x)
 	DFake       []Point            `json:"dFake"` // D(G(z))
 	GridVersion int                `json:"gridVersion"`
+	HasGrid     bool               `json:"hasGrid"` // the job has published a grid (GET /api/train/grid.png)
 	Message     string             `json:"message"`
 	Error       string             `json:"error,omitempty"`
 	// Stopped is set on a job that ended before its last step without
@@ -212,6 +213,7 @@ func (s *Store) Snapshot() Status {
 		st.Losses[k] = slices.Clone(v)
 	}
 	st.DReal, st.DFake = slices.Clone(s.st.DReal), slices.Clone(s.st.DFake)
+	st.HasGrid = s.grid != nil
 	if st.TotalSteps > 0 {
 		st.Progress = min(100, 100*float64(st.Step)/float64(st.TotalSteps))
 	} else if st.Epochs > 0 {

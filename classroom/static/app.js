@@ -13,7 +13,8 @@
     return e;
   };
   const MAX_SHOWN = 256; // largest tensor drawn element by element in the graph
-  const FOLD = 8; // longer vectors are drawn as several columns of this many
+  const TALL = 40; // a vector longer than this scrolls within its node
+  const NEAR_ONE = 0.999; // above this (and below 1) a number is shown as 1 − (1 − v)
 
   const tabs = {}; // id → tab state
   let order = [];
@@ -22,9 +23,13 @@
 
   // ---- numbers and math -------------------------------------------------
 
+  // fmt shows a number with four significant digits; a number just below 1
+  // (a saturated probability such as p = 0.9999974) as 1 − 2.573e-6, so
+  // that it is never shown as 1.
   function fmt(v) {
     if (v === null || v === -Infinity) return "−∞"; // a causal mask's −∞ (null in JSON)
     if (v === 0) return "0";
+    if (v > NEAR_ONE && v < 1) return "1 − " + fmt(1 - v);
     const a = Math.abs(v);
     if (a >= 1e-3 && a < 1e5) return String(Number(v.toPrecision(4)));
     return v.toExponential(3).replace(/\.?0+e/, "e");
@@ -41,6 +46,7 @@
 
   function texNum(v) {
     if (v === null || v === -Infinity) return "-\\infty";
+    if (v > NEAR_ONE && v < 1) return "1 - " + texNum(1 - v);
     const s = fmt(v);
     const i = s.indexOf("e");
     if (i < 0) return s;
@@ -318,12 +324,10 @@
       for (const v of data) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
       return el("div", "big", n + " values, from " + fmt(lo) + " to " + fmt(hi) + " (open the node)");
     }
-    let rows, cols, fold = 0;
+    let rows, cols;
     if (shape.length === 0) { rows = 1; cols = 1; }
-    else if (shape.length === 1) {
-      // a vector is a column; a long one is folded into columns of 8
-      if (shape[0] <= FOLD) { rows = shape[0]; cols = 1; } else { fold = FOLD; rows = FOLD; cols = Math.ceil(shape[0] / FOLD); }
-    } else { rows = shape[shape.length - 2]; cols = shape[shape.length - 1]; }
+    else if (shape.length === 1) { rows = shape[0]; cols = 1; } // a vector is one column, however long
+    else { rows = shape[shape.length - 2]; cols = shape[shape.length - 1]; }
     const blocks = shape.length > 2 ? shape.slice(0, -2).reduce((a, b) => a * b, 1) : 1;
     const wrap = el("div", "blocks");
     for (let b = 0; b < blocks; b++) {
@@ -335,16 +339,15 @@
         for (let d = lead.length - 1; d >= 0; d--) { idx.unshift(r % lead[d] + 1); r = Math.floor(r / lead[d]); }
         blk.appendChild(el("div", "bl", "[" + idx.join(",") + ",:,:]"));
       }
-      if (fold) {
-        const parts = [];
-        for (let j = 0; j < cols; j++) parts.push((j * fold + 1) + "–" + Math.min(n, (j + 1) * fold));
-        blk.appendChild(el("div", "bl", "elements " + parts.join(" | ")));
+      if (shape.length === 1 && rows > TALL) {
+        blk.classList.add("tall");
+        blk.appendChild(el("div", "bl", rows + " elements, scroll"));
       }
-      const t = el("table", "mat" + (fold ? " fold" : ""));
+      const t = el("table", "mat");
       for (let i = 0; i < rows; i++) {
         const tr = el("tr");
         for (let j = 0; j < cols; j++) {
-          const k = fold ? j * fold + i : (b * rows + i) * cols + j;
+          const k = (b * rows + i) * cols + j;
           const td = el("td");
           if (k < n) {
             const c = el("span", "cell", fmt(data[k]));
@@ -714,7 +717,8 @@
       const text = input.value.trim();
       const v = text === "" ? NaN : Number(text);
       if (!Number.isFinite(v)) {
-        showError(input, "“" + text + "” is not a number; the last good values are kept");
+        const why = Number.isNaN(v) ? " is not a number" : " is too large for a number (at most ±1.8e308)";
+        showError(input, elementName(n, i) + ": “" + text + "”" + why + "; the last good values are kept");
         input.focus();
         return false;
       }
@@ -745,6 +749,15 @@
     });
     input.addEventListener("input", () => { input.classList.remove("invalid"); clearError(); });
     input.addEventListener("blur", () => { if (!done) commit(0); });
+  }
+
+  // elementName names element i (flat, row-major) of node n as the worked
+  // solution does, 1-based: w0[2,1], z[1].
+  function elementName(n, i) {
+    if (!n.shape.length) return n.name;
+    const idx = [];
+    for (let d = n.shape.length - 1; d >= 0; d--) { idx.unshift(i % n.shape[d] + 1); i = Math.floor(i / n.shape[d]); }
+    return n.name + "[" + idx.join(",") + "]";
   }
 
   // ---- the node panel -------------------------------------------------------
@@ -858,6 +871,27 @@
       else if (n.kind === "input") why = n.name + " is data, not a parameter: no gradient is taken with respect to it.";
       sec.appendChild(el("p", "sub", why));
       panel.appendChild(sec);
+    }
+    fitWide(panel);
+    // measured again once KaTeX's fonts are in: they change the widths
+    if (document.fonts && document.fonts.status !== "loaded") document.fonts.ready.then(() => { if (!panel.hidden) fitWide(panel); });
+  }
+
+  // fitWide shrinks every display formula of root that is wider than its
+  // box (a node's upstream gradient, a long result) until it fits, down to
+  // 60 % of its size; what is still wider scrolls sideways with a visible
+  // scroll bar (class "scrolls"), so that no column is ever cut off.
+  function fitWide(root) {
+    for (const e of $$(".eq", root)) {
+      e.style.fontSize = "";
+      e.classList.remove("scrolls");
+      let size = 100;
+      for (let k = 0; k < 4 && e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1 && size > 60; k++) {
+        size = Math.max(60, Math.floor(size * e.clientWidth / e.scrollWidth));
+        e.style.fontSize = size + "%";
+      }
+      e.dataset.scale = String(size);
+      if (e.scrollWidth > e.clientWidth + 1) e.classList.add("scrolls");
     }
   }
 

@@ -138,12 +138,15 @@
     const hasD = (st.dReal || []).length > 0;
     $("dcard").hidden = !hasD;
     if (hasD) chart($("dscores"), $("dLegend"), [{ name: "D(x)", points: st.dReal }, { name: "D(G(z))", points: st.dFake }]);
-    if (st.gridVersion !== gridVersion) {
+    $("gridTitle").textContent = st.kind === "autoencoder" ? "Latest reconstructions: test images above, the auto-encoder's output below" : "Latest samples";
+    if (!st.hasGrid) {
+      // a new job has no grid yet: the previous job's is not shown
+      $("grid").hidden = true; $("nogrid").hidden = false;
+      gridVersion = -1;
+    } else if (st.gridVersion !== gridVersion) {
       gridVersion = st.gridVersion;
-      if (gridVersion > 0) {
-        $("grid").src = "/api/train/grid.png?v=" + gridVersion;
-        $("grid").hidden = false; $("nogrid").hidden = true;
-      }
+      $("grid").src = "/api/train/grid.png?v=" + gridVersion;
+      $("grid").hidden = false; $("nogrid").hidden = true;
     }
   }
 
