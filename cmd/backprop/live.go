@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"net"
 	"os"
 
@@ -16,19 +17,29 @@ import (
 // that a busy address fails the command at once; the server stops with
 // ctx.
 func serveLive(ctx context.Context, addr string) (*live.Store, error) {
-	problems, err := classroom.DefaultProblems(nil)
-	if err != nil {
-		return nil, err
-	}
-	srv, err := classroom.New(classroom.Options{Problems: problems, Live: live.Default})
-	if err != nil {
-		return nil, err
-	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	classroom.Announce(os.Stderr, ln.Addr(), "/train")
-	go classroom.Serve(ctx, ln, srv, nil)
+	if err := serveLiveOn(ctx, ln, live.Default, os.Stderr); err != nil {
+		ln.Close()
+		return nil, err
+	}
 	return live.Default, nil
+}
+
+// serveLiveOn serves the classroom with store's job at /train on ln
+// until ctx ends, after writing the view's URL to out.
+func serveLiveOn(ctx context.Context, ln net.Listener, store *live.Store, out io.Writer) error {
+	problems, err := classroom.DefaultProblems(nil)
+	if err != nil {
+		return err
+	}
+	srv, err := classroom.New(classroom.Options{Problems: problems, Live: store})
+	if err != nil {
+		return err
+	}
+	classroom.Announce(out, ln.Addr(), "/train")
+	go classroom.Serve(ctx, ln, srv, nil)
+	return nil
 }

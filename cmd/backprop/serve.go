@@ -73,10 +73,7 @@ is fine. Stop it with Ctrl+C.`,
 			if err != nil {
 				return err
 			}
-			jobs := &classroom.TrainingJobs{Data: trainData}
-			if !allowTraining && !classroom.IsLoopback(addr) {
-				jobs.Off = fmt.Sprintf("Starting training jobs from this page is off: the server listens on %s, which other machines can reach, and the page has no login. Restart backprop serve on 127.0.0.1 or with --allow-training to allow it; a job started with 'backprop train … --serve ADDR' shows on its own page.", addr)
-			}
+			jobs := pageTraining(addr, allowTraining, trainData)
 			srv, err := classroom.New(classroom.Options{Problems: problems, Live: live.Default, Digits: digits, Training: jobs})
 			if err != nil {
 				return err
@@ -102,4 +99,16 @@ is fine. Stop it with Ctrl+C.`,
 	f.StringVar(&trainData, "train-data", "mnist", "data set of the jobs the page starts: mnist, fashion-mnist or a directory of IDX files")
 	completeFiles(cmd, "spec", "yaml", "yml", "json")
 	return cmd
+}
+
+// pageTraining configures the training jobs of `backprop serve`: on the
+// data set trainData, and off (saying why) unless the server listens on
+// the loopback interface or allow (--allow-training) is set, since the
+// page has no login.
+func pageTraining(addr string, allow bool, trainData string) *classroom.TrainingJobs {
+	jobs := &classroom.TrainingJobs{Data: trainData}
+	if !allow && !classroom.IsLoopback(addr) {
+		jobs.Off = fmt.Sprintf("Starting training jobs from this page is off: the server listens on %s, which other machines can reach, and the page has no login. Restart backprop serve on 127.0.0.1, or with --allow-training to allow it; a job started with 'backprop train … --serve ADDR' shows on its own page.", addr)
+	}
+	return jobs
 }
