@@ -174,7 +174,7 @@ func checkShown(t *testing.T, ctx context.Context, node string, want []float64) 
 		rest, nearOne := strings.CutPrefix(c.T, "1 − ")
 		_, err := fmt.Sscan(rest, &shown)
 		if nearOne {
-			ok := err == nil && math.Abs((1-shown)-(1-want[c.I])) <= 6e-4*(1-want[c.I])
+			ok := err == nil && math.Abs(shown-(1-want[c.I])) <= 6e-4*(1-want[c.I])
 			if !ok {
 				t.Errorf("%s[%d]: shown as %q, engine %v", node, c.I, c.T, want[c.I])
 			}
