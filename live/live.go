@@ -5,23 +5,20 @@
 // browser and opening it again simply resumes showing the job, and a job
 // never waits for a viewer.
 //
-// A training command wires it like this:
+// A training loop (package training) publishes through the hooks of
+// Store.Hooks:
 //
-//	live.Start("gan", epochs, totalSteps)
-//	for ... {
-//		live.Publish(live.Update{Epoch: e, Step: s, Losses: map[string]float64{"D": ld, "G": lg},
-//			D: &live.DScores{Real: dx, Fake: dgz}})
-//		live.PublishGrid(pngBytes) // now and then
-//	}
-//	live.Finish(err)
+//	loop.Hooks = loop.Hooks.Then(live.Default.Hooks("gan"))
 //
-// A --serve flag on a training command serves the same store while the job
-// runs, for instance
+// or by hand, with Start, Publish (epoch, step, losses, D scores),
+// PublishGrid and Finish.
 //
-//	go classroom.ListenAndServe(ctx, addr, live.Default.Handler(), os.Stderr)
-//
-// (package classroom prints the URL and whether the address is loopback
-// only); `backprop serve` mounts live.Default beside the classroom page.
+// `backprop train … --serve ADDR` serves the whole classroom with the job
+// at /train (the page only watches). `backprop serve` mounts Jobs.Handler
+// instead: the same page with a form that starts a small job (Jobs.Start:
+// one at a time, bounded in images, epochs and time, stopped through its
+// context by Jobs.Stop, at the time limit, or by Jobs.Close), so that the
+// view is never an empty page.
 package live
 
 import (
