@@ -493,7 +493,7 @@ func (b *builder[T]) attention(l Layer, x *autograd.Var[T], params map[string]*a
 				return nil, err
 			}
 		}
-		qk, err := b.add(ops.MatMul("", qh, kh, false, true))
+		qk, err := b.add(ops.MatMul(suffix("QK", h), qh, kh, false, true))
 		if err != nil {
 			return nil, err
 		}
