@@ -4,7 +4,6 @@ import (
 	"strings"
 
 	"github.com/backprop-dev/backprop/expr"
-	"github.com/backprop-dev/backprop/tensor"
 	"github.com/backprop-dev/backprop/trace"
 )
 
@@ -94,43 +93,5 @@ func lineParts(l trace.Line, st expr.Style) []string {
 	return parts
 }
 
-// matrixLaTeX writes a tensor as LaTeX bmatrix blocks: a scalar as a
-// number, a vector as a column (as the problem set writes vectors), a
-// matrix as itself, and a higher-rank tensor as one matrix per leading
-// index.
-func matrixLaTeX(m trace.Matrix, digits int) string {
-	st := expr.Style{LaTeX: true, Digits: digits}
-	if len(m.Shape) == 0 {
-		if len(m.Data) == 0 {
-			return ""
-		}
-		return expr.Num(m.Data[0]).Render(st)
-	}
-	r := len(m.Shape)
-	rows, cols := m.Shape[r-1], 1
-	if r > 1 {
-		rows, cols = m.Shape[r-2], m.Shape[r-1]
-	}
-	blocks := tensor.NumElements(m.Shape) / max(rows*cols, 1)
-	var out []string
-	for blk := range blocks {
-		var b strings.Builder
-		b.WriteString(`\begin{bmatrix}`)
-		for i := range rows {
-			cells := make([]string, cols)
-			for j := range cols {
-				cells[j] = expr.Num(m.Data[(blk*rows+i)*cols+j]).Render(st)
-			}
-			b.WriteString(strings.Join(cells, " & "))
-			if i < rows-1 {
-				b.WriteString(`\\ `)
-			}
-		}
-		b.WriteString(`\end{bmatrix}`)
-		out = append(out, b.String())
-	}
-	if len(out) == 1 {
-		return out[0]
-	}
-	return `\left[\,` + strings.Join(out, `,\;`) + `\,\right]`
-}
+// matrixLaTeX is the trace's own matrix rendering.
+func matrixLaTeX(m trace.Matrix, digits int) string { return trace.MatrixLaTeX(m, digits) }

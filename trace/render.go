@@ -166,6 +166,17 @@ func lineLaTeX(l Line, st expr.Style) string {
 	return p[0] + " &= " + strings.Join(p[1:], " = ")
 }
 
+// MatrixLaTeX writes a tensor as LaTeX bmatrix blocks: a scalar as a
+// number, a vector as a column (as the problem set writes vectors), a
+// matrix as itself, and a higher-rank tensor as one matrix per leading
+// index. The classroom page renders values with it too.
+func MatrixLaTeX(m Matrix, digits int) string {
+	if len(m.Shape) == 0 && len(m.Data) == 0 {
+		return ""
+	}
+	return matrixLaTeX(m, digits)
+}
+
 func matrixLaTeX(m Matrix, digits int) string {
 	st := expr.Style{LaTeX: true, Digits: digits}
 	if len(m.Shape) == 0 {
