@@ -70,28 +70,8 @@ func renderStep(s trace.Step, digits int) StepText {
 	return out
 }
 
-// lineParts are the forms of one element line, each shown once: the
-// element, its formula in names, the numbers substituted, inner values
-// collapsed, and the value — the forms `backprop solve --detail full`
-// prints.
-func lineParts(l trace.Line, st expr.Style) []string {
-	parts := []string{l.Target.Render(st), l.Symbolic.Render(st)}
-	num := l.Numeric.Render(st)
-	if num != parts[1] {
-		parts = append(parts, num)
-	}
-	if l.Collapsed {
-		c := st
-		c.Collapse = true
-		if cs := l.Numeric.Render(c); cs != num {
-			parts = append(parts, cs)
-		}
-	}
-	if v := expr.Num(l.Value).Render(st); parts[len(parts)-1] != v {
-		parts = append(parts, v)
-	}
-	return parts
-}
+// lineParts are the forms of one element line, as the trace prints them.
+func lineParts(l trace.Line, st expr.Style) []string { return l.Parts(st) }
 
 // matrixLaTeX is the trace's own matrix rendering.
 func matrixLaTeX(m trace.Matrix, digits int) string { return trace.MatrixLaTeX(m, digits) }

@@ -52,9 +52,11 @@ func (t *Trace) WriteText(w io.Writer, h Header, digits int) error {
 	return ew.err
 }
 
-// lineParts are the forms of one line, each shown once: the target, the
-// formula in names, the numbers substituted, inner values collapsed, and
-// the value.
+// Parts are the forms of one element line, each shown once: the target,
+// the formula in names, the numbers substituted, inner values collapsed,
+// and the value — the forms `backprop solve --detail full` joins with " = ".
+func (l Line) Parts(st expr.Style) []string { return lineParts(l, st) }
+
 func lineParts(l Line, st expr.Style) []string {
 	parts := []string{l.Target.Render(st), l.Symbolic.Render(st)}
 	num := l.Numeric.Render(st)
