@@ -51,14 +51,14 @@ var peakGo = &peakKernel{name: "go", lanes: 256, run: fmaLoopGo}
 // MeasurePeak measures the float32 FMA peak with the fastest loop this CPU
 // runs (see Peak), spending about budget in total: first one loop alone
 // (the per-core rate), then one loop per GOMAXPROCS thread at once. Each is
-// the best of several repetitions, so that load from other processes
+// the best of 10 repetitions, so that load from other processes
 // lowers the figure as little as possible.
 func MeasurePeak(budget time.Duration) Peak {
 	return measurePeak(pickPeakKernel(), budget)
 }
 
 func measurePeak(k *peakKernel, budget time.Duration) Peak {
-	const reps = 5
+	const reps = 10
 	cores := runtime.GOMAXPROCS(0)
 	flopsPerIter := 2 * float64(k.lanes)
 	// Calibrate n so that one repetition takes about budget/(4·reps).
