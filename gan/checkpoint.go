@@ -21,7 +21,14 @@ import (
 // stream) directly; version 2 derives them through SplitMix64
 // (training.SeededPCG) and records the epochs the run is to reach. Both
 // load, and a version-1 run resumes with its own seeding, bit for bit.
-var Format = training.Format{Kind: "backprop-dcgan28", Version: 2}
+// Version 3 is written by runs of another recipe than the reference
+// (Recipe): it records the recipe in the metadata ("recipe.*" keys), and
+// the models' entries follow it (a conditional G's "G.0.weight" is its
+// class embedding; a spectral-normalized D has "weight_orig", "weight_u",
+// "weight_v"; with an EMA "G." holds the average and "G_train." the
+// trained weights). Reference runs still write version 2, which earlier
+// versions of backprop read.
+var Format = training.Format{Kind: "backprop-dcgan28", Version: 3}
 
 // oldestFormat is the oldest format version OpenCheckpoint reads.
 const oldestFormat = 1
@@ -36,6 +43,7 @@ const metaEpochs = "epochs"
 // "optG.<parameter>.<field>" with torch.optim.Adam's field names.
 const (
 	prefixG    = "G."
+	prefixGT   = "G_train." // the trained generator when "G." holds its EMA
 	prefixD    = "D."
 	prefixOptG = "optG."
 	prefixOptD = "optD."
@@ -67,9 +75,19 @@ func (t *Trainer) Save(path string) error {
 	f.Metadata["epoch"] = strconv.Itoa(t.Epoch)
 	f.Metadata["step"] = strconv.FormatInt(t.Step, 10)
 	f.Metadata["seed"] = strconv.FormatUint(t.Config.Seed, 10)
+	r := t.Config.Recipe
 	f.Metadata["recipe"] = fmt.Sprintf("Adam lr %g betas (%g, %g), batch %d, z %d, BCE-with-logits, non-saturating G loss", LearningRate, Beta1, Beta2, t.Config.Batch, ZDim)
-	if err := addStateDict(f, prefixG, t.G.StateDict()); err != nil {
+	if !r.IsReference() {
+		f.Metadata["recipe"] = fmt.Sprintf("Adam betas (%g, %g), batch %d, z %d; %s", Beta1, Beta2, t.Config.Batch, ZDim, r)
+		r.metadata(f.Metadata)
+	}
+	if err := addStateDict(f, prefixG, t.Sampler().StateDict()); err != nil {
 		return err
+	}
+	if t.EMA != nil {
+		if err := addStateDict(f, prefixGT, t.G.StateDict()); err != nil {
+			return err
+		}
 	}
 	if err := addStateDict(f, prefixD, t.D.StateDict()); err != nil {
 		return err
@@ -105,6 +123,9 @@ func (t *Trainer) Save(path string) error {
 	}
 	format := Format
 	format.Version = t.format // a resumed format-1 run keeps its seeding, and says so
+	if format.Version == Format.Version && r.IsReference() {
+		format.Version = 2 // what earlier versions of backprop read
+	}
 	return training.SaveCheckpoint(path, format, f, wrapCheckpointWriter)
 }
 
@@ -163,6 +184,9 @@ func OpenCheckpoint(path string) (*Checkpoint, error) {
 		return nil, fmt.Errorf("gan: checkpoint %s: %w", path, err)
 	}
 	c := &Checkpoint{Path: path, file: f, Config: Config{Data: f.Metadata["data"]}, Format: version}
+	if c.Config.Recipe, err = recipeFromMetadata(f.Metadata); err != nil {
+		return nil, fmt.Errorf("gan: checkpoint %s: %w", path, err)
+	}
 	if s, ok := f.Metadata[metaEpochs]; ok {
 		if c.Epochs, err = strconv.Atoi(s); err != nil || c.Epochs < 1 {
 			return nil, fmt.Errorf("gan: checkpoint %s: metadata %s = %q, want a positive number of epochs", path, metaEpochs, s)
@@ -233,9 +257,15 @@ func (c *Checkpoint) loadModel(m nn.Module[float32], prefix, what string) error 
 	return nil
 }
 
-// Generator returns the checkpoint's generator, ready for Generate.
+// Conditional reports whether the checkpoint's models are
+// class-conditional (Recipe.Conditional).
+func (c *Checkpoint) Conditional() bool { return c.Config.Recipe.Conditional }
+
+// Generator returns the checkpoint's generator, ready for Generate (or
+// GenerateLabeled for a conditional one): its moving average when the run
+// kept one.
 func (c *Checkpoint) Generator() (*nn.Sequential[float32], error) {
-	g := NewGenerator(nil)
+	g, _ := NewModels(c.Config.Recipe, nil)
 	if err := c.loadModel(g, prefixG, "generator"); err != nil {
 		return nil, err
 	}
@@ -247,21 +277,37 @@ func (c *Checkpoint) Generator() (*nn.Sequential[float32], error) {
 // Training continued from it produces exactly what the uninterrupted run
 // would have.
 func (c *Checkpoint) Resume(images *tensor.Tensor[float32]) (*Trainer, error) {
+	return c.ResumeLabeled(images, nil)
+}
+
+// ResumeLabeled is Resume with the images' classes (LoadLabeled), which a
+// conditional run needs.
+func (c *Checkpoint) ResumeLabeled(images *tensor.Tensor[float32], labels []uint8) (*Trainer, error) {
 	if images.Dim(0) != c.Images {
 		return nil, fmt.Errorf("gan: checkpoint %s was trained on %d images of %q (limit %d), but %d images were loaded",
 			c.Path, c.Images, c.Config.Data, c.Config.Limit, images.Dim(0))
 	}
-	g, d := NewGenerator(nil), NewDiscriminator(nil)
-	if err := c.loadModel(g, prefixG, "generator"); err != nil {
+	g, d := NewModels(c.Config.Recipe, nil)
+	var ema *nn.Sequential[float32]
+	if c.Config.Recipe.EMA != 0 {
+		ema, _ = NewModels(c.Config.Recipe, nil)
+		if err := c.loadModel(ema, prefixG, "generator's moving average"); err != nil {
+			return nil, err
+		}
+		if err := c.loadModel(g, prefixGT, "generator"); err != nil {
+			return nil, err
+		}
+	} else if err := c.loadModel(g, prefixG, "generator"); err != nil {
 		return nil, err
 	}
 	if err := c.loadModel(d, prefixD, "discriminator"); err != nil {
 		return nil, err
 	}
-	t, err := newTrainer(c.Config, images, g, d)
+	t, err := newTrainer(c.Config, images, labels, g, d)
 	if err != nil {
 		return nil, err
 	}
+	t.EMA = ema
 	for _, o := range []struct {
 		opt    *optim.Adam[float32]
 		prefix string

@@ -8,7 +8,9 @@ package gan
 import (
 	"math/rand/v2"
 
+	"github.com/backprop-dev/backprop/autograd"
 	"github.com/backprop-dev/backprop/nn"
+	"github.com/backprop-dev/backprop/tensor"
 )
 
 // Sizes of the reference models.
@@ -92,4 +94,63 @@ func NewDiscriminator(rng *rand.Rand) *nn.Sequential[float32] {
 		nn.DCGANInit[float32](d, rng)
 	}
 	return d
+}
+
+// NewModels builds the generator and discriminator of recipe r, drawing
+// their initial weights from rng (nil: zeros, for models about to load a
+// checkpoint).
+//
+// The reference recipe gives NewGenerator and NewDiscriminator, drawn in
+// that order. With r.Conditional, G starts with a LabelEmbedding ("0",
+// N(0, 1) as torch.nn.Embedding) and its Linear takes ZDim + EmbedDim
+// inputs; D's last layer becomes a Projection whose class embedding
+// ("6.embed") starts N(0, 0.02). With r.SpectralNorm, D's two
+// convolutions and its Linear are wrapped in SpectralNorm, their u and v
+// drawn after every weight. The other layers are initialized as in the
+// reference models.
+func NewModels(r Recipe, rng *rand.Rand) (g, d *nn.Sequential[float32]) {
+	if !r.Conditional {
+		g = NewGenerator(rng)
+	} else {
+		body := []nn.Module[float32]{
+			nn.NewLinear[float32](ZDim+EmbedDim, genChannels*base*base, biasBeforeBN, rng),
+			nn.NewBatchNorm1d[float32](genChannels * base * base),
+			nn.NewReLU[float32](),
+			nn.NewUnflatten[float32](genChannels, base, base),
+			nn.NewConvTranspose2d[float32](genChannels, midChannels, 4, 2, 1, 0, biasBeforeBN, rng),
+			nn.NewBatchNorm2d[float32](midChannels),
+			nn.NewReLU[float32](),
+			nn.NewConvTranspose2d[float32](midChannels, 1, 4, 2, 1, 0, biasElsewise, rng),
+			nn.NewTanh[float32](),
+		}
+		if rng != nil {
+			nn.DCGANInit[float32](nn.NewSequential(body...), rng)
+		}
+		emb := &LabelEmbedding{Weight: autograd.Leaf("weight", tensor.New[float32](Classes, EmbedDim), true), training: true}
+		if rng != nil {
+			nn.Normal(emb.Weight.Value, 0, 1, rng)
+		}
+		g = nn.NewSequential(append([]nn.Module[float32]{emb}, body...)...)
+	}
+	d = NewDiscriminator(rng)
+	if !r.SpectralNorm && !r.Conditional {
+		return g, d
+	}
+	layers := make([]nn.Module[float32], d.Len())
+	for i := range layers {
+		layers[i] = d.At(i)
+	}
+	if r.SpectralNorm {
+		for _, i := range []int{0, 2, 6} {
+			layers[i] = NewSpectralNorm(layers[i], rng)
+		}
+	}
+	if r.Conditional {
+		p := &Projection{Out: layers[6], Embed: autograd.Leaf("embed", tensor.New[float32](Classes, genChannels*base*base), true), training: true}
+		if rng != nil {
+			nn.Normal(p.Embed.Value, 0, 0.02, rng)
+		}
+		layers[6] = p
+	}
+	return g, nn.NewSequential(layers...)
 }

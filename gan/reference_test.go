@@ -151,13 +151,14 @@ func TestMatchesPyTorchSteps(t *testing.T) {
 	g, d := NewGenerator(nil), NewDiscriminator(nil)
 	start := referenceInit(g, d)
 	const n = 8
-	tr, err := newTrainer(Config{Data: "formula", Batch: n}, tensor.New[float32](10*n, 1, 28, 28), g, d)
+	tr, err := newTrainer(Config{Data: "formula", Batch: n}, tensor.New[float32](10*n, 1, 28, 28), nil, g, d)
 	if err != nil {
 		t.Fatal(err)
 	}
 	models := map[string]*nn.Sequential[float32]{"G.": g, "D.": d}
 	for s, want := range ref.Steps {
-		got, err := tr.step(referenceBatch(s, n))
+		real, z := referenceBatch(s, n)
+		got, err := tr.step(real, z, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -67,6 +67,9 @@ type Config struct {
 	// ⌊N/Batch⌋ steps: the last incomplete batch is dropped, as BatchNorm
 	// needs full batches (PyTorch's drop_last=True).
 	Batch int
+	// Recipe holds the ingredients beyond the reference DCGAN; the zero
+	// value is the reference recipe.
+	Recipe Recipe
 }
 
 // Stats are the numbers of one training step.
@@ -95,8 +98,14 @@ type Trainer struct {
 	Epoch, StepInEpoch int
 	Step               int64
 
-	// Fixed is the (FixedSamples, ZDim) noise of the sample grids.
+	// Fixed is the (FixedSamples, ZDim) noise of the sample grids
+	// ((Classes², ZDim) for a conditional run: one row of the grid per
+	// class, FixedLabels).
 	Fixed *tensor.Tensor[float32]
+	// EMA is the exponential moving average of G's weights when
+	// Config.Recipe.EMA is set (nil otherwise): the generator of the sample
+	// grids and of the checkpoint's "G." entries.
+	EMA *nn.Sequential[float32]
 	// History is one entry per step done so far, for the loss curve.
 	History History
 
@@ -108,6 +117,7 @@ type Trainer struct {
 	noise  *rand.PCG
 	rng    *rand.Rand
 	images *tensor.Tensor[float32] // training images scaled to [−1, 1], (N, 1, 28, 28)
+	labels []uint8                 // their classes, for a conditional run
 	// format is the checkpoint format the run's seeding follows: 1 for a
 	// run resumed from a format-1 checkpoint (legacy shuffle streams),
 	// Format.Version otherwise.
@@ -140,13 +150,20 @@ var ErrInterrupted = training.ErrInterrupted
 // cfg.Limit images if Limit is positive, checks that they are 1×28×28 and
 // scales them to [−1, 1], the range of the generator's Tanh.
 func LoadImages(cfg Config) (*tensor.Tensor[float32], error) {
+	images, _, err := LoadLabeled(cfg)
+	return images, err
+}
+
+// LoadLabeled is LoadImages that also returns the images' classes, which
+// a conditional run trains on.
+func LoadLabeled(cfg Config) (*tensor.Tensor[float32], []uint8, error) {
 	ds, err := data.Load(cfg.Data, data.Train)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s := ds.Images.Shape()
 	if s[1] != 1 || s[2] != ImageSize || s[3] != ImageSize {
-		return nil, fmt.Errorf("gan: %s: images are %d×%d, the reference models need %d×%d", ds.ImagesFile, s[2], s[3], ImageSize, ImageSize)
+		return nil, nil, fmt.Errorf("gan: %s: images are %d×%d, the reference models need %d×%d", ds.ImagesFile, s[2], s[3], ImageSize, ImageSize)
 	}
 	n := s[0]
 	if cfg.Limit > 0 && cfg.Limit < n {
@@ -158,13 +175,17 @@ func LoadImages(cfg Config) (*tensor.Tensor[float32], error) {
 	for i, v := range px {
 		px[i] = 2*v - 1
 	}
-	return tensor.FromSlice(px, n, 1, ImageSize, ImageSize)
+	images, err := tensor.FromSlice(px, n, 1, ImageSize, ImageSize)
+	return images, ds.Labels[:n], err
 }
 
 // checkConfig fills in defaults and validates cfg against the image count.
 func checkConfig(cfg *Config, n int) error {
 	if cfg.Batch == 0 {
 		cfg.Batch = DefaultBatch
+	}
+	if err := cfg.Recipe.Check(); err != nil {
+		return err
 	}
 	switch {
 	case cfg.Batch < 2:
@@ -178,36 +199,115 @@ func checkConfig(cfg *Config, n int) error {
 }
 
 // NewTrainer starts a fresh run on images (from LoadImages) with models
-// initialized from cfg.Seed.
+// initialized from cfg.Seed. A conditional recipe needs the labels too:
+// NewLabeledTrainer.
 func NewTrainer(cfg Config, images *tensor.Tensor[float32]) (*Trainer, error) {
+	return NewLabeledTrainer(cfg, images, nil)
+}
+
+// NewLabeledTrainer is NewTrainer with the images' classes (from
+// LoadLabeled), which a conditional recipe trains on; an unconditional
+// one ignores them.
+func NewLabeledTrainer(cfg Config, images *tensor.Tensor[float32], labels []uint8) (*Trainer, error) {
 	if err := checkConfig(&cfg, images.Dim(0)); err != nil {
 		return nil, err
 	}
 	initRng := training.NewRand(cfg.Seed, streamInit)
-	t, err := newTrainer(cfg, images, NewGenerator(initRng), NewDiscriminator(initRng))
+	g, d := NewModels(cfg.Recipe, initRng)
+	t, err := newTrainer(cfg, images, labels, g, d)
 	if err != nil {
 		return nil, err
 	}
 	fixedRng := training.NewRand(cfg.Seed, streamFixed)
-	t.Fixed = Noise(fixedRng, FixedSamples)
+	t.Fixed = Noise(fixedRng, fixedCount(cfg.Recipe))
+	if cfg.Recipe.EMA != 0 {
+		if t.EMA, err = cloneGenerator(cfg.Recipe, g); err != nil {
+			return nil, err
+		}
+	}
 	return t, nil
+}
+
+// fixedCount is the number of images in the per-epoch sample grid:
+// FixedSamples, or Classes² (Classes of each class) for a conditional
+// recipe.
+func fixedCount(r Recipe) int {
+	if r.Conditional {
+		return Classes * Classes
+	}
+	return FixedSamples
+}
+
+// FixedLabels are the classes of a conditional run's fixed noise: row r
+// of the Classes-column grid is class r.
+func FixedLabels(n int) []int {
+	ls := make([]int, n)
+	for i := range ls {
+		ls[i] = i / Classes % Classes
+	}
+	return ls
+}
+
+// cloneGenerator returns a copy of g (built for recipe r): the start of
+// its moving average.
+func cloneGenerator(r Recipe, g *nn.Sequential[float32]) (*nn.Sequential[float32], error) {
+	e, _ := NewModels(r, nil)
+	if err := nn.LoadStateDict(e, g.StateDict()); err != nil {
+		return nil, fmt.Errorf("gan: EMA copy of the generator: %w", err)
+	}
+	return e, nil
+}
+
+// UpdateEMA moves every parameter of ema towards g's,
+// θ_ema ← decay·θ_ema + (1 − decay)·θ, and copies g's buffers (BatchNorm's
+// running statistics) into ema. The two models must have the same layout.
+func UpdateEMA(ema, g *nn.Sequential[float32], decay float64) error {
+	es, gs := ema.StateDict(), g.StateDict()
+	if len(es) != len(gs) {
+		return fmt.Errorf("gan: EMA: %d state entries for the generator's %d", len(es), len(gs))
+	}
+	for i, e := range es {
+		src, dst := gs[i].Tensor.Data(), e.Tensor.Data()
+		if gs[i].Name != e.Name || len(src) != len(dst) {
+			return fmt.Errorf("gan: EMA: entry %q (%d values) against the generator's %q (%d)", e.Name, len(dst), gs[i].Name, len(src))
+		}
+		if e.Buffer {
+			copy(dst, src)
+			continue
+		}
+		for j, v := range src {
+			dst[j] = float32(decay*float64(dst[j]) + (1-decay)*float64(v))
+		}
+	}
+	return nil
 }
 
 // newTrainer assembles a trainer around the given models with fresh
 // optimizers and noise generator.
-func newTrainer(cfg Config, images *tensor.Tensor[float32], g, d *nn.Sequential[float32]) (*Trainer, error) {
-	opt := optim.AdamOptions{LR: LearningRate, Beta1: Beta1, Beta2: Beta2, Eps: 1e-8}
+func newTrainer(cfg Config, images *tensor.Tensor[float32], labels []uint8, g, d *nn.Sequential[float32]) (*Trainer, error) {
+	if cfg.Recipe.Conditional {
+		if len(labels) != images.Dim(0) {
+			return nil, fmt.Errorf("gan: a conditional run needs one label per training image: %d labels for %d images", len(labels), images.Dim(0))
+		}
+		for i, y := range labels {
+			if int(y) >= Classes {
+				return nil, fmt.Errorf("gan: training label %d of image %d: a conditional model has classes 0…%d", y, i, Classes-1)
+			}
+		}
+	}
+	opt := optim.AdamOptions{LR: cfg.Recipe.lrG(), Beta1: Beta1, Beta2: Beta2, Eps: 1e-8}
 	optG, err := optim.NewAdam(g.Parameters(), opt)
 	if err != nil {
 		return nil, err
 	}
+	opt.LR = cfg.Recipe.lrD()
 	optD, err := optim.NewAdam(d.Parameters(), opt)
 	if err != nil {
 		return nil, err
 	}
 	noise := training.SeededPCG(cfg.Seed, streamNoise)
 	return &Trainer{Config: cfg, G: g, D: d, OptG: optG, OptD: optD,
-		noise: noise, rng: rand.New(noise), images: images, cacheEpoch: -1, format: Format.Version}, nil
+		noise: noise, rng: rand.New(noise), images: images, labels: labels, cacheEpoch: -1, format: Format.Version}, nil
 }
 
 // Noise draws an (n, ZDim) batch of standard normal noise from rng.
@@ -285,15 +385,62 @@ func (t *Trainer) TrainStep() (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
-	real := t.gather(batches[t.StepInEpoch])
-	return t.step(real, Noise(t.rng, real.Dim(0)))
+	idx := batches[t.StepInEpoch]
+	real := t.gather(idx)
+	var y []int
+	if t.Config.Recipe.Conditional {
+		y = make([]int, len(idx))
+		for i, j := range idx {
+			y[i] = int(t.labels[j])
+		}
+	}
+	return t.step(real, Noise(t.rng, real.Dim(0)), y)
 }
 
-// step is TrainStep on the given real batch (in [−1, 1]) and noise.
-func (t *Trainer) step(real, z *tensor.Tensor[float32]) (Stats, error) {
-	n := real.Dim(0)
-	ones, zeros := constant("ones", n, 1), constant("zeros", n, 0)
+// dLoss is D's loss on a batch of logits: real (target realTarget) or
+// fake (target 0), by the recipe's loss.
+func (t *Trainer) dLoss(name string, logits *autograd.Var[float32], real bool) (*autograd.Var[float32], error) {
+	n := logits.Value.Dim(0)
+	if t.Config.Recipe.loss() == LossHinge {
+		sign := 1.0
+		if real {
+			sign = -1
+		}
+		return Hinge(name, logits, sign)
+	}
+	target := constant("zeros", n, 0)
+	if real {
+		target = constant("ones", n, t.Config.Recipe.realTarget())
+	}
+	return ops.BCEWithLogits(name, logits, target)
+}
+
+// gLoss is G's loss on D's logits of the fake batch: the non-saturating
+// BCE against 1, or −mean for the hinge loss.
+func (t *Trainer) gLoss(logits *autograd.Var[float32]) (*autograd.Var[float32], error) {
+	if t.Config.Recipe.loss() == LossHinge {
+		m, err := ops.Mean("g_mean", logits)
+		if err != nil {
+			return nil, err
+		}
+		return ops.Scale("g_loss", m, -1)
+	}
+	return ops.BCEWithLogits("g_loss", logits, constant("ones", logits.Value.Dim(0), 1))
+}
+
+// step is TrainStep on the given real batch (in [−1, 1]) and noise, with
+// the batch's labels y for a conditional run (nil otherwise); the fake
+// batch is generated for the same labels.
+func (t *Trainer) step(real, z *tensor.Tensor[float32], y []int) (Stats, error) {
 	st := Stats{Epoch: t.Epoch}
+	if t.Config.Recipe.Conditional {
+		if err := SetLabels(t.G, y); err != nil {
+			return st, err
+		}
+		if err := SetLabels(t.D, y); err != nil {
+			return st, err
+		}
+	}
 
 	// discriminator
 	t.OptD.ZeroGrad()
@@ -301,7 +448,7 @@ func (t *Trainer) step(real, z *tensor.Tensor[float32]) (Stats, error) {
 	if err != nil {
 		return st, err
 	}
-	lossReal, err := ops.BCEWithLogits("d_loss_real", outReal, ones)
+	lossReal, err := t.dLoss("d_loss_real", outReal, true)
 	if err != nil {
 		return st, err
 	}
@@ -323,7 +470,7 @@ func (t *Trainer) step(real, z *tensor.Tensor[float32]) (Stats, error) {
 	if err != nil {
 		return st, err
 	}
-	lossFake, err := ops.BCEWithLogits("d_loss_fake", outFake, zeros)
+	lossFake, err := t.dLoss("d_loss_fake", outFake, false)
 	if err != nil {
 		return st, err
 	}
@@ -352,7 +499,7 @@ func (t *Trainer) step(real, z *tensor.Tensor[float32]) (Stats, error) {
 	var lossG *autograd.Var[float32]
 	outGen, err := t.D.Forward(fake)
 	if err == nil {
-		if lossG, err = ops.BCEWithLogits("g_loss", outGen, ones); err == nil {
+		if lossG, err = t.gLoss(outGen); err == nil {
 			err = autograd.Backward(lossG)
 		}
 	}
@@ -369,6 +516,11 @@ func (t *Trainer) step(real, z *tensor.Tensor[float32]) (Stats, error) {
 	}
 	if err := t.OptG.Step(); err != nil {
 		return st, err
+	}
+	if t.EMA != nil {
+		if err := UpdateEMA(t.EMA, t.G, t.Config.Recipe.EMA); err != nil {
+			return st, err
+		}
 	}
 
 	t.StepInEpoch++
@@ -502,13 +654,29 @@ func (t *Trainer) SaveHistory(path string) error {
 	return training.FileError(path, t.history().WriteCSV(path))
 }
 
-// SampleGrid renders G applied to the fixed noise as an 8×8 grid.
+// Sampler returns the generator to sample from: the moving average EMA
+// when the recipe keeps one, G otherwise.
+func (t *Trainer) Sampler() *nn.Sequential[float32] {
+	if t.EMA != nil {
+		return t.EMA
+	}
+	return t.G
+}
+
+// SampleGrid renders the generator (Sampler) applied to the fixed noise
+// as an 8×8 grid, or for a conditional run a 10×10 grid with one row per
+// class.
 func (t *Trainer) SampleGrid() (*image.Gray, error) {
-	imgs, err := Generate(t.G, t.Fixed)
+	cols := 8
+	var labels []int
+	if t.Config.Recipe.Conditional {
+		cols, labels = Classes, FixedLabels(t.Fixed.Dim(0))
+	}
+	imgs, err := GenerateLabeled(t.Sampler(), t.Fixed, labels)
 	if err != nil {
 		return nil, err
 	}
-	return viz.ImageGrid(imgs, 8, 0, 1)
+	return viz.ImageGrid(imgs, cols, 0, 1)
 }
 
 // SaveLossCurve plots the D and G losses of every step so far (nothing
@@ -524,9 +692,24 @@ func (t *Trainer) SaveLossCurve(path string) error {
 // from Tanh's [−1, 1] to [0, 1]. The generator is left in the mode it was
 // in.
 func Generate(g *nn.Sequential[float32], z *tensor.Tensor[float32]) (*tensor.Tensor[float32], error) {
+	return GenerateLabeled(g, z, nil)
+}
+
+// GenerateLabeled is Generate for a conditional generator, with one class
+// per noise row in labels (nil for an unconditional generator).
+func GenerateLabeled(g *nn.Sequential[float32], z *tensor.Tensor[float32], labels []int) (*tensor.Tensor[float32], error) {
 	zs := z.Shape()
 	if len(zs) != 2 || zs[1] != ZDim {
 		return nil, &tensor.ShapeError{Op: "gan.Generate", Tensor: "noise", Want: fmt.Sprintf("(N, %d)", ZDim), Got: zs}
+	}
+	if cond := IsConditional(g); cond != (labels != nil) {
+		if cond {
+			return nil, fmt.Errorf("gan: the generator is class-conditional: give a class for every sample")
+		}
+		return nil, fmt.Errorf("gan: the generator is not class-conditional: it takes no classes")
+	}
+	if labels != nil && len(labels) != zs[0] {
+		return nil, fmt.Errorf("gan: %d classes for %d noise rows", len(labels), zs[0])
 	}
 	was := g.IsTraining()
 	g.SetTraining(false)
@@ -540,6 +723,11 @@ func Generate(g *nn.Sequential[float32], z *tensor.Tensor[float32]) (*tensor.Ten
 		zc, err := tensor.FromSlice(z.Data()[lo*ZDim:hi*ZDim], hi-lo, ZDim)
 		if err != nil {
 			return nil, err
+		}
+		if labels != nil {
+			if err := SetLabels(g, labels[lo:hi]); err != nil {
+				return nil, err
+			}
 		}
 		y, err := g.Forward(autograd.Leaf("z", zc, false))
 		if err != nil {
