@@ -94,7 +94,10 @@ var staticFS embed.FS
 type Problem struct {
 	ID    string     // used in URLs and requests, e.g. "main"
 	Label string     // the tab's label, e.g. "Problem 1: GAN"
-	Spec  *spec.Spec // the network with its initial values
+	Spec  *spec.Spec // the network with its initial values; nil for ONNX
+	// ONNX, when set instead of Spec, is an imported ONNX model, whose
+	// numbers the page shows but does not let the user change.
+	ONNX *ONNXModel
 	// Group is "" for a tab of its own, or BankGroup for a problem of the
 	// bank, which the page offers in a menu beside the tabs.
 	Group string
@@ -129,6 +132,9 @@ type Server struct {
 	byID map[string]*Problem
 	sem  chan struct{}
 	jobs *live.Jobs // nil unless Options.Training is set
+	// fixed holds the answers of the ONNX problems, computed once by New:
+	// their numbers cannot be edited, so every request gets the same.
+	fixed map[string]*Result
 }
 
 // DefaultProblems are the problems of `backprop serve`: as tabs, the given
@@ -201,13 +207,21 @@ func New(opt Options) (*Server, error) {
 	if opt.Digits == 0 {
 		opt.Digits = 6
 	}
-	s := &Server{opt: opt, mux: http.NewServeMux(), byID: map[string]*Problem{}, sem: make(chan struct{}, 4)}
+	s := &Server{opt: opt, mux: http.NewServeMux(), byID: map[string]*Problem{}, fixed: map[string]*Result{}, sem: make(chan struct{}, 4)}
 	for i := range opt.Problems {
 		p := &opt.Problems[i]
 		if p.ID == "" || s.byID[p.ID] != nil {
 			return nil, fmt.Errorf("classroom: problem %d: empty or repeated id %q", i+1, p.ID)
 		}
-		if _, err := solveSpec(p.ID, p.Spec.WithValues(keep), opt.Digits); err != nil {
+		if p.ONNX != nil {
+			r, err := solveONNX(p.ID, p.ONNX, opt.Digits)
+			if err != nil {
+				return nil, fmt.Errorf("classroom: %s: %v", p.ONNX.Path, err)
+			}
+			s.fixed[p.ID] = r
+		} else if p.Spec == nil {
+			return nil, fmt.Errorf("classroom: problem %q has neither a spec nor an ONNX model", p.ID)
+		} else if _, err := solveSpec(p.ID, p.Spec.WithValues(keep), opt.Digits); err != nil {
 			return nil, fmt.Errorf("classroom: %s: %v", p.Spec.File(), err)
 		}
 		s.byID[p.ID] = p
@@ -287,7 +301,7 @@ type ProblemInfo struct {
 func (s *Server) problems(w http.ResponseWriter, r *http.Request) {
 	var out []ProblemInfo
 	for _, p := range s.opt.Problems {
-		out = append(out, ProblemInfo{ID: p.ID, Label: p.Label, Title: p.Spec.Title, Group: p.Group})
+		out = append(out, ProblemInfo{ID: p.ID, Label: p.Label, Title: p.title(), Group: p.Group})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -328,6 +342,14 @@ func (s *Server) solve(w http.ResponseWriter, r *http.Request) {
 	p := s.byID[id]
 	if p == nil {
 		writeError(w, &apiError{http.StatusNotFound, fmt.Sprintf("no problem %q", req.Problem)})
+		return
+	}
+	if r := s.fixed[p.ID]; r != nil {
+		if aerr := onnxRequest(p, req); aerr != nil {
+			writeError(w, aerr)
+			return
+		}
+		writeJSON(w, http.StatusOK, r)
 		return
 	}
 	select {

@@ -83,6 +83,10 @@ type Result struct {
 	// Steps is the number of time steps of an unrolled recurrent layer
 	// (the largest Node.Step), 0 for a network without one.
 	Steps int `json:"steps,omitempty"`
+	// ReadOnly, when set, says why no number can be changed on the page
+	// (an imported ONNX model: ONNXReadOnly); every node's Editable is
+	// then false.
+	ReadOnly string `json:"readOnly,omitempty"`
 }
 
 // Training is a spec's optimizer steps as the page shows them: for each
@@ -172,6 +176,11 @@ type Node struct {
 	// weights A = softmax(S) (per head: S_1, A_2): matrices the node panel
 	// draws as a heat map. Empty for the other nodes.
 	Heatmap string `json:"heatmap,omitempty"`
+	// FileName is the name an imported ONNX model gives the node when
+	// the worked solution renamed it to read as a name in a formula
+	// (layer0.weight for 0.weight, gemm1 for /0/Gemm_output_0); empty
+	// otherwise.
+	FileName string `json:"fileName,omitempty"`
 }
 
 // Values are a tensor's numbers, row-major. JSON has no infinities: a
@@ -475,18 +484,8 @@ func solveSpec(id string, s *spec.Spec, digits int) (*Result, *apiError) {
 	if err := autograd.Backward(m.Objective); err != nil {
 		return nil, unprocessable("%v", err)
 	}
-	for _, v := range m.Nodes {
-		for _, t := range []*tensor.Tensor[float64]{v.Value, v.Grad} {
-			if t == nil {
-				continue
-			}
-			if t == v.Value && !v.IsLeaf() && v.Op.Name() == "causal_mask" {
-				continue // −∞ is what a causal mask writes above the diagonal
-			}
-			if err := tensor.CheckFinite(v.Name, t); err != nil {
-				return nil, unprocessable("the numbers overflow: %v; try smaller values", err)
-			}
-		}
+	if aerr := checkFinite(m.Nodes); aerr != nil {
+		return nil, aerr
 	}
 	// sol.Trace is the full trace of `backprop solve --detail full`, in
 	// which a pre-activation with one consumer is shown inside it (u0 in
@@ -512,49 +511,7 @@ func solveSpec(id string, s *spec.Spec, digits int) (*Result, *apiError) {
 	}
 	r.Train = training(s, sol, m.Maximize)
 
-	fwd := map[string]trace.Step{}
-	for _, st := range fine.Forward {
-		fwd[expr.String(st.Target)] = st
-	}
-	for _, st := range coarse.Forward {
-		fwd[expr.String(st.Target)] = st
-	}
-	bwd := map[string]trace.Step{}
-	for _, st := range coarse.Backward {
-		bwd[st.Name] = st
-	}
-	inlineIn := map[string]string{}
-	for _, st := range coarse.Forward {
-		inlineIn[expr.String(st.Target)] = ""
-	}
-	for _, v := range m.Nodes {
-		if v.Name == "" || v.IsLeaf() {
-			continue
-		}
-		if _, own := inlineIn[v.Name]; own {
-			continue
-		}
-		// the named node's formula appears in the step of the first
-		// consumer that has a step of its own
-		for c := consumersOf(m.Nodes, v); len(c) > 0; c = consumersOf(m.Nodes, c[0]) {
-			if _, own := inlineIn[c[0].Name]; own && c[0].Name != "" {
-				inlineIn[v.Name] = c[0].Name
-				break
-			}
-		}
-	}
-	for i := range r.Nodes {
-		n := &r.Nodes[i]
-		if st, ok := fwd[n.Name]; ok {
-			t := renderStep(st, digits)
-			n.Forward = &t
-		}
-		if st, ok := bwd[n.Name]; ok {
-			t := renderStep(st, digits)
-			n.Backward = &t
-		}
-		n.InlineIn = inlineIn[n.Name]
-	}
+	attachSteps(r.Nodes, m.Nodes, coarse, fine, digits)
 
 	var js bytes.Buffer
 	if err := sol.WriteJSON(&js); err != nil {
@@ -579,6 +536,75 @@ func solveSpec(id string, s *spec.Spec, digits int) (*Result, *apiError) {
 		r.DerivationError = err.Error()
 	}
 	return r, nil
+}
+
+// checkFinite refuses values or gradients that overflowed, naming the
+// node; a causal mask's −∞ is not an overflow.
+func checkFinite(nodes []*autograd.Var[float64]) *apiError {
+	for _, v := range nodes {
+		for _, t := range []*tensor.Tensor[float64]{v.Value, v.Grad} {
+			if t == nil {
+				continue
+			}
+			if t == v.Value && !v.IsLeaf() && v.Op.Name() == "causal_mask" {
+				continue // −∞ is what a causal mask writes above the diagonal
+			}
+			if err := tensor.CheckFinite(v.Name, t); err != nil {
+				return unprocessable("the numbers overflow: %v; try smaller values", err)
+			}
+		}
+	}
+	return nil
+}
+
+// attachSteps gives each drawn node its forward and backward step of the
+// worked solution: from the full trace coarse, and for the nodes it shows
+// inside another step (InlineIn) from fine, where every named value has a
+// step of its own. nodes are the engine's graph in creation order.
+func attachSteps(out []Node, nodes []*autograd.Var[float64], coarse, fine *trace.Trace, digits int) {
+	fwd := map[string]trace.Step{}
+	for _, st := range fine.Forward {
+		fwd[expr.String(st.Target)] = st
+	}
+	for _, st := range coarse.Forward {
+		fwd[expr.String(st.Target)] = st
+	}
+	bwd := map[string]trace.Step{}
+	for _, st := range coarse.Backward {
+		bwd[st.Name] = st
+	}
+	inlineIn := map[string]string{}
+	for _, st := range coarse.Forward {
+		inlineIn[expr.String(st.Target)] = ""
+	}
+	for _, v := range nodes {
+		if v.Name == "" || v.IsLeaf() {
+			continue
+		}
+		if _, own := inlineIn[v.Name]; own {
+			continue
+		}
+		// the named node's formula appears in the step of the first
+		// consumer that has a step of its own
+		for c := consumersOf(nodes, v); len(c) > 0; c = consumersOf(nodes, c[0]) {
+			if _, own := inlineIn[c[0].Name]; own && c[0].Name != "" {
+				inlineIn[v.Name] = c[0].Name
+				break
+			}
+		}
+	}
+	for i := range out {
+		n := &out[i]
+		if st, ok := fwd[n.Name]; ok {
+			t := renderStep(st, digits)
+			n.Forward = &t
+		}
+		if st, ok := bwd[n.Name]; ok {
+			t := renderStep(st, digits)
+			n.Backward = &t
+		}
+		n.InlineIn = inlineIn[n.Name]
+	}
 }
 
 // written is what write writes, or an error saying which text could not

@@ -11,6 +11,7 @@ import (
 
 	"github.com/backprop-dev/backprop/classroom"
 	"github.com/backprop-dev/backprop/live"
+	"github.com/backprop-dev/backprop/solve"
 	"github.com/backprop-dev/backprop/spec"
 )
 
@@ -21,8 +22,9 @@ func serveCmd() *cobra.Command {
 	var addr, specPath, trainData string
 	var digits int
 	var allowTraining bool
+	var onnxFlags onnxSpecFlags
 	cmd := &cobra.Command{
-		Use:   "serve [--addr 127.0.0.1:8080] [--spec FILE]",
+		Use:   "serve [--addr 127.0.0.1:8080] [--spec FILE | --spec MODEL.onnx --input FILE]",
 		Short: "Interactive classroom page: the network as a graph, editable numbers, worked formulas",
 		Long: `serve starts a local web server with the classroom page: the network of a
 spec drawn as a graph whose nodes show their values (or gradients); click a
@@ -52,6 +54,14 @@ reports; nothing is saved. Since the page has no login, starting jobs is
 allowed only when the server listens on the loopback interface, or with
 --allow-training.
 
+A .onnx --spec (a model exported by torch.onnx.export, say) is drawn as its
+imported graph: its named values as nodes, its initializers as parameters,
+each node's worked forward and backward step and the worked solution of
+'backprop solve --spec MODEL.onnx', for the input of --input (a JSON nested
+list or a TensorProto .pb) and, for a model without a loss, --objective sum or
+--objective cross_entropy --label K. Its numbers come from the files and
+cannot be edited on the page.
+
 With no --spec the first tab is Problem 1 of the problem set (the tiny GAN).
 The server binds to the loopback interface (127.0.0.1) unless --addr says
 otherwise; it has no authentication, so share it on a network only where that
@@ -61,15 +71,7 @@ is fine. Stop it with Ctrl+C.`,
 			if err := checkDigits(digits); err != nil {
 				return err
 			}
-			var main *spec.Spec
-			if specPath != "" {
-				s, err := spec.ReadFile(specPath)
-				if err != nil {
-					return err
-				}
-				main = s
-			}
-			problems, err := classroom.DefaultProblems(main)
+			problems, err := serveProblems(specPath, onnxFlags)
 			if err != nil {
 				return err
 			}
@@ -93,12 +95,39 @@ is fine. Stop it with Ctrl+C.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)")
-	f.StringVar(&specPath, "spec", "", "network spec file (JSON or YAML) for the first tab; default: Problem 1 of the problem set")
+	f.StringVar(&specPath, "spec", "", "network spec file (JSON or YAML) or ONNX model (.onnx, with --input) for the first tab; default: Problem 1 of the problem set")
 	f.IntVar(&digits, "digits", 6, "significant digits in the formulas, 1 to 17")
 	f.BoolVar(&allowTraining, "allow-training", false, "let the page start training jobs even when --addr is not loopback (the page has no login)")
 	f.StringVar(&trainData, "train-data", "mnist", "data set of the jobs the page starts: mnist, fashion-mnist or a directory of IDX files")
-	completeFiles(cmd, "spec", "yaml", "yml", "json")
+	onnxFlags.add(cmd)
+	f.StringVar(&onnxFlags.label, "label", "", "with a .onnx --spec and --objective cross_entropy: the class index K (from 0; comma-separated, one per row)")
+	completeFiles(cmd, "spec", "yaml", "yml", "json", "onnx")
 	return cmd
+}
+
+// serveProblems are the page's problems for --spec: a spec file or an
+// ONNX model (with its --input, --objective and --label) as the first
+// tab, Problem 1 when --spec is empty.
+func serveProblems(specPath string, onnxFlags onnxSpecFlags) ([]classroom.Problem, error) {
+	if isONNXSpec(specPath) {
+		o, err := onnxFlags.options(solve.Options{})
+		if err != nil {
+			return nil, err
+		}
+		return classroom.ONNXProblems(classroom.ONNXModel{Path: specPath, Options: o})
+	}
+	if len(onnxFlags.inputs) > 0 || onnxFlags.objective != "" || onnxFlags.label != "" {
+		return nil, usageError{fmt.Errorf("--input, --objective and --label apply to a .onnx --spec")}
+	}
+	var main *spec.Spec
+	if specPath != "" {
+		s, err := spec.ReadFile(specPath)
+		if err != nil {
+			return nil, err
+		}
+		main = s
+	}
+	return classroom.DefaultProblems(main)
 }
 
 // pageTraining configures the training jobs of `backprop serve`: on the
