@@ -51,6 +51,8 @@ type Sampler struct {
 	pending []float32 // images generated but not taken yet, ImageSize² values each (in buf)
 	buf     []float32 // one chunk of images
 	done    int       // images taken
+	made    int       // images generated
+	classOf func(i int) int
 }
 
 // NewSampler prepares to draw n images from g with the noise of seed.
@@ -58,7 +60,24 @@ func NewSampler(g *nn.Sequential[float32], n int, seed uint64) (*Sampler, error)
 	if n <= 0 {
 		return nil, fmt.Errorf("gan: sample count %d: want at least 1", n)
 	}
+	if IsConditional(g) {
+		return nil, fmt.Errorf("gan: the generator is class-conditional: give the class of every sample (NewLabeledSampler)")
+	}
 	return &Sampler{g: g, rng: training.NewRand(seed, streamSample), left: n}, nil
+}
+
+// NewLabeledSampler prepares to draw n images from the conditional
+// generator g with the noise of seed, image i of class classOf(i). The
+// noise is the same as NewSampler's: image i of a class differs from
+// image i of another class only by its class.
+func NewLabeledSampler(g *nn.Sequential[float32], n int, seed uint64, classOf func(i int) int) (*Sampler, error) {
+	if n <= 0 {
+		return nil, fmt.Errorf("gan: sample count %d: want at least 1", n)
+	}
+	if !IsConditional(g) {
+		return nil, fmt.Errorf("gan: the generator is not class-conditional: it takes no classes")
+	}
+	return &Sampler{g: g, rng: training.NewRand(seed, streamSample), left: n, classOf: classOf}, nil
 }
 
 // Done is the number of images taken so far.
@@ -105,6 +124,15 @@ func (s *Sampler) generate(k int) error {
 	defer s.g.SetTraining(was)
 	z := Noise(s.rng, k)
 	defer tensor.Release(z)
+	if s.classOf != nil {
+		ids := make([]int, k)
+		for i := range ids {
+			ids[i] = s.classOf(s.made + i)
+		}
+		if err := SetLabels(s.g, ids); err != nil {
+			return err
+		}
+	}
 	y, err := s.g.Forward(autograd.Leaf("z", z, false))
 	if err != nil {
 		return err
@@ -118,6 +146,7 @@ func (s *Sampler) generate(k int) error {
 		out[i] = (v + 1) / 2
 	}
 	s.left -= k
+	s.made += k
 	s.pending = out
 	return nil
 }
@@ -153,8 +182,25 @@ func WriteSampleFile(ctx context.Context, path string, g *nn.Sequential[float32]
 	if err != nil {
 		return err
 	}
+	return writeSampleFile(ctx, path, s, n, 0)
+}
+
+// WriteLabeledSampleFile is WriteSampleFile for a conditional generator:
+// image i is of class classOf(i) (NewLabeledSampler), and a PNG grid has
+// cols columns (0: ⌈√n⌉).
+func WriteLabeledSampleFile(ctx context.Context, path string, g *nn.Sequential[float32], n int, seed uint64, classOf func(i int) int, cols int) error {
+	s, err := NewLabeledSampler(g, n, seed, classOf)
+	if err != nil {
+		return err
+	}
+	return writeSampleFile(ctx, path, s, n, cols)
+}
+
+// writeSampleFile writes the n images of s to path (a PNG grid of cols
+// columns, ⌈√n⌉ for 0, or IDX).
+func writeSampleFile(ctx context.Context, path string, s *Sampler, n, cols int) error {
 	if isPNG(path) {
-		grid, err := newSampleGrid(ctx, s, n)
+		grid, err := newSampleGrid(ctx, s, n, cols)
 		if err != nil {
 			return fmt.Errorf("gan: %s: %w", path, err)
 		}
@@ -246,9 +292,12 @@ type sampleGrid struct {
 	err           error
 }
 
-func newSampleGrid(ctx context.Context, s *Sampler, n int) (*sampleGrid, error) {
+func newSampleGrid(ctx context.Context, s *Sampler, n, cols int) (*sampleGrid, error) {
 	const size, gap = ImageSize, viz.GridGap
-	cols := min(gridColumns(n), n)
+	if cols <= 0 {
+		cols = gridColumns(n)
+	}
+	cols = min(cols, n)
 	rows := (n + cols - 1) / cols
 	width, height := int64(cols)*(size+gap)-gap, int64(rows)*(size+gap)-gap
 	if width > math.MaxInt32 || height > math.MaxInt32 {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,7 +18,10 @@ import (
 // per-epoch sample grids, loss curve and checkpoints, resumable bit for
 // bit.
 func trainGANCmd() *cobra.Command {
-	var tf trainFlags
+	var (
+		tf     trainFlags
+		recipe gan.Recipe
+	)
 	cmd := &cobra.Command{
 		Use:   "gan [flags]",
 		Short: "Train the reference DCGAN on MNIST, Fashion-MNIST or a directory of IDX files",
@@ -40,9 +44,29 @@ backprop-dcgan28/v2), each atomically.
 settings: --data, --seed, --limit and --batch come from the checkpoint, and giving one with
 another value is an error. Checkpoints of earlier versions (format backprop-dcgan28/v1) resume
 with their own seeding. Ctrl-C or SIGTERM saves a checkpoint at the current step and exits with
-status 130.`,
+status 130.
+
+Recipe options (all off by default: without them the run is the reference DCGAN, whose steps
+match PyTorch's to 1e-7; with any of them the checkpoint is format backprop-dcgan28/v3 and
+records the recipe, which --resume keeps):
+  --loss hinge|ns|bce    D's and G's losses: bce (the reference: BCE-with-logits for D, the
+                         non-saturating BCE(D(G(z)), 1) for G); ns (the same losses under the
+                         name "non-saturating" the R1/StyleGAN papers use); hinge (D: mean
+                         max(0, 1 - D(x)) + mean max(0, 1 + D(G(z))); G: -mean D(G(z)))
+  --ema 0.999            exponential moving average of G's weights after every G step; sample
+                         grids, the checkpoint's G (what sample, eval and export read) use it
+  --lr-g, --lr-d         Adam's step sizes for G and D (two-timescale update rule)
+  --label-smoothing 0.9  D's target for real images (one-sided label smoothing; BCE only)
+  --spectral-norm        spectral normalization of D's weights (one power iteration per step)
+  --conditional          class-conditional G (a learned class embedding concatenated to z)
+                         and projection D, trained on the data set's labels; the sample grid
+                         has one row per class; "backprop sample --class" draws from it
+  --r1 GAMMA             refused: the R1 penalty needs double backprop, which the engine's
+                         autograd does not record`,
 		Example: `  backprop train gan --data mnist --epochs 5 --out runs/mnist
-  backprop train gan --resume runs/mnist --epochs 10`,
+  backprop train gan --resume runs/mnist --epochs 10
+  backprop train gan --data mnist --epochs 2 --ema 0.999 --loss hinge --spectral-norm --out runs/sn
+  backprop train gan --data mnist --epochs 2 --conditional --out runs/cond`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			flags := cmd.Flags()
 			if err := tf.check(cmd); err != nil {
@@ -50,6 +74,12 @@ status 130.`,
 			}
 			if tf.batch < 2 {
 				return usageError{fmt.Errorf("--batch: want at least 2 (BatchNorm needs two samples), got %d", tf.batch)}
+			}
+			if err := recipe.Check(); err != nil {
+				if errors.Is(err, gan.ErrR1Unsupported) {
+					return err
+				}
+				return usageError{err}
 			}
 			var tr *gan.Trainer
 			out, epochs := tf.out, tf.epochs
@@ -70,6 +100,13 @@ status 130.`,
 					{"seed", strconv.FormatUint(tf.seed, 10), strconv.FormatUint(c.Seed, 10)},
 					{"limit", strconv.Itoa(tf.limit), strconv.Itoa(c.Limit)},
 					{"batch", strconv.Itoa(tf.batch), strconv.Itoa(c.Batch)},
+					{"loss", recipeLoss(recipe), recipeLoss(c.Recipe)},
+					{"ema", fmtFloat(recipe.EMA), fmtFloat(c.Recipe.EMA)},
+					{"lr-g", fmtLR(recipe.LRG), fmtLR(c.Recipe.LRG)},
+					{"lr-d", fmtLR(recipe.LRD), fmtLR(c.Recipe.LRD)},
+					{"label-smoothing", fmtFloat(recipe.LabelSmoothing), fmtFloat(c.Recipe.LabelSmoothing)},
+					{"spectral-norm", strconv.FormatBool(recipe.SpectralNorm), strconv.FormatBool(c.Recipe.SpectralNorm)},
+					{"conditional", strconv.FormatBool(recipe.Conditional), strconv.FormatBool(c.Recipe.Conditional)},
 				} {
 					if flags.Changed(m.flag) && m.given != m.saved {
 						return usageError{&training.MismatchError{Flag: "--" + m.flag, Given: m.given, Checkpoint: m.saved, Path: ck.Path}}
@@ -87,24 +124,24 @@ status 130.`,
 					fmt.Printf("nothing to do: %d epoch(s) are already done (--epochs %d)\n", ck.Epoch, epochs)
 					return nil
 				}
-				images, err := gan.LoadImages(c)
+				images, labels, err := gan.LoadLabeled(c)
 				if err != nil {
 					return err
 				}
-				if tr, err = ck.Resume(images); err != nil {
+				if tr, err = ck.ResumeLabeled(images, labels); err != nil {
 					return err
 				}
 			} else {
-				cfg := gan.Config{Data: tf.data, Seed: tf.seed, Limit: tf.limit, Batch: tf.batch}
-				images, err := gan.LoadImages(cfg)
+				cfg := gan.Config{Data: tf.data, Seed: tf.seed, Limit: tf.limit, Batch: tf.batch, Recipe: recipe}
+				images, labels, err := gan.LoadLabeled(cfg)
 				if err != nil {
 					return err
 				}
-				if tr, err = gan.NewTrainer(cfg, images); err != nil {
+				if tr, err = gan.NewLabeledTrainer(cfg, images, labels); err != nil {
 					return err
 				}
-				fmt.Printf("training the DCGAN on %s (%d training images), batch %d, %d steps per epoch, %d epoch(s), seed %d; output in %s\n",
-					tf.data, images.Dim(0), tr.Config.Batch, tr.StepsPerEpoch(), epochs, tf.seed, out)
+				fmt.Printf("training the DCGAN on %s (%d training images), batch %d, %d steps per epoch, %d epoch(s), seed %d, recipe: %s; output in %s\n",
+					tf.data, images.Dim(0), tr.Config.Batch, tr.StepsPerEpoch(), epochs, tf.seed, recipe, out)
 			}
 
 			ctx, stop := training.InterruptContext(cmd.Context())
@@ -125,8 +162,37 @@ status 130.`,
 		},
 	}
 	tf.register(cmd, "gan")
+	f := cmd.Flags()
+	f.StringVar(&recipe.Loss, "loss", gan.LossBCE, "loss: bce (the reference), ns (the same losses by their other name) or hinge")
+	f.Float64Var(&recipe.EMA, "ema", 0, "decay of an exponential moving average of G's weights, used for sampling (0: off; 0.999 is usual)")
+	f.Float64Var(&recipe.LRG, "lr-g", gan.LearningRate, "Adam's step size for G")
+	f.Float64Var(&recipe.LRD, "lr-d", gan.LearningRate, "Adam's step size for D")
+	f.Float64Var(&recipe.LabelSmoothing, "label-smoothing", 0, "D's BCE target for real images, e.g. 0.9 (0: off, target 1)")
+	f.BoolVar(&recipe.SpectralNorm, "spectral-norm", false, "spectral normalization of D's weights")
+	f.BoolVar(&recipe.Conditional, "conditional", false, "class-conditional G and projection D, trained on the labels")
+	f.Float64Var(&recipe.R1, "r1", 0, "R1 penalty weight γ: not supported (needs double backprop), refused")
 	return cmd
 }
+
+// recipeLoss is the recipe's loss as --loss spells it, "bce" for the
+// default.
+func recipeLoss(r gan.Recipe) string {
+	if r.Loss == "" {
+		return gan.LossBCE
+	}
+	return r.Loss
+}
+
+// fmtLR prints a step size, 0 (not recorded) as gan.LearningRate.
+func fmtLR(v float64) string {
+	if v == 0 {
+		v = gan.LearningRate
+	}
+	return fmtFloat(v)
+}
+
+// fmtFloat prints a recipe number for a mismatch message.
+func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
 // ganScores takes D(x) and D(G(z)) out of a GAN step's metrics (the
 // losses stay) for the live view's discriminator chart.
