@@ -298,6 +298,15 @@
 
   function syncToolbar(tab) {
     const r = tab.result;
+    // an imported ONNX model: its numbers come from its files, and the
+    // page says so instead of offering edits
+    const ro = $("#readonly");
+    ro.hidden = !r.readOnly;
+    ro.textContent = r.readOnly || "";
+    $("#reset").hidden = !!r.readOnly;
+    const hint = $(".hint");
+    if (!hint.dataset.editing) hint.dataset.editing = hint.textContent;
+    hint.textContent = r.readOnly ? "Click a node to see its forward and backward step. The worked solution below is a handout; its switch shows every element." : hint.dataset.editing;
     $("#view-" + tab.view).checked = true;
     for (const c of ["reshape", "kernel", "label"]) {
       $$("input[name=" + c + "]").forEach((i) => { i.checked = i.value === r.conventions[c]; });
@@ -813,6 +822,7 @@
     tex(h, n.tex, false);
     h.appendChild(document.createTextNode("  "));
     h.appendChild(el("span", "sub", (n.kind === "value" ? "" : n.kind + ", ") + (n.shape.length ? "shape " + n.shape.join("×") : "scalar")));
+    if (n.fileName) h.appendChild(el("span", "sub filename", " · " + n.fileName + " in the file"));
     panel.appendChild(h);
     if (n.heatmap) panel.appendChild(heatmap(n));
 
@@ -827,7 +837,8 @@
       const sec = el("section", "fwd");
       sec.appendChild(el("h3", "", "Value"));
       let what = n.kind === "input" ? "An input of the network." : "A parameter.";
-      if (!n.editable) what = "Given with the problem (" + (n.inputKind === "labels" ? "class labels" : n.inputKind === "mask" ? "a dropout mask" : "a given tensor") + "); it is not changed here.";
+      if (tab.result.readOnly) what = (n.kind === "input" ? "An input of the model" : "A parameter (an initializer of the model)") + (n.fileName ? ", named " + n.fileName + " in the file" : "") + ". " + tab.result.readOnly;
+      else if (!n.editable) what = "Given with the problem (" + (n.inputKind === "labels" ? "class labels" : n.inputKind === "mask" ? "a dropout mask" : "a given tensor") + "); it is not changed here.";
       else what += " Click a number in the graph to change it.";
       sec.appendChild(el("p", "sub", what));
       sec.appendChild(tex(el("div", "eq result"), n.tex + " = " + texMatrix(n.shape, n.value), true));
