@@ -13,6 +13,10 @@
 // inputs, shared parameters) is drawn as the graph it is, wrapped onto
 // several rows (and, if need be, zoomed) so that it fits the window, and a
 // spec with train: shows its optimizer steps with the numbers substituted.
+// A tab may instead hold an imported ONNX model (Problem.ONNX, `backprop
+// serve --spec MODEL.onnx`): its graph, steps and worked solution are
+// those of `backprop solve --spec MODEL.onnx`, and its numbers cannot be
+// edited on the page (Result.ReadOnly says why).
 // A recurrent layer unrolled over time is drawn one column per time step
 // (the nodes of step t, Node.Step, in column t under a "t = …" label) with
 // the weights every step shares drawn once, above the steps, with an edge
@@ -90,7 +94,8 @@ const MaxRequestBytes = 1 << 20
 //go:embed static
 var staticFS embed.FS
 
-// Problem is one tab of the page: a network in the spec format.
+// Problem is one tab of the page: a network in the spec format, or an
+// imported ONNX model.
 type Problem struct {
 	ID    string     // used in URLs and requests, e.g. "main"
 	Label string     // the tab's label, e.g. "Problem 1: GAN"
