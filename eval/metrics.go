@@ -200,3 +200,60 @@ func Histogram(probs [][]float64, classes int) []int {
 	}
 	return h
 }
+
+// MaxDeviation is the class histogram's largest deviation from uniform:
+// max over the classes of |h_c/N − 1/K|, as a fraction (0.03 = three
+// percentage points), and the class where it is reached. It is 0 for a
+// perfectly even histogram and 1 − 1/K when every sample falls into one
+// class; an empty histogram gives 0 and class −1.
+func MaxDeviation(hist []int) (dev float64, class int) {
+	n := 0
+	for _, v := range hist {
+		n += v
+	}
+	if n == 0 || len(hist) == 0 {
+		return 0, -1
+	}
+	uniform := 1 / float64(len(hist))
+	class = -1
+	for c, v := range hist {
+		if d := math.Abs(float64(v)/float64(n) - uniform); class < 0 || d > dev {
+			dev, class = d, c
+		}
+	}
+	return dev, class
+}
+
+// ClassPrecision is, for every class c, the share of the samples asked
+// for class c (asked[i] == c) that the classifier assigns to c (the most
+// probable class of probs[i]); NaN for a class no sample was asked for.
+func ClassPrecision(probs [][]float64, asked []uint8, classes int) ([]float64, error) {
+	if len(asked) != len(probs) {
+		return nil, fmt.Errorf("eval: %d labels for %d samples", len(asked), len(probs))
+	}
+	hit, total := make([]int, classes), make([]int, classes)
+	for i, p := range probs {
+		c := int(asked[i])
+		if c >= classes {
+			return nil, fmt.Errorf("eval: label %d of sample %d, want 0…%d", c, i, classes-1)
+		}
+		best := 0
+		for y, v := range p {
+			if v > p[best] {
+				best = y
+			}
+		}
+		total[c]++
+		if best == c {
+			hit[c]++
+		}
+	}
+	out := make([]float64, classes)
+	for c := range out {
+		out[c] = math.NaN()
+		if total[c] > 0 {
+			out[c] = float64(hit[c]) / float64(total[c])
+		}
+	}
+	return out, nil
+}

@@ -3,6 +3,8 @@ package eval
 import (
 	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"strings"
 
 	"github.com/backprop-dev/backprop/data"
@@ -18,6 +20,26 @@ type Score struct {
 	Splits int     `json:"splits"`  // number of splits
 	FD     float64 `json:"fd"`      // Fréchet distance to the real test set's features
 	Hist   []int   `json:"classes"` // images per predicted class
+	// MaxDev is the histogram's largest deviation from uniform as a
+	// fraction (MaxDeviation), reached at class MaxDevClass.
+	MaxDev      float64 `json:"max_class_deviation"`
+	MaxDevClass int     `json:"max_deviation_class"`
+	// Precision, for samples of a conditional model whose asked-for
+	// classes are known, is per class the share of the samples asked for
+	// it that the classifier assigns to it (ClassPrecision); nil otherwise.
+	// A class no sample was asked for is left out of the JSON as null.
+	Precision []Float `json:"class_precision,omitempty"`
+}
+
+// Float is a float64 whose NaN is written as JSON null.
+type Float float64
+
+// MarshalJSON writes NaN as null.
+func (f Float) MarshalJSON() ([]byte, error) {
+	if math.IsNaN(float64(f)) {
+		return []byte("null"), nil
+	}
+	return []byte(strconv.FormatFloat(float64(f), 'g', -1, 64)), nil
 }
 
 // Scorer scores image sets against a data set's real test split with one
@@ -46,6 +68,13 @@ func NewScorer(c *Classifier, test *data.Dataset, splits int) (*Scorer, error) {
 // test features and the class histogram of images (N, 1, 28, 28) in
 // [0, 1].
 func (s *Scorer) Score(name string, images *tensor.Tensor[float32]) (Score, error) {
+	return s.ScoreLabeled(name, images, nil)
+}
+
+// ScoreLabeled is Score for samples of a conditional model: asked holds
+// the class each image was generated for, and the score gets the
+// per-class precision. A nil asked gives Score.
+func (s *Scorer) ScoreLabeled(name string, images *tensor.Tensor[float32], asked []uint8) (Score, error) {
 	out, err := s.Classifier.Apply(images)
 	if err != nil {
 		return Score{}, fmt.Errorf("eval: %s: %w", name, err)
@@ -62,6 +91,16 @@ func (s *Scorer) Score(name string, images *tensor.Tensor[float32]) (Score, erro
 		return Score{}, fmt.Errorf("eval: %s: %w", name, err)
 	}
 	sc.Hist = Histogram(out.Probs, Classes)
+	sc.MaxDev, sc.MaxDevClass = MaxDeviation(sc.Hist)
+	if asked != nil {
+		p, err := ClassPrecision(out.Probs, asked, Classes)
+		if err != nil {
+			return Score{}, fmt.Errorf("eval: %s: %w", name, err)
+		}
+		for _, v := range p {
+			sc.Precision = append(sc.Precision, Float(v))
+		}
+	}
 	return sc, nil
 }
 
@@ -87,17 +126,63 @@ func LoadSamples(path string) (*tensor.Tensor[float32], error) {
 	return tensor.FromSlice(px, n, 1, h, w)
 }
 
-// WriteTable prints scores as a Markdown table.
+// LabelsPath is where `backprop sample --class` writes the classes it
+// asked for beside the samples at path, and where `backprop eval` looks
+// for them: "s.idx.gz" → "s-labels.idx.gz", "s.idx" → "s-labels.idx",
+// any other name gets "-labels.idx" appended.
+func LabelsPath(path string) string {
+	gz := strings.HasSuffix(path, ".gz")
+	base := strings.TrimSuffix(path, ".gz")
+	if !strings.HasSuffix(base, ".idx") {
+		return path + "-labels.idx"
+	}
+	out := strings.TrimSuffix(base, ".idx") + "-labels.idx"
+	if gz {
+		out += ".gz"
+	}
+	return out
+}
+
+// WriteTable prints scores as a Markdown table: IS, FD, the class
+// histogram and its largest deviation from uniform (percentage points,
+// and the class), then, when any score has them, the per-class precision
+// in percent ("–" for a class no sample was asked for, or for samples
+// whose classes are unknown).
 func WriteTable(w io.Writer, scores []Score) error {
+	withPrec := false
+	for _, s := range scores {
+		withPrec = withPrec || s.Precision != nil
+	}
 	var b strings.Builder
-	b.WriteString("| samples | n | IS (mean ± std over splits) | FD to test features | images per class 0…9 |\n")
-	b.WriteString("|---|---:|---:|---:|---|\n")
+	b.WriteString("| samples | n | IS (mean ± std over splits) | FD to test features | images per class 0…9 | largest deviation from uniform |")
+	if withPrec {
+		b.WriteString(" precision per class 0…9 (%) |")
+	}
+	b.WriteString("\n|---|---:|---:|---:|---|---:|")
+	if withPrec {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
 	for _, s := range scores {
 		h := make([]string, len(s.Hist))
 		for i, v := range s.Hist {
 			h[i] = fmt.Sprint(v)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %.3f ± %.3f | %.3f | %s |\n", s.Name, s.N, s.IS, s.ISStd, s.FD, strings.Join(h, " "))
+		fmt.Fprintf(&b, "| %s | %d | %.3f ± %.3f | %.3f | %s | %.1f pp (class %d) |", s.Name, s.N, s.IS, s.ISStd, s.FD, strings.Join(h, " "), 100*s.MaxDev, s.MaxDevClass)
+		if withPrec {
+			p := make([]string, len(s.Precision))
+			for i, v := range s.Precision {
+				p[i] = "–"
+				if !math.IsNaN(float64(v)) {
+					p[i] = fmt.Sprintf("%.1f", 100*float64(v))
+				}
+			}
+			if len(p) == 0 {
+				p = []string{"–"}
+			}
+			fmt.Fprintf(&b, " %s |", strings.Join(p, " "))
+		}
+		b.WriteString("\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -39,7 +39,11 @@ For each --samples file (an IDX file as "backprop sample" writes it) it reports:
       --splits consecutive groups (1 ≤ IS ≤ 10; higher: confident and varied samples);
   FD  the Fréchet distance between Gaussians fitted to the classifier's 128 penultimate-layer
       features of the samples and of the real test split (lower is closer);
-  the number of samples per predicted class.
+  the number of samples per predicted class, and its largest deviation from uniform (mode
+  coverage: max over the classes of |share - 10 %|, in percentage points, and the class);
+  for samples of a conditional model (written by "backprop sample --class", which puts the
+  classes it asked for beside them, S-labels.idx.gz for S.idx.gz), the per-class precision:
+  the share of the samples asked for class c that the classifier assigns to c.
 Two reference rows are scored the same way: the real test split itself (FD 0 by definition) and
 the first --ref images of the real training split (the FD a perfect generator would get).
 
@@ -70,11 +74,23 @@ the first --ref images of the real training split (the FD a perfect generator wo
 			}
 			// read the samples first: a wrong file should not wait for a classifier
 			images := make([]*tensor.Tensor[float32], len(inputs))
+			asked := make([][]uint8, len(inputs))
 			for i, in := range inputs {
 				var err error
 				if images[i], err = eval.LoadSamples(in.path); err != nil {
 					return err
 				}
+				lp := eval.LabelsPath(in.path)
+				if _, err := os.Stat(lp); err != nil {
+					continue
+				}
+				if asked[i], err = data.ReadLabels(lp); err != nil {
+					return fmt.Errorf("classes of the samples %s: %w", in.path, err)
+				}
+				if len(asked[i]) != images[i].Dim(0) {
+					return fmt.Errorf("%s holds %d classes for the %d samples of %s", lp, len(asked[i]), images[i].Dim(0), in.path)
+				}
+				fmt.Fprintf(os.Stderr, "%s: classes asked for read from %s\n", in.path, lp)
 			}
 			train, err := data.Load(dataName, data.Train)
 			if err != nil {
@@ -132,7 +148,7 @@ the first --ref images of the real training split (the FD a perfect generator wo
 			}
 			scores = append(scores, ref)
 			for i, in := range inputs {
-				s, err := scorer.Score(in.label, images[i])
+				s, err := scorer.ScoreLabeled(in.label, images[i], asked[i])
 				if err != nil {
 					return err
 				}

@@ -3,9 +3,14 @@ package main
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/backprop-dev/backprop/data"
+	"github.com/backprop-dev/backprop/eval"
 	"github.com/backprop-dev/backprop/gan"
 	"github.com/backprop-dev/backprop/training"
 )
@@ -16,6 +21,7 @@ import (
 func sampleCmd() *cobra.Command {
 	var (
 		checkpoint, out string
+		class           string
 		n               int
 		seed            uint64
 	)
@@ -29,9 +35,17 @@ func sampleCmd() *cobra.Command {
 
 The images are generated and written 256 at a time, so memory does not grow with --n (a PNG
 grid holds one row of tiles). The file appears only when it is complete: Ctrl-C (exit status
-130) or an error leaves no partial file, and an existing file at --out stays as it was.`,
+130) or an error leaves no partial file, and an existing file at --out stays as it was.
+
+A class-conditional checkpoint (train gan --conditional) needs --class: a digit 0-9 draws every
+image of that class, "all" draws --n/10 images of each class in order (--n a multiple of 10; a
+PNG grid then has one row per class). For an IDX file the classes asked for are written beside
+it (S-labels.idx.gz for S.idx.gz), where "backprop eval" finds them to report the per-class
+precision. --class is refused for an unconditional checkpoint.`,
 		Example: `  backprop sample --checkpoint runs/mnist/checkpoint.safetensors --n 10000 --out samples.idx.gz
-  backprop sample --checkpoint runs/mnist/checkpoint-epoch5.safetensors --n 64 --out grid.png`,
+  backprop sample --checkpoint runs/mnist/checkpoint-epoch5.safetensors --n 64 --out grid.png
+  backprop sample --checkpoint runs/cond/checkpoint.safetensors --class all --n 100 --out classes.png
+  backprop sample --checkpoint runs/cond/checkpoint.safetensors --class 7 --n 10000 --out sevens.idx.gz`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch {
@@ -45,9 +59,19 @@ grid holds one row of tiles). The file appears only when it is complete: Ctrl-C 
 			// what sample allocates is recycled chunk after chunk: keep
 			// the heap near what is live, as train does
 			tuneGC()
+			classOf, cols, err := sampleClasses(class, n)
+			if err != nil {
+				return err
+			}
 			ck, err := gan.OpenCheckpoint(checkpoint)
 			if err != nil {
 				return err
+			}
+			switch {
+			case ck.Conditional() && classOf == nil:
+				return usageError{fmt.Errorf("%s is class-conditional (trained with --conditional): give --class 0…%d or --class all", ck.Path, gan.Classes-1)}
+			case !ck.Conditional() && classOf != nil:
+				return usageError{fmt.Errorf("--class %s: %s is not class-conditional (trained without --conditional); sample it without --class", class, ck.Path)}
 			}
 			g, err := ck.Generator()
 			if err != nil {
@@ -57,13 +81,28 @@ grid holds one row of tiles). The file appears only when it is complete: Ctrl-C 
 			// atomically, so nothing of it is left behind
 			ctx, stop := training.InterruptContext(cmd.Context())
 			defer stop()
-			if err := gan.WriteSampleFile(ctx, out, g, n, seed); err != nil {
+			write := func() error { return gan.WriteSampleFile(ctx, out, g, n, seed) }
+			if classOf != nil {
+				write = func() error { return gan.WriteLabeledSampleFile(ctx, out, g, n, seed, classOf, cols) }
+			}
+			if err := write(); err != nil {
 				if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 					return interruptedError{fmt.Errorf("sample interrupted; nothing was written to %s", out)}
 				}
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d samples of %s (epoch %d, step %d) to %s\n", n, ck.Path, ck.Epoch, ck.Step, out)
+			if classOf != nil && !strings.EqualFold(filepath.Ext(out), ".png") {
+				labels := make([]uint8, n)
+				for i := range labels {
+					labels[i] = uint8(classOf(i))
+				}
+				lp := eval.LabelsPath(out)
+				if err := data.WriteIDX(lp, []int{n}, labels); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "wrote the classes asked for to %s\n", lp)
+			}
 			return nil
 		},
 	}
@@ -72,5 +111,27 @@ grid holds one row of tiles). The file appears only when it is complete: Ctrl-C 
 	f.IntVar(&n, "n", 64, "number of images")
 	f.StringVar(&out, "out", "", "output file: .png for a grid, otherwise IDX (.gz: gzipped)")
 	f.Uint64Var(&seed, "seed", 1, "random seed of the noise")
+	f.StringVar(&class, "class", "", "class to draw from a conditional checkpoint: 0-9, or all (one row per class)")
 	return cmd
+}
+
+// sampleClasses reads --class: nil for none; a digit gives every image
+// that class; "all" gives n/10 images of each class in order and a grid
+// of n/10 columns (one row per class).
+func sampleClasses(class string, n int) (classOf func(int) int, cols int, err error) {
+	switch class {
+	case "":
+		return nil, 0, nil
+	case "all":
+		if n%gan.Classes != 0 {
+			return nil, 0, usageError{fmt.Errorf("--class all: --n must be a multiple of %d (the same number of each class), got %d", gan.Classes, n)}
+		}
+		per := n / gan.Classes
+		return func(i int) int { return i / per }, per, nil
+	}
+	c, err := strconv.Atoi(class)
+	if err != nil || c < 0 || c >= gan.Classes {
+		return nil, 0, usageError{fmt.Errorf("--class: want a class 0…%d or all, got %q", gan.Classes-1, class)}
+	}
+	return func(int) int { return c }, 0, nil
 }
