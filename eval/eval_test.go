@@ -241,6 +241,31 @@ func TestClassifierTrainCacheScore(t *testing.T) {
 	if collapsed.IS >= real.IS || collapsed.FD <= real.FD || collapsed.Hist[0] < 40 { // 44 of 50 with the seed-1 classifier (SplitMix64 seeding)
 		t.Errorf("mode collapse scored %+v", collapsed)
 	}
+	// 50 images of class 0 of 10: 40 points above uniform
+	if want := float64(collapsed.Hist[0])/50 - 0.1; collapsed.MaxDevClass != 0 || math.Abs(collapsed.MaxDev-want) > 1e-12 {
+		t.Errorf("mode collapse: largest deviation %v at class %d, want %v at 0", collapsed.MaxDev, collapsed.MaxDevClass, want)
+	}
+	// asked-for classes: the test labels give the per-class accuracy;
+	// labels shifted by one give 0
+	asked := append([]uint8{}, test.Labels...)
+	lab, err := s.ScoreLabeled("labeled", test.Images, asked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the test split has 50 images of each class: the mean of the two
+	// precisions is the test accuracy
+	p0, p1 := float64(lab.Precision[0]), float64(lab.Precision[1])
+	if len(lab.Precision) != Classes || math.Abs((p0+p1)/2-c.TestAccuracy) > 1e-12 || !math.IsNaN(float64(lab.Precision[2])) {
+		t.Errorf("precision with the true labels %v, want classes 0 and 1 averaging the test accuracy %v, NaN for the rest", lab.Precision, c.TestAccuracy)
+	}
+	for i := range asked {
+		asked[i] = 1 - asked[i]
+	}
+	// every image is classified 0 or 1 (the histogram above), so swapping
+	// the labels turns each precision p into 1 − p
+	if sw, err := s.ScoreLabeled("swapped", test.Images, asked); err != nil || math.Abs(float64(sw.Precision[0])-(1-p1)) > 1e-12 || math.Abs(float64(sw.Precision[1])-(1-p0)) > 1e-12 {
+		t.Errorf("precision with swapped labels %v (%v), want 1 − %v reversed", sw.Precision, err, lab.Precision)
+	}
 	var b strings.Builder
 	WriteTable(&b, []Score{real, collapsed})
 	if !strings.Contains(b.String(), "| left only | 50 |") {
