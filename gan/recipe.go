@@ -49,8 +49,11 @@ type Recipe struct {
 	// Loss is LossBCE (default, also ""), LossNS or LossHinge.
 	Loss string
 	// EMA, when in (0, 1), keeps an exponential moving average of G's
-	// weights, θ_ema ← EMA·θ_ema + (1 − EMA)·θ after every G step
-	// (BatchNorm's running statistics are copied from G); sample grids,
+	// weights, θ_ema ← β·θ_ema + (1 − β)·θ after every G step, with the
+	// warm-up of tf.train.ExponentialMovingAverage's num_updates,
+	// β = min(EMA, (1 + t)/(10 + t)) at global step t (EMADecay), so that
+	// the untrained initial weights do not linger in a short run;
+	// BatchNorm's running statistics are copied from G. Sample grids,
 	// `backprop sample` and the checkpoint's "G." entries use it. 0: off.
 	EMA float64
 	// LRG and LRD are Adam's step sizes for G and D (two-timescale update
@@ -86,6 +89,14 @@ func (r Recipe) loss() string {
 		return LossBCE
 	}
 	return r.Loss
+}
+
+// EMADecay is the moving average's decay at global step t (0-based):
+// min(decay, (1 + t)/(10 + t)), the warm-up of TensorFlow's
+// ExponentialMovingAverage with num_updates. It reaches 0.999 at step
+// 8 990 (in the tenth MNIST epoch of batch 64).
+func EMADecay(decay float64, t int64) float64 {
+	return min(decay, float64(1+t)/float64(10+t))
 }
 
 func (r Recipe) lrG() float64 {

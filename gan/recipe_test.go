@@ -217,6 +217,15 @@ func TestUpdateEMA(t *testing.T) {
 	if err := UpdateEMA(ema, NewGenerator(nil), decay); err == nil {
 		t.Error("models of different layouts accepted")
 	}
+	// the warm-up: 1/10 at step 0, 0.5 at step 8, 0.999 from step 8990 on
+	for _, c := range []struct {
+		step int64
+		want float64
+	}{{0, 0.1}, {8, 0.5}, {8989, 8990.0 / 8999}, {8990, 0.999}, {100000, 0.999}} {
+		if got := EMADecay(0.999, c.step); math.Abs(got-c.want) > 1e-15 {
+			t.Errorf("EMADecay(0.999, %d) = %v, want %v", c.step, got, c.want)
+		}
+	}
 }
 
 // TestRecipeCheck checks the recipe's validation, R1's refusal first.

@@ -518,7 +518,7 @@ func (t *Trainer) step(real, z *tensor.Tensor[float32], y []int) (Stats, error) 
 		return st, err
 	}
 	if t.EMA != nil {
-		if err := UpdateEMA(t.EMA, t.G, t.Config.Recipe.EMA); err != nil {
+		if err := UpdateEMA(t.EMA, t.G, EMADecay(t.Config.Recipe.EMA, t.Step)); err != nil {
 			return st, err
 		}
 	}

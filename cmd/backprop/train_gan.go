@@ -53,8 +53,9 @@ records the recipe, which --resume keeps):
                          non-saturating BCE(D(G(z)), 1) for G); ns (the same losses under the
                          name "non-saturating" the R1/StyleGAN papers use); hinge (D: mean
                          max(0, 1 - D(x)) + mean max(0, 1 + D(G(z))); G: -mean D(G(z)))
-  --ema 0.999            exponential moving average of G's weights after every G step; sample
-                         grids, the checkpoint's G (what sample, eval and export read) use it
+  --ema 0.999            exponential moving average of G's weights after every G step, its
+                         decay warmed up as min(0.999, (1+t)/(10+t)) at step t; the sample
+                         grids and the checkpoint's G (what sample and export read) use it
   --lr-g, --lr-d         Adam's step sizes for G and D (two-timescale update rule)
   --label-smoothing 0.9  D's target for real images (one-sided label smoothing; BCE only)
   --spectral-norm        spectral normalization of D's weights (one power iteration per step)
