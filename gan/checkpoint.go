@@ -81,7 +81,7 @@ func (t *Trainer) Save(path string) error {
 		f.Metadata["recipe"] = fmt.Sprintf("Adam betas (%g, %g), batch %d, z %d; %s", Beta1, Beta2, t.Config.Batch, ZDim, r)
 		r.metadata(f.Metadata)
 	}
-	if err := addStateDict(f, prefixG, t.Sampler().StateDict()); err != nil {
+	if err := addStateDict(f, prefixG, t.SampleGenerator().StateDict()); err != nil {
 		return err
 	}
 	if t.EMA != nil {

@@ -654,25 +654,25 @@ func (t *Trainer) SaveHistory(path string) error {
 	return training.FileError(path, t.history().WriteCSV(path))
 }
 
-// Sampler returns the generator to sample from: the moving average EMA
-// when the recipe keeps one, G otherwise.
-func (t *Trainer) Sampler() *nn.Sequential[float32] {
+// SampleGenerator returns the generator to sample from: the moving
+// average EMA when the recipe keeps one, G otherwise.
+func (t *Trainer) SampleGenerator() *nn.Sequential[float32] {
 	if t.EMA != nil {
 		return t.EMA
 	}
 	return t.G
 }
 
-// SampleGrid renders the generator (Sampler) applied to the fixed noise
-// as an 8×8 grid, or for a conditional run a 10×10 grid with one row per
-// class.
+// SampleGrid renders the generator (SampleGenerator) applied to the
+// fixed noise as an 8×8 grid, or for a conditional run a 10×10 grid with
+// one row per class.
 func (t *Trainer) SampleGrid() (*image.Gray, error) {
 	cols := 8
 	var labels []int
 	if t.Config.Recipe.Conditional {
 		cols, labels = Classes, FixedLabels(t.Fixed.Dim(0))
 	}
-	imgs, err := GenerateLabeled(t.Sampler(), t.Fixed, labels)
+	imgs, err := GenerateLabeled(t.SampleGenerator(), t.Fixed, labels)
 	if err != nil {
 		return nil, err
 	}
