@@ -8,6 +8,7 @@ package autograd
 
 import (
 	"fmt"
+	"sync"
 	"unsafe"
 
 	"github.com/backprop-dev/backprop/tensor"
@@ -41,7 +42,16 @@ type Var[T tensor.Float] struct {
 	// consumer's line rather than as a step of its own (for pre-activations
 	// such as w0 z + b0 under a ReLU).
 	Inline bool
+
+	// Storage of the nodes Apply makes, so that a node of up to maxInline
+	// operands costs one allocation, or none when Release recycled one:
+	// Inputs and the operands' values handed to Op.Forward live here.
+	inputsBuf [maxInline]*Var[T]
+	valuesBuf [maxInline]*tensor.Tensor[T]
 }
+
+// maxInline is the number of operands whose storage a node holds itself.
+const maxInline = 3
 
 // Leaf makes an input or parameter node. Parameters need gradients, data
 // usually does not.
@@ -52,21 +62,147 @@ func Leaf[T tensor.Float](name string, value *tensor.Tensor[T], requiresGrad boo
 // Apply runs op forward on the inputs' values and records the result as a
 // new node named name. The error names the node, so shape mistakes point at
 // the step of the network where they happen.
+//
+// The node keeps its own copy of the inputs slice (the caller's may be
+// reused). Its storage comes from nodes Release recycled when there are.
 func Apply[T tensor.Float](name string, op Op[T], inputs ...*Var[T]) (*Var[T], error) {
-	in := make([]*tensor.Tensor[T], len(inputs))
+	v := newNode[T]()
+	var in []*tensor.Tensor[T]
+	if n := len(inputs); n <= maxInline {
+		v.Inputs = v.inputsBuf[:n:n]
+		in = v.valuesBuf[:n:n]
+	} else {
+		v.Inputs = make([]*Var[T], n)
+		in = make([]*tensor.Tensor[T], n)
+	}
+	copy(v.Inputs, inputs)
 	req := false
-	for i, v := range inputs {
-		in[i] = v.Value
-		req = req || v.RequiresGrad
+	for i, u := range inputs {
+		in[i] = u.Value
+		req = req || u.RequiresGrad
 	}
 	out, err := op.Forward(in)
 	if err != nil {
+		freeNode(v)
 		if name != "" {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		return nil, err
 	}
-	return &Var[T]{Name: name, Value: out, Op: op, Inputs: inputs, RequiresGrad: req}, nil
+	v.Name, v.Value, v.Op, v.RequiresGrad = name, out, op, req
+	return v, nil
+}
+
+// nodePool is the free list of one element type's graph nodes, filled by
+// Release and drawn on by Apply.
+type nodePool[T tensor.Float] struct {
+	mu   sync.Mutex
+	free []*Var[T]
+}
+
+// maxFreeNodes bounds each free list; nodes released beyond it are left
+// to the garbage collector.
+const maxFreeNodes = 1 << 12
+
+var (
+	nodes32 nodePool[float32]
+	nodes64 nodePool[float64]
+)
+
+func nodePoolFor[T tensor.Float]() *nodePool[T] {
+	var z T
+	switch any(z).(type) {
+	case float32:
+		return any(&nodes32).(*nodePool[T])
+	case float64:
+		return any(&nodes64).(*nodePool[T])
+	}
+	return nil
+}
+
+// newNode returns a zeroed node, recycled if one is free.
+func newNode[T tensor.Float]() *Var[T] {
+	if p := nodePoolFor[T](); p != nil {
+		p.mu.Lock()
+		if n := len(p.free); n > 0 {
+			v := p.free[n-1]
+			p.free[n-1] = nil
+			p.free = p.free[:n-1]
+			p.mu.Unlock()
+			*v = Var[T]{}
+			return v
+		}
+		p.mu.Unlock()
+	}
+	return new(Var[T])
+}
+
+// freeNode puts v on the free list (unless that is full). v keeps its
+// fields until newNode hands it out again, so that a released node reads
+// as Release leaves it (emptied tensors) until then.
+func freeNode[T tensor.Float](v *Var[T]) {
+	p := nodePoolFor[T]()
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	if len(p.free) < maxFreeNodes {
+		p.free = append(p.free, v)
+	}
+	p.mu.Unlock()
+}
+
+// walk is the scratch of one graph traversal (Backward, Release), kept for
+// reuse so that a training step's traversals allocate nothing once the
+// maps and slices have grown to the size of its graphs.
+type walk[T tensor.Float] struct {
+	seen  map[*Var[T]]bool
+	uses  map[*Var[T]]int
+	stack []topoFrame[T]
+	order []*Var[T]
+	in    []*tensor.Tensor[T]
+	need  []bool
+	data  [][]T
+	seed  *tensor.Tensor[T]
+}
+
+// topoFrame is one node of Topo's depth-first search and the index of its
+// next input to visit.
+type topoFrame[T tensor.Float] struct {
+	v    *Var[T]
+	next int
+}
+
+var walks32, walks64 sync.Pool
+
+// getWalk returns an empty traversal scratch.
+func getWalk[T tensor.Float]() *walk[T] {
+	p := walkPoolFor[T]()
+	if w, ok := p.Get().(*walk[T]); ok {
+		return w
+	}
+	return &walk[T]{seen: map[*Var[T]]bool{}, uses: map[*Var[T]]int{}}
+}
+
+// putWalk clears w (dropping its references to nodes and tensors) and
+// keeps it for the next traversal.
+func putWalk[T tensor.Float](w *walk[T]) {
+	clear(w.seen)
+	clear(w.uses)
+	clear(w.stack)
+	clear(w.order)
+	clear(w.in)
+	clear(w.data)
+	w.stack, w.order, w.in, w.need, w.data = w.stack[:0], w.order[:0], w.in[:0], w.need[:0], w.data[:0]
+	walkPoolFor[T]().Put(w)
+}
+
+func walkPoolFor[T tensor.Float]() *sync.Pool {
+	var z T
+	if _, ok := any(z).(float32); ok {
+		return &walks32
+	}
+	return &walks64
 }
 
 // IsLeaf reports whether v was not produced by an op.
@@ -75,30 +211,36 @@ func (v *Var[T]) IsLeaf() bool { return v.Op == nil }
 // Topo returns every node that out depends on, each after its inputs, out
 // last.
 func Topo[T tensor.Float](out *Var[T]) []*Var[T] {
-	var order []*Var[T]
-	seen := map[*Var[T]]bool{}
-	// iterative DFS so that deep graphs do not exhaust the stack
-	type frame struct {
-		v    *Var[T]
-		next int
+	w := getWalk[T]()
+	w.topo(out)
+	order := append([]*Var[T](nil), w.order...)
+	putWalk(w)
+	return order
+}
+
+// topo appends to w.order every node out depends on not yet in w.seen,
+// each after its inputs, out last (nothing if out was seen).
+func (w *walk[T]) topo(out *Var[T]) {
+	if w.seen[out] {
+		return
 	}
-	stack := []frame{{v: out}}
-	seen[out] = true
-	for len(stack) > 0 {
-		top := &stack[len(stack)-1]
+	// iterative DFS so that deep graphs do not exhaust the stack
+	w.stack = append(w.stack[:0], topoFrame[T]{v: out})
+	w.seen[out] = true
+	for len(w.stack) > 0 {
+		top := &w.stack[len(w.stack)-1]
 		if top.next < len(top.v.Inputs) {
 			in := top.v.Inputs[top.next]
 			top.next++
-			if !seen[in] {
-				seen[in] = true
-				stack = append(stack, frame{v: in})
+			if !w.seen[in] {
+				w.seen[in] = true
+				w.stack = append(w.stack, topoFrame[T]{v: in})
 			}
 			continue
 		}
-		order = append(order, top.v)
-		stack = stack[:len(stack)-1]
+		w.order = append(w.order, top.v)
+		w.stack = w.stack[:len(w.stack)-1]
 	}
-	return order
 }
 
 // Backward computes the gradient of out with respect to every node that
@@ -110,9 +252,15 @@ func Backward[T tensor.Float](out *Var[T]) error {
 	if out.Value.Len() != 1 {
 		return fmt.Errorf("autograd: Backward needs a scalar objective, %s has shape %s", out.Name, tensor.FormatShape(out.Value.Shape()))
 	}
-	seed := tensor.New[T](out.Value.Shape()...)
-	seed.Fill(1)
-	return BackwardFrom(out, seed)
+	w := getWalk[T]()
+	defer putWalk(w)
+	// The seed is only read (accumulate copies it), so one per scratch
+	// serves every call with the same shape.
+	if w.seed == nil || !tensor.SameShape(w.seed.Shape(), out.Value.Shape()) {
+		w.seed = tensor.New[T](out.Value.Shape()...)
+		w.seed.Fill(1)
+	}
+	return backwardFrom(w, out, w.seed)
 }
 
 // BackwardFrom is Backward with an explicit upstream gradient for out, of
@@ -121,9 +269,16 @@ func BackwardFrom[T tensor.Float](out *Var[T], seed *tensor.Tensor[T]) error {
 	if !tensor.SameShape(seed.Shape(), out.Value.Shape()) {
 		return &tensor.ShapeError{Op: "backward", Tensor: "seed gradient of " + out.Name, Want: tensor.FormatShape(out.Value.Shape()), Got: seed.Shape()}
 	}
-	order := Topo(out)
+	w := getWalk[T]()
+	defer putWalk(w)
+	return backwardFrom(w, out, seed)
+}
+
+// backwardFrom is BackwardFrom on the traversal scratch w.
+func backwardFrom[T tensor.Float](w *walk[T], out *Var[T], seed *tensor.Tensor[T]) error {
+	w.topo(out)
+	order, uses := w.order, w.uses
 	// gradients of intermediate nodes are fresh each call; leaves accumulate
-	uses := make(map[*Var[T]]int, len(order))
 	for _, v := range order {
 		if !v.IsLeaf() {
 			v.Grad = nil
@@ -138,8 +293,11 @@ func BackwardFrom[T tensor.Float](out *Var[T], seed *tensor.Tensor[T]) error {
 		if v.IsLeaf() || v.Grad == nil || !v.RequiresGrad {
 			continue
 		}
-		in := make([]*tensor.Tensor[T], len(v.Inputs))
-		need := make([]bool, len(v.Inputs))
+		// Ops read in and need during the call only; the scratch serves
+		// every node.
+		n := len(v.Inputs)
+		w.in, w.need = append(w.in[:0], make([]*tensor.Tensor[T], n)...), append(w.need[:0], make([]bool, n)...)
+		in, need := w.in, w.need
 		any := false
 		for j, u := range v.Inputs {
 			in[j] = u.Value
@@ -240,47 +398,54 @@ func ZeroGrad[T tensor.Float](vars ...*Var[T]) {
 // Leaves — parameters, inputs, detached copies — keep their Value and Grad,
 // and so does any non-leaf tensor that shares storage with a leaf's. A
 // released node's tensors are left empty; the nodes themselves must not be
-// used again (no second Backward through them).
+// used again (no second Backward through them, no second Release): Apply
+// hands the released non-leaf nodes out again as new nodes, so that a
+// training loop's steady state allocates no graph nodes.
 func Release[T tensor.Float](roots ...*Var[T]) {
-	var nodes []*Var[T]
-	seen := make(map[*Var[T]]bool)
+	w := getWalk[T]()
+	defer putWalk(w)
 	for _, r := range roots {
-		if r == nil || seen[r] {
-			continue
-		}
-		for _, v := range Topo(r) {
-			if !seen[v] {
-				seen[v] = true
-				nodes = append(nodes, v)
-			}
+		if r != nil {
+			w.topo(r)
 		}
 	}
-	var leaves [][]T
+	nodes := w.order
+	leaves := w.data[:0]
 	for _, v := range nodes {
 		if v.IsLeaf() {
-			for _, t := range []*tensor.Tensor[T]{v.Value, v.Grad} {
-				if t != nil {
-					leaves = append(leaves, t.Data())
-				}
+			if v.Value != nil {
+				leaves = append(leaves, v.Value.Data())
+			}
+			if v.Grad != nil {
+				leaves = append(leaves, v.Grad.Data())
 			}
 		}
 	}
-	keep := func(t *tensor.Tensor[T]) bool {
-		for _, l := range leaves {
-			if overlap(t.Data(), l) {
-				return true
-			}
-		}
-		return false
-	}
+	w.data = leaves
 	for _, v := range nodes {
 		if v.IsLeaf() {
 			continue
 		}
-		for _, t := range []*tensor.Tensor[T]{v.Value, v.Grad} {
-			if t != nil && !keep(t) {
-				tensor.Release(t)
-			}
+		if t := v.Value; t != nil && !keptBy(t, leaves) {
+			tensor.Release(t)
+		}
+		if t := v.Grad; t != nil && !keptBy(t, leaves) {
+			tensor.Release(t)
 		}
 	}
+	for _, v := range nodes {
+		if !v.IsLeaf() {
+			freeNode(v)
+		}
+	}
+}
+
+// keptBy reports whether t shares storage with any of leaves.
+func keptBy[T tensor.Float](t *tensor.Tensor[T], leaves [][]T) bool {
+	for _, l := range leaves {
+		if overlap(t.Data(), l) {
+			return true
+		}
+	}
+	return false
 }

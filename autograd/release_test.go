@@ -86,3 +86,58 @@ func TestRelease(t *testing.T) {
 		t.Error("New did not reuse released storage")
 	}
 }
+
+// fixed is a test op that allocates nothing: its output and its input's
+// gradient are tensors made once (FromSlice, which Release leaves alone).
+type fixed struct{ out, grad *tensor.Tensor[float32] }
+
+func (fixed) Name() string { return "fixed" }
+
+func (f fixed) Forward(in []*tensor.Tensor[float32]) (*tensor.Tensor[float32], error) {
+	return f.out, nil
+}
+
+func (f fixed) Backward(in []*tensor.Tensor[float32], out, gout *tensor.Tensor[float32], need []bool) []*tensor.Tensor[float32] {
+	return nil
+}
+
+// TestReleaseRecyclesNodes checks that Apply hands out the nodes Release
+// recycled, and that a forward pass, its backward pass and its release
+// allocate nothing in package autograd once the first has run.
+func TestReleaseRecyclesNodes(t *testing.T) {
+	x := Leaf("x", tensor.MustFromSlice([]float32{1}, 1), false)
+	var op Op[float32] = fixed{out: tensor.MustFromSlice([]float32{2}, 1)}
+	step := func() (*Var[float32], *Var[float32]) {
+		a, err := Apply("a", op, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := Apply("b", op, a, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b.Inputs) != 2 || b.Inputs[0] != a || b.Inputs[1] != x {
+			t.Fatalf("b's inputs %v", b.Inputs)
+		}
+		return a, b
+	}
+	a, b := step()
+	Release(b)
+	a2, b2 := step()
+	if (a2 != a && a2 != b) || (b2 != a && b2 != b) {
+		t.Error("Apply did not reuse the released nodes")
+	}
+	Release(b2)
+	if raceEnabled {
+		return
+	}
+	if n := testing.AllocsPerRun(20, func() {
+		_, b := step()
+		if err := BackwardFrom(b, op.(fixed).out); err != nil {
+			t.Fatal(err)
+		}
+		Release(b)
+	}); n != 0 {
+		t.Errorf("a step of Apply, BackwardFrom and Release allocates %v objects, want 0", n)
+	}
+}

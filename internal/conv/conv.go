@@ -460,7 +460,10 @@ func poolFor[T Float]() *sync.Pool {
 	return nil // named float types get fresh buffers
 }
 
-// plan is one batch call's grouping and workspace.
+// plan is one batch call's grouping and workspace. Plans are recycled
+// (plans32, plans64), and each memory pass over a group of images runs as
+// the plan's Range over its images (see pass), so that a layer's forward
+// and backward passes allocate nothing once warm.
 type plan[T Float] struct {
 	g        Geom
 	n, cout  int
@@ -473,11 +476,83 @@ type plan[T Float] struct {
 	unfolded bool // col already holds the row matrix of the whole batch (see Saved)
 	pooled   *[]T // workspace taken from pool, if any
 	pool     *sync.Pool
+
+	// The memory pass Range runs: which one, over images n0 … n0+bn−1,
+	// reading src and writing dst (see the methods that set them).
+	pass     passKind
+	src, dst []T
+	n0, bn   int
+}
+
+// passKind names the memory passes of a plan.
+type passKind int
+
+const (
+	passUnfold passKind = iota
+	passUnfoldRows
+	passScatterRows
+	passFold
+	passFoldRows
+	passGather
+	passScatter
+)
+
+var plans32, plans64, pads32, pads64 sync.Pool
+
+// planPoolFor and padPoolFor return the recycled plans and padded-image
+// buffers of element type T (nil for named float types, which get fresh
+// ones).
+func planPoolFor[T Float]() *sync.Pool {
+	var z T
+	switch any(z).(type) {
+	case float32:
+		return &plans32
+	case float64:
+		return &plans64
+	}
+	return nil
+}
+
+func padPoolFor[T Float]() *sync.Pool {
+	var z T
+	switch any(z).(type) {
+	case float32:
+		return &pads32
+	case float64:
+		return &pads64
+	}
+	return nil
+}
+
+// getPad returns a buffer of n elements for one padded image (contents
+// unspecified: padImage overwrites all of it); putPad gives it back.
+func getPad[T Float](n int) *[]T {
+	if pl := padPoolFor[T](); pl != nil {
+		if v, ok := pl.Get().(*[]T); ok && cap(*v) >= n {
+			*v = (*v)[:n]
+			return v
+		}
+	}
+	b := make([]T, n)
+	return &b
+}
+
+func putPad[T Float](b *[]T) {
+	if pl := padPoolFor[T](); pl != nil {
+		pl.Put(b)
+	}
 }
 
 // newPlan splits ws (or a pooled buffer if ws is shorter than WorkLen).
 func newPlan[T Float](g Geom, n, cout int, ws []T) *plan[T] {
-	p := &plan[T]{g: g, n: n, cout: cout, k: g.ColRows(), m: g.ColCols(), in: g.ImageLen(), bmax: g.group(n)}
+	var p *plan[T]
+	if pl := planPoolFor[T](); pl != nil {
+		p, _ = pl.Get().(*plan[T])
+	}
+	if p == nil {
+		p = new(plan[T])
+	}
+	*p = plan[T]{g: g, n: n, cout: cout, k: g.ColRows(), m: g.ColCols(), in: g.ImageLen(), bmax: g.group(n)}
 	p.out = cout * p.m
 	need := g.WorkLen(n, cout)
 	if len(ws) < need {
@@ -501,10 +576,20 @@ func newPlan[T Float](g Geom, n, cout int, ws []T) *plan[T] {
 	return p
 }
 
-// release returns a pooled workspace.
+// release returns a pooled workspace and recycles the plan.
 func (p *plan[T]) release() {
 	if p.pooled != nil && p.pool != nil {
 		p.pool.Put(p.pooled)
+	}
+	p.recycle()
+}
+
+// recycle drops the plan's references and keeps it for the next newPlan
+// (its workspace, if any, belongs to someone else by now).
+func (p *plan[T]) recycle() {
+	*p = plan[T]{}
+	if pl := planPoolFor[T](); pl != nil {
+		pl.Put(p)
 	}
 }
 
@@ -513,28 +598,79 @@ func (p *plan[T]) release() {
 // the start-up cost outweighs the gain.
 const minParallel = 1 << 16
 
-// forImages runs f over the images [0, bn), split into one contiguous
-// range per available CPU when the pass touches at least minParallel
-// elements (elems per image). The matrix products parallelise inside
-// blas.Gemm; this spreads the passes between them the same way.
-func forImages(bn, elems int, f func(b0, b1 int)) {
+// run runs the memory pass kind over the images [0, bn) of the current
+// group, reading src and writing dst, split into one contiguous range per
+// available CPU when the pass touches at least minParallel elements (elems
+// per image). The matrix products parallelise inside blas.Gemm; this
+// spreads the passes between them the same way.
+func (p *plan[T]) run(kind passKind, src, dst []T, n0, bn, elems int) {
+	p.pass, p.src, p.dst, p.n0, p.bn = kind, src, dst, n0, bn
 	if bn*elems < minParallel {
-		f(0, bn)
-		return
+		p.Range(0, bn)
+	} else {
+		parallel.ForRanger(bn, bn*elems, p)
 	}
-	parallel.For(bn, bn*elems, f)
+	p.src, p.dst = nil, nil
+}
+
+// Range runs the current memory pass (see run) over the images [b0, b1)
+// of the group.
+func (p *plan[T]) Range(b0, b1 int) {
+	n0, bn, m, cout := p.n0, p.bn, p.m, p.cout
+	switch p.pass {
+	case passUnfold: // im2col side by side, row stride bn·m
+		for b := b0; b < b1; b++ {
+			im2col(p.g, p.src[(n0+b)*p.in:(n0+b+1)*p.in], p.col[b*m:], bn*m)
+		}
+	case passUnfoldRows: // im2row one below the other
+		pad := getPad[T](p.g.PaddedLen())
+		for b := b0; b < b1; b++ {
+			im2row(p.g, p.src[(n0+b)*p.in:(n0+b+1)*p.in], p.col[b*m*p.k:(b+1)*m*p.k], *pad)
+		}
+		putPad(pad)
+	case passScatterRows: // (bn·m) × cout in tmp → cout × m images
+		for b := b0; b < b1; b++ {
+			src := p.tmp[b*m*cout : (b+1)*m*cout]
+			dst := p.dst[(n0+b)*p.out : (n0+b+1)*p.out]
+			for o := 0; o < cout; o++ {
+				d := dst[o*m : (o+1)*m]
+				for q := range d {
+					d[q] = src[q*cout+o]
+				}
+			}
+		}
+	case passFold: // col2im, overwriting
+		for b := b0; b < b1; b++ {
+			img := p.dst[(n0+b)*p.in : (n0+b+1)*p.in]
+			clear(img)
+			col2im(p.g, p.col[b*m:], img, bn*m)
+		}
+	case passFoldRows: // row2im, overwriting
+		pad := getPad[T](p.g.PaddedLen())
+		for b := b0; b < b1; b++ {
+			row2im(p.g, p.col[b*m*p.k:(b+1)*m*p.k], p.dst[(n0+b)*p.in:(n0+b+1)*p.in], *pad)
+		}
+		putPad(pad)
+	case passGather: // images of src (from n0) → cout × (bn·m) in dst
+		for b := b0; b < b1; b++ {
+			for o := 0; o < cout; o++ {
+				copy(p.dst[o*bn*m+b*m:o*bn*m+(b+1)*m], p.src[(b*cout+o)*m:(b*cout+o+1)*m])
+			}
+		}
+	case passScatter: // cout × (bn·m) in src → images of dst (from n0)
+		for b := b0; b < b1; b++ {
+			for o := 0; o < cout; o++ {
+				copy(p.dst[(b*cout+o)*m:(b*cout+o+1)*m], p.src[o*bn*m+b*m:o*bn*m+(b+1)*m])
+			}
+		}
+	}
 }
 
 // unfold writes im2col of images n0 … n0+bn−1 of x side by side into the
 // column matrix, whose row stride is bn·m.
 func (p *plan[T]) unfold(x []T, n0, bn int) []T {
-	ld := bn * p.m
-	forImages(bn, p.k*p.m, func(b0, b1 int) {
-		for b := b0; b < b1; b++ {
-			im2col(p.g, x[(n0+b)*p.in:(n0+b+1)*p.in], p.col[b*p.m:], ld)
-		}
-	})
-	return p.col[:p.k*ld]
+	p.run(passUnfold, x, nil, n0, bn, p.k*p.m)
+	return p.col[:p.k*bn*p.m]
 }
 
 // unfoldRows writes im2row of images n0 … n0+bn−1 of x one below the
@@ -543,53 +679,25 @@ func (p *plan[T]) unfoldRows(x []T, n0, bn int) []T {
 	if p.unfolded {
 		return p.col[:bn*p.m*p.k]
 	}
-	forImages(bn, p.k*p.m, func(b0, b1 int) {
-		pad := make([]T, p.g.PaddedLen())
-		for b := b0; b < b1; b++ {
-			im2row(p.g, x[(n0+b)*p.in:(n0+b+1)*p.in], p.col[b*p.m*p.k:(b+1)*p.m*p.k], pad)
-		}
-	})
+	p.run(passUnfoldRows, x, nil, n0, bn, p.k*p.m)
 	return p.col[:bn*p.m*p.k]
 }
 
 // scatterRows transposes the (bn·m) × cout product in tmp into images
 // n0 … n0+bn−1 of y (cout × m each).
 func (p *plan[T]) scatterRows(y []T, n0, bn int) {
-	m, cout := p.m, p.cout
-	forImages(bn, p.out, func(b0, b1 int) {
-		for b := b0; b < b1; b++ {
-			src := p.tmp[b*m*cout : (b+1)*m*cout]
-			dst := y[(n0+b)*p.out : (n0+b+1)*p.out]
-			for o := 0; o < cout; o++ {
-				d := dst[o*m : (o+1)*m]
-				for q := range d {
-					d[q] = src[q*cout+o]
-				}
-			}
-		}
-	})
+	p.run(passScatterRows, nil, y, n0, bn, p.out)
 }
 
 // fold overwrites images n0 … n0+bn−1 of dx with col2im of their blocks.
 func (p *plan[T]) fold(dx []T, n0, bn int) {
-	forImages(bn, p.k*p.m, func(b0, b1 int) {
-		for b := b0; b < b1; b++ {
-			img := dx[(n0+b)*p.in : (n0+b+1)*p.in]
-			clear(img)
-			col2im(p.g, p.col[b*p.m:], img, bn*p.m)
-		}
-	})
+	p.run(passFold, nil, dx, n0, bn, p.k*p.m)
 }
 
 // foldRows overwrites images n0 … n0+bn−1 of dx with row2im of their
 // blocks of the (bn·m) × k row matrix in col.
 func (p *plan[T]) foldRows(dx []T, n0, bn int) {
-	forImages(bn, p.k*p.m, func(b0, b1 int) {
-		pad := make([]T, p.g.PaddedLen())
-		for b := b0; b < b1; b++ {
-			row2im(p.g, p.col[b*p.m*p.k:(b+1)*p.m*p.k], dx[(n0+b)*p.in:(n0+b+1)*p.in], pad)
-		}
-	})
+	p.run(passFoldRows, nil, dx, n0, bn, p.k*p.m)
 }
 
 // gather returns output-side images n0 … n0+bn−1 of y as one
@@ -599,15 +707,8 @@ func (p *plan[T]) gather(y []T, n0, bn int) []T {
 	if bn == 1 {
 		return src
 	}
-	m := p.m
-	dst := p.tmp[:p.cout*bn*m]
-	forImages(bn, p.out, func(b0, b1 int) {
-		for b := b0; b < b1; b++ {
-			for o := 0; o < p.cout; o++ {
-				copy(dst[o*bn*m+b*m:o*bn*m+(b+1)*m], src[(b*p.cout+o)*m:(b*p.cout+o+1)*m])
-			}
-		}
-	})
+	dst := p.tmp[:p.cout*bn*p.m]
+	p.run(passGather, src, dst, n0, bn, p.out)
 	return dst
 }
 
@@ -627,15 +728,7 @@ func (p *plan[T]) scatter(y []T, n0, bn int) {
 	if bn == 1 {
 		return
 	}
-	m := p.m
-	src, dst := p.tmp, y[n0*p.out:(n0+bn)*p.out]
-	forImages(bn, p.out, func(b0, b1 int) {
-		for b := b0; b < b1; b++ {
-			for o := 0; o < p.cout; o++ {
-				copy(dst[(b*p.cout+o)*m:(b*p.cout+o+1)*m], src[o*bn*m+b*m:o*bn*m+(b+1)*m])
-			}
-		}
-	})
+	p.run(passScatter, p.tmp, y[n0*p.out:(n0+bn)*p.out], n0, bn, p.out)
 }
 
 // groups calls f for each group of images [n0, n0+bn).
@@ -699,7 +792,9 @@ func ForwardSave[T Float](g Geom, n, cout int, x, w, y []T) *Saved[T] {
 		return nil
 	}
 	p.forward(x, w, y)
-	return &Saved[T]{buf: p.pooled, g: g, n: n, cout: cout, x: &x[0]}
+	s := &Saved[T]{buf: p.pooled, g: g, n: n, cout: cout, x: &x[0]}
+	p.recycle() // the workspace now belongs to s
+	return s
 }
 
 // Release returns the saved rows' storage for reuse; s must not be used

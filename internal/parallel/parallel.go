@@ -23,7 +23,27 @@ const MinWork = 1 << 15
 // range is handed to exactly one call, so f may write its own range
 // without locking, and results do not depend on the split when the
 // ranges are independent (per-channel sums, element-wise maps).
-func For(n, work int, f func(lo, hi int)) {
+func For(n, work int, f func(lo, hi int)) { forRanges(n, work, rangeFunc(f), 1, n) }
+
+// Ranger is work over ranges of items for ForRanger: Range handles the
+// items [lo, hi). A pointer to a long-lived value implementing it (a
+// layer's plan, say) makes a parallel pass that allocates nothing, where
+// a closure handed to For is allocated on each call.
+type Ranger interface{ Range(lo, hi int) }
+
+// ForRanger is For calling r.Range instead of a function.
+func ForRanger(n, work int, r Ranger) { forRanges(n, work, r, 1, n) }
+
+// rangeFunc makes a function a Ranger (a func value converts to an
+// interface without allocating).
+type rangeFunc func(lo, hi int)
+
+func (f rangeFunc) Range(lo, hi int) { f(lo, hi) }
+
+// forRanges is For over [0, n) in units of scale elements: each range
+// [lo, hi) of units is handed on as r.Range(lo·scale, min(hi·scale,
+// limit)).
+func forRanges(n, work int, r Ranger, scale, limit int) {
 	if n <= 0 {
 		return
 	}
@@ -34,26 +54,36 @@ func For(n, work int, f func(lo, hi int)) {
 		hs = Claim(buf[:0], min(workers-1, len(buf)))
 	}
 	if len(hs) == 0 {
-		f(0, n)
+		r.Range(0, min(n*scale, limit))
 		return
 	}
 	parts := len(hs) + 1
-	fs := &forState{f: f}
+	fs := forStates.Get().(*forState)
+	fs.r, fs.scale, fs.limit = r, scale, limit
 	fs.g.Add(len(hs))
 	for w, h := range hs {
 		fs.tasks[w] = forTask{s: fs, lo: (w + 1) * n / parts, hi: (w + 2) * n / parts}
 		h.Go(&fs.tasks[w])
 	}
-	f(0, n/parts)
+	fs.call(0, n/parts)
 	fs.g.Wait()
+	fs.r = nil
+	forStates.Put(fs)
 }
 
-// forState is one For call's tasks and their Group.
+// forState is one For call's tasks and their Group, recycled through
+// forStates once every task is done.
 type forState struct {
-	f     func(lo, hi int)
-	g     Group
-	tasks [8]forTask
+	r            Ranger
+	scale, limit int
+	g            Group
+	tasks        [8]forTask
 }
+
+var forStates = sync.Pool{New: func() any { return new(forState) }}
+
+// call hands the units [lo, hi) on to the Ranger.
+func (s *forState) call(lo, hi int) { s.r.Range(lo*s.scale, min(hi*s.scale, s.limit)) }
 
 // forTask is one helper's range of a For call.
 type forTask struct {
@@ -61,7 +91,7 @@ type forTask struct {
 	lo, hi int
 }
 
-func (t *forTask) Run()  { t.s.f(t.lo, t.hi) }
+func (t *forTask) Run()  { t.s.call(t.lo, t.hi) }
 func (t *forTask) Done() { t.s.g.Done() }
 
 // Chunks is For over a flat range of n elements, the split rounded to
@@ -69,8 +99,7 @@ func (t *forTask) Done() { t.s.g.Done() }
 // two workers write the same cache line.
 func Chunks(n int, f func(lo, hi int)) {
 	const line = 16
-	lines := (n + line - 1) / line
-	For(lines, n, func(lo, hi int) { f(lo*line, min(hi*line, n)) })
+	forRanges((n+line-1)/line, n, rangeFunc(f), line, n)
 }
 
 // The helper pool: a fixed set of goroutines, one per CPU but the caller's,

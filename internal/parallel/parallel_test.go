@@ -47,3 +47,31 @@ func TestChunksCoversOnce(t *testing.T) {
 		}
 	}
 }
+
+// counter is a Ranger counting the visits of each index.
+type counter struct{ seen []int32 }
+
+func (c *counter) Range(lo, hi int) {
+	for i := lo; i < hi; i++ {
+		atomic.AddInt32(&c.seen[i], 1)
+	}
+}
+
+// TestForRangerCoversOnceWithoutAllocating checks ForRanger's split and
+// that a parallel pass over a Ranger allocates nothing once warm.
+func TestForRangerCoversOnceWithoutAllocating(t *testing.T) {
+	const n = 1000
+	c := &counter{seen: make([]int32, n)}
+	ForRanger(n, MinWork*8, c)
+	for i, v := range c.seen {
+		if v != 1 {
+			t.Fatalf("index %d visited %d times", i, v)
+		}
+	}
+	if raceEnabled {
+		return
+	}
+	if a := testing.AllocsPerRun(100, func() { ForRanger(n, MinWork*8, c) }); a != 0 {
+		t.Errorf("ForRanger allocates %v objects per pass, want 0", a)
+	}
+}
