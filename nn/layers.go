@@ -17,11 +17,10 @@ func param[T tensor.Float](name string, shape ...int) *autograd.Var[T] {
 // weightAndBias lists the parameters of a layer with an optional bias, in
 // PyTorch's order.
 func weightAndBias[T tensor.Float](w, b *autograd.Var[T]) []Parameter[T] {
-	ps := []Parameter[T]{{Name: "weight", Var: w}}
-	if b != nil {
-		ps = append(ps, Parameter[T]{Name: "bias", Var: b})
+	if b == nil {
+		return []Parameter[T]{{Name: "weight", Var: w}}
 	}
-	return ps
+	return []Parameter[T]{{Name: "weight", Var: w}, {Name: "bias", Var: b}} // one allocation
 }
 
 // paramEntries turns parameters into state-dict entries.

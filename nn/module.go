@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/backprop-dev/backprop/autograd"
 	"github.com/backprop-dev/backprop/tensor"
@@ -153,6 +154,9 @@ func checkChildName(name string) {
 type children[T tensor.Float] struct {
 	trainMode
 	list []Child[T]
+	// names holds the joined names ([]string) of the last Parameters
+	// call, reused while they match (see Parameters).
+	names *atomic.Value
 }
 
 func newChildren[T tensor.Float](list []Child[T]) children[T] {
@@ -167,7 +171,7 @@ func newChildren[T tensor.Float](list []Child[T]) children[T] {
 		}
 		seen[c.Name] = true
 	}
-	return children[T]{list: slices.Clone(list)}
+	return children[T]{list: slices.Clone(list), names: new(atomic.Value)}
 }
 
 // Children returns the submodules with their names, in order.
@@ -175,15 +179,58 @@ func (c *children[T]) Children() []Child[T] { return slices.Clone(c.list) }
 
 // Parameters returns the children's parameters, each name prefixed with
 // its child's name.
+//
+// The joined names are the same call after call (a training step asks for
+// a model's parameters every step), so the previous call's strings are
+// reused when they still match rather than concatenated anew.
 func (c *children[T]) Parameters() []Parameter[T] {
 	var out []Parameter[T]
+	var prev, names []string
+	if c.names != nil {
+		prev, _ = c.names.Load().([]string)
+	}
 	for _, ch := range c.list {
 		for _, p := range ch.Module.Parameters() {
-			p.Name = joinName(ch.Name, p.Name)
+			k := len(out)
+			if k < len(prev) && isJoined(prev[k], ch.Name, p.Name) {
+				p.Name = prev[k]
+			} else {
+				p.Name = joinName(ch.Name, p.Name)
+				if names == nil {
+					names = make([]string, 0, max(len(prev), 8))
+					for _, q := range out {
+						names = append(names, q.Name)
+					}
+				}
+			}
+			if names != nil {
+				names = append(names, p.Name)
+			}
 			out = append(out, p)
 		}
 	}
+	if c.names != nil && (names != nil || len(out) != len(prev)) {
+		if names == nil {
+			names = make([]string, len(out))
+			for i, p := range out {
+				names[i] = p.Name
+			}
+		}
+		c.names.Store(names)
+	}
 	return out
+}
+
+// isJoined reports whether s is joinName(prefix, name), without building
+// it.
+func isJoined(s, prefix, name string) bool {
+	switch {
+	case prefix == "":
+		return s == name
+	case name == "":
+		return s == prefix
+	}
+	return len(s) == len(prefix)+1+len(name) && s[:len(prefix)] == prefix && s[len(prefix)] == '.' && s[len(prefix)+1:] == name
 }
 
 // StateDict returns the children's entries, each name prefixed with its
