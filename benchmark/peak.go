@@ -15,13 +15,14 @@ type Peak = blas.Peak
 // MeasurePeak measures the float32 FMA peak in about budget of time.
 func MeasurePeak(budget time.Duration) Peak { return blas.MeasurePeak(budget) }
 
-// Share is the fraction of the all-cores peak p that gflops reaches (0 when
-// p is unknown): every workload runs on all GOMAXPROCS threads.
+// Share is the fraction of the machine's peak p.Total() (cores × the
+// per-core peak) that gflops reaches, 0 when p is unknown: every workload
+// runs on all GOMAXPROCS threads.
 func Share(gflops float64, p Peak) float64 {
-	if p.GFLOPS <= 0 {
+	if p.Total() <= 0 {
 		return 0
 	}
-	return gflops / p.GFLOPS
+	return gflops / p.Total()
 }
 
 // StepPart is one layer pass inside a training step: the layer workload
@@ -67,7 +68,7 @@ type BreakdownRow struct {
 	FLOPs      float64 `json:"flops"`       // per step: PerStep × the workload's FLOPs
 	Ns         float64 `json:"ns"`          // per step: PerStep × the workload's median
 	GFLOPS     float64 `json:"gflops"`      // the workload's own rate
-	PeakShare  float64 `json:"peak_share"`  // GFLOPS / all-cores peak
+	PeakShare  float64 `json:"peak_share"`  // GFLOPS / the machine's peak (Share)
 	StepShare  float64 `json:"step_share"`  // Ns / the step's median
 	FLOPsShare float64 `json:"flops_share"` // FLOPs / the step's FLOPs
 }

@@ -37,7 +37,7 @@ func TestBreakdownOf(t *testing.T) {
 	for _, p := range StepParts("gan-step") {
 		rs = append(rs, Result{Name: p.Workload, MedianNs: 1e6, FLOPs: 1e8, GFLOPS: 100})
 	}
-	b, ok := BreakdownOf(step, rs, Peak{GFLOPS: 200})
+	b, ok := BreakdownOf(step, rs, Peak{PerCoreGFLOPS: 100, Cores: 2})
 	if !ok {
 		t.Fatal("no breakdown")
 	}

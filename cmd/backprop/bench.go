@@ -25,7 +25,7 @@ type benchReport struct {
 	PeakMemory string `json:"peak_memory"`
 	// Peak is the float32 FMA peak measured before the workloads (absent
 	// with --peak 0); each result's peak_share is its GFLOPS over
-	// Peak.GFLOPS.
+	// cores × per_core_gflops.
 	Peak       *benchmark.Peak       `json:"fma_peak,omitempty"`
 	Results    []benchResult         `json:"results"`
 	Breakdowns []benchmark.Breakdown `json:"breakdowns,omitempty"`
@@ -57,7 +57,8 @@ steps, the heap allocations per step.
 The FMA peak is measured first (--peak of time): a loop of independent fused multiply-adds on
 registers (16 × 512-bit per iteration with AVX-512, 14 × 256-bit with AVX2, scalar Go without
 either), alone on one core and on all GOMAXPROCS threads at once, best of 10; shares are of the
-all-threads figure. When a step and the layer workloads it is made of are both measured (as
+machine's peak, GOMAXPROCS × the one-core figure (the all-threads figure is printed too: it falls
+below that when other processes share the cores). When a step and the layer workloads it is made of are both measured (as
 without arguments), the step's time is split per layer, forward and backward: each layer pass
 timed alone, its count per step, GFLOPS and share of the peak, and the rest (element-wise work,
 Linear products, optimizer, per-op overhead).
@@ -95,8 +96,8 @@ bench/run.sh races the same workloads against PyTorch (bench/torch_workloads.py)
 				fmt.Fprintf(out, "%s, GOMAXPROCS=%d, %s; median of %d runs; peak memory = process RSS high-water mark\n",
 					rep.GoVersion, rep.GOMAXPROCS, rep.CPU, count)
 				if rep.Peak != nil {
-					fmt.Fprintf(out, "float32 FMA peak (%s FMA loop on registers, best of 10): %.1f GFLOPS on one core, %.1f on %d threads at once; %% peak is of the latter\n",
-						peak.Kernel, peak.PerCoreGFLOPS, peak.GFLOPS, peak.Cores)
+					fmt.Fprintf(out, "float32 FMA peak (%s FMA loop on registers, best of 10): %.1f GFLOPS on one core, %d cores: %.1f (%.1f measured on %d threads at once); %% peak is of %.1f\n",
+						peak.Kernel, peak.PerCoreGFLOPS, peak.Cores, peak.Total(), peak.GFLOPS, peak.Cores, peak.Total())
 				}
 				tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 				fmt.Fprintln(tw, "workload\tmedian ms\tmin ms\tGFLOPS\t% peak\tGFLOP/run\tpeak RSS MiB\tallocs/op\tMB alloc/op\t")

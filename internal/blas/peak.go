@@ -20,9 +20,17 @@ type Peak struct {
 	// PerCoreGFLOPS is the best rate of one loop running alone.
 	PerCoreGFLOPS float64 `json:"per_core_gflops"`
 	// GFLOPS is the best combined rate of Cores loops running at once,
-	// one per OS thread.
+	// one per OS thread. On a machine other processes share it falls
+	// below Total; on an idle one it is about equal.
 	GFLOPS float64 `json:"gflops"`
 }
+
+// Total is the machine's peak, Cores × PerCoreGFLOPS: what the cores
+// reach together when nothing else runs. Shares of the peak are of Total,
+// which load from other processes lowers far less than GFLOPS (one loop
+// alone gets a core to itself in the best of 10 repetitions much more
+// often than all of them at once).
+func (p Peak) Total() float64 { return p.PerCoreGFLOPS * float64(p.Cores) }
 
 // peakKernel is one FMA-throughput loop: run performs n iterations, each
 // adding mul·add to every element of acc (lanes elements) with one fused

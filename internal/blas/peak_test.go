@@ -36,7 +36,7 @@ func TestMeasurePeak(t *testing.T) {
 	for _, k := range peakKernels() {
 		p := measurePeak(k, 20*time.Millisecond)
 		t.Logf("%s: %.1f GFLOPS per core, %.1f on %d cores", k.name, p.PerCoreGFLOPS, p.GFLOPS, p.Cores)
-		if p.Kernel != k.name || p.Cores < 1 || p.PerCoreGFLOPS <= 0 || p.GFLOPS <= 0 {
+		if p.Kernel != k.name || p.Cores < 1 || p.PerCoreGFLOPS <= 0 || p.GFLOPS <= 0 || p.Total() != p.PerCoreGFLOPS*float64(p.Cores) {
 			t.Errorf("%s: implausible peak %+v", k.name, p)
 		}
 	}
