@@ -2,11 +2,13 @@
 # Screening runs of the recipe ingredients of `backprop train gan` (issue 16): each ingredient
 # alone on top of the reference DCGAN, EPOCHS epochs (1) on the whole MNIST training set with
 # one seed (1), then 10 000 samples per run (`backprop sample`, seed 1; a conditional run draws
-# 1 000 of each class) scored in one `backprop eval` call. These are screening runs, not the
+# 1 000 of each class) scored in one `backprop eval` call; "combo" is the conditional model with
+# EMA, hinge loss and spectral norm together. These are screening runs, not the
 # measurements the issue asks for (≥ 3 seeds, up to 15 epochs).
 #
 #   bash bench/gan/ingredients.sh                  # train what is missing, sample, score
 #   STAGE=train bash bench/gan/ingredients.sh      # or STAGE=eval
+#   STAGE=speed bash bench/gan/ingredients.sh      # seconds per step of each run's recipe
 #
 # Environment: OUT (default $TMPDIR/backprop-gan-ingredients), EPOCHS (1), SEED (1), DATASET
 # (mnist), RUNS (names of the runs below, default all), BACKPROP (binary; built from this tree
@@ -32,8 +34,24 @@ declare -A FLAGS=(
 	[smooth]="--label-smoothing 0.9"
 	[sn]="--spectral-norm"
 	[cond]="--conditional"
+	[combo]="--ema 0.999 --loss hinge --spectral-norm --conditional"
 )
-RUNS=${RUNS:-reference ema hinge ttur smooth sn cond}
+RUNS=${RUNS:-reference ema hinge ttur smooth sn cond combo}
+
+if [ "$STAGE" = speed ]; then
+	# ROUNDS rounds (2) of 100 steps (--limit 6400) per recipe, the recipes interleaved so
+	# that a change in the machine's load falls on all of them alike; prints s/step per round
+	for round in $(seq 1 "${ROUNDS:-2}"); do
+		for r in $RUNS; do
+			# shellcheck disable=SC2086
+			line=$("$BP" train gan --data "$DATASET" --limit 6400 --epochs 1 --seed "$SEED" -q ${FLAGS[$r]} \
+				--out "$OUT/speed/$r-$round" | grep '^epoch 1/1')
+			secs=$(sed -E 's/.* steps in ([0-9.]+) s .*/\1/' <<<"$line")
+			printf '%s\tround %s\t%s s/step\n' "$r" "$round" "$(awk -v s="$secs" 'BEGIN { printf "%.4f", s / 100 }')"
+		done
+	done | tee "$OUT/speed.tsv"
+	exit 0
+fi
 
 if [ "$STAGE" != eval ]; then
 	for r in $RUNS; do
@@ -50,7 +68,7 @@ for r in $RUNS; do
 	ck="$OUT/$r/checkpoint-epoch$EPOCHS.safetensors"
 	s="$OUT/$r/samples-epoch$EPOCHS.idx.gz"
 	class=()
-	[ "$r" = cond ] && class=(--class all)
+	[[ "${FLAGS[$r]}" == *--conditional* ]] && class=(--class all)
 	[ -f "$s" ] || "$BP" sample --checkpoint "$ck" --n 10000 --seed "$SEED" "${class[@]}" --out "$s" >/dev/null
 	args+=(--samples "$r (${FLAGS[$r]:-reference}), epoch $EPOCHS=$s")
 done

@@ -38,10 +38,12 @@ grid holds one row of tiles). The file appears only when it is complete: Ctrl-C 
 130) or an error leaves no partial file, and an existing file at --out stays as it was.
 
 A class-conditional checkpoint (train gan --conditional) needs --class: a digit 0-9 draws every
-image of that class, "all" draws --n/10 images of each class in order (--n a multiple of 10; a
-PNG grid then has one row per class). For an IDX file the classes asked for are written beside
-it (S-labels.idx.gz for S.idx.gz), where "backprop eval" finds them to report the per-class
-precision. --class is refused for an unconditional checkpoint.`,
+image of that class, "all" draws --n/10 images of each class (--n a multiple of 10): a PNG grid
+has one row per class; in an IDX file the classes cycle 0, 1, ..., 9, 0, 1, ..., so that every
+run of consecutive samples holds the classes equally often, as the Inception Score's splits
+assume. For an IDX file the classes asked for are written beside it (S-labels.idx.gz for
+S.idx.gz), where "backprop eval" finds them to report the per-class precision. --class is
+refused for an unconditional checkpoint.`,
 		Example: `  backprop sample --checkpoint runs/mnist/checkpoint.safetensors --n 10000 --out samples.idx.gz
   backprop sample --checkpoint runs/mnist/checkpoint-epoch5.safetensors --n 64 --out grid.png
   backprop sample --checkpoint runs/cond/checkpoint.safetensors --class all --n 100 --out classes.png
@@ -59,7 +61,7 @@ precision. --class is refused for an unconditional checkpoint.`,
 			// what sample allocates is recycled chunk after chunk: keep
 			// the heap near what is live, as train does
 			tuneGC()
-			classOf, cols, err := sampleClasses(class, n)
+			classOf, cols, err := sampleClasses(class, n, strings.EqualFold(filepath.Ext(out), ".png"))
 			if err != nil {
 				return err
 			}
@@ -116,9 +118,12 @@ precision. --class is refused for an unconditional checkpoint.`,
 }
 
 // sampleClasses reads --class: nil for none; a digit gives every image
-// that class; "all" gives n/10 images of each class in order and a grid
-// of n/10 columns (one row per class).
-func sampleClasses(class string, n int) (classOf func(int) int, cols int, err error) {
+// that class; "all" gives n/10 images of each class: for a PNG grid
+// (png) class after class in a grid of n/10 columns (one row per class),
+// otherwise cycling through the classes (image i of class i mod 10), so
+// that the Inception Score's splits of consecutive samples each hold
+// every class equally often.
+func sampleClasses(class string, n int, png bool) (classOf func(int) int, cols int, err error) {
 	switch class {
 	case "":
 		return nil, 0, nil
@@ -127,6 +132,9 @@ func sampleClasses(class string, n int) (classOf func(int) int, cols int, err er
 			return nil, 0, usageError{fmt.Errorf("--class all: --n must be a multiple of %d (the same number of each class), got %d", gan.Classes, n)}
 		}
 		per := n / gan.Classes
+		if !png {
+			return func(i int) int { return i % gan.Classes }, 0, nil
+		}
 		return func(i int) int { return i / per }, per, nil
 	}
 	c, err := strconv.Atoi(class)
