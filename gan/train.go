@@ -77,8 +77,8 @@ type Stats struct {
 	Epoch       int     // 0-based epoch the step belongs to
 	StepInEpoch int     // 1-based step within the epoch, after the step
 	Step        int64   // global step count, after the step
-	DLoss       float64 // BCE of D on the real batch (label 1) plus on the fake batch (label 0)
-	GLoss       float64 // non-saturating G loss: BCE of D(G(z)) against label 1
+	DLoss       float64 // D's loss on the real batch plus on the fake batch: BCE against labels 1 (or the smoothed label) and 0, or the hinge loss
+	GLoss       float64 // G's loss: the non-saturating BCE of D(G(z)) against label 1, or −mean D(G(z)) for the hinge loss
 	DX          float64 // mean D(x) on the real batch, before D's update
 	DGZ         float64 // mean D(G(z)) on the fake batch, before D's update
 }
@@ -683,7 +683,11 @@ func (t *Trainer) SampleGrid() (*image.Gray, error) {
 // before the first step).
 func (t *Trainer) SaveLossCurve(path string) error {
 	title := fmt.Sprintf("DCGAN on %s: losses per step", t.Config.Data)
-	return training.FileError(path, t.history().Plot(path, title, viz.CurveOptions{XLabel: "step", YLabel: "BCE loss"}))
+	ylabel := "BCE loss"
+	if t.Config.Recipe.loss() == LossHinge {
+		ylabel = "hinge loss"
+	}
+	return training.FileError(path, t.history().Plot(path, title, viz.CurveOptions{XLabel: "step", YLabel: ylabel}))
 }
 
 // Generate runs the generator in evaluation mode (BatchNorm uses its
