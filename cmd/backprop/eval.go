@@ -91,6 +91,9 @@ the first --ref images of the real training split (the FD a perfect generator wo
 					return fmt.Errorf("%s holds %d classes for the %d samples of %s", lp, len(asked[i]), images[i].Dim(0), in.path)
 				}
 				fmt.Fprintf(os.Stderr, "%s: classes asked for read from %s\n", in.path, lp)
+				if !splitsSeeAllClasses(asked[i], splits) {
+					fmt.Fprintf(os.Stderr, "warning: %s: a class is missing from some of the %d runs of consecutive samples the Inception Score is computed on, so its IS understates the samples (\"backprop sample --class all\" cycles the classes)\n", in.path, splits)
+				}
 			}
 			train, err := data.Load(dataName, data.Train)
 			if err != nil {
@@ -174,4 +177,26 @@ the first --ref images of the real training split (the FD a perfect generator wo
 	f.IntVar(&refN, "ref", 10000, "training images in the real-train reference row")
 	f.BoolVar(&asJSON, "json", false, "print JSON instead of a Markdown table")
 	return cmd
+}
+
+// splitsSeeAllClasses reports whether each of the Inception Score's splits
+// (consecutive runs of samples, as eval.InceptionScore cuts them) holds
+// every class asked for somewhere in asked.
+func splitsSeeAllClasses(asked []uint8, splits int) bool {
+	n := len(asked)
+	splits = min(splits, n)
+	all := map[uint8]bool{}
+	for _, c := range asked {
+		all[c] = true
+	}
+	for s := range splits {
+		seen := map[uint8]bool{}
+		for _, c := range asked[s*n/splits : (s+1)*n/splits] {
+			seen[c] = true
+		}
+		if len(seen) != len(all) {
+			return false
+		}
+	}
+	return true
 }

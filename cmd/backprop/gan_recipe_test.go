@@ -130,3 +130,16 @@ func TestTrainGANRecipeFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitsSeeAllClasses checks the warning's condition: classes
+// cycling through the samples reach every split, classes one after the
+// other do not.
+func TestSplitsSeeAllClasses(t *testing.T) {
+	cycling, sorted := make([]uint8, 100), make([]uint8, 100)
+	for i := range cycling {
+		cycling[i], sorted[i] = uint8(i%10), uint8(i/10)
+	}
+	if !splitsSeeAllClasses(cycling, 10) || splitsSeeAllClasses(sorted, 10) || !splitsSeeAllClasses(sorted, 1) {
+		t.Error("splitsSeeAllClasses")
+	}
+}
