@@ -77,6 +77,15 @@ func TestTrainGANRecipeFlags(t *testing.T) {
 		}
 	}
 
+	// --resume keeps the recipe (the flags need not be repeated) and
+	// reaches the new --epochs
+	if st, _, stderr := runCLI(t, "train", "gan", "-q", "--resume", run, "--epochs", "2"); st != 0 {
+		t.Fatalf("resume: %d\n%s", st, stderr)
+	}
+	if c2, err := gan.OpenCheckpoint(ck); err != nil || c2.Epoch != 2 || c2.Config.Recipe != c.Config.Recipe {
+		t.Fatalf("resumed checkpoint: %v, %+v", err, c2)
+	}
+
 	// an unconditional checkpoint refuses --class
 	plain := filepath.Join(t.TempDir(), "plain")
 	if st, _, stderr := runCLI(t, "train", "gan", "-q", "--data", dir, "--epochs", "1", "--batch", "100", "--out", plain); st != 0 {
