@@ -73,6 +73,14 @@ func Load(path string, kind Kind) (*Net, error) {
 		if !isGAN {
 			return nil, fmt.Errorf("%s is not a DCGAN checkpoint (no G.* tensors): it holds no %s", path, kind)
 		}
+		// the recipe's models that the export's reference networks do not
+		// describe: say so instead of failing on their state dict
+		if f.Metadata["recipe.conditional"] == "true" {
+			return nil, fmt.Errorf("%s is a class-conditional DCGAN (train gan --conditional): exporting its %s is not supported yet (its class embedding has no counterpart in the exported network)", path, kind)
+		}
+		if kind == Discriminator && f.Metadata["recipe.spectral_norm"] == "true" {
+			return nil, fmt.Errorf("%s was trained with --spectral-norm: exporting its discriminator is not supported yet (the spectrally normalised weights need their power-iteration vectors); its generator exports", path)
+		}
 		m, prefix := gan.NewGenerator(nil), "G."
 		if kind == Discriminator {
 			m, prefix = gan.NewDiscriminator(nil), "D."
