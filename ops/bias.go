@@ -47,7 +47,7 @@ func (o *BiasAddOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error
 	}
 	o.outer = tensor.NumElements(xs[:o.Axis])
 	o.bn = b.Len()
-	o.brank, o.xShape = len(bs), append([]int(nil), xs...)
+	o.brank, o.xShape = len(bs), xs // shapes are never written in place: share it
 	o.inner = tensor.NumElements(xs[o.Axis+len(bs):])
 	out := tensor.Empty[T](xs...)
 	xd, od, bd := x.Data(), out.Data(), b.Data()

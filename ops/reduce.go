@@ -37,7 +37,7 @@ func (o *SumOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error) {
 		return nil, err
 	}
 	o.n = in[0].Len()
-	o.shape = append([]int(nil), in[0].Shape()...)
+	o.shape = in[0].Shape() // shared: shapes are never written in place
 	s := 0.0
 	for _, v := range in[0].Data() {
 		s += float64(v)
@@ -185,7 +185,7 @@ func (o *BCEWithLogitsOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T],
 		return nil, &tensor.ShapeError{Op: "bce_with_logits", Tensor: "targets", Want: tensor.FormatShape(in[0].Shape()) + " (the logits' shape)", Got: in[1].Shape()}
 	}
 	o.n = in[0].Len()
-	o.shape = append([]int(nil), in[0].Shape()...)
+	o.shape = in[0].Shape() // shared: shapes are never written in place
 	s := 0.0
 	t := in[1].Data()
 	for i, a := range in[0].Data() {
@@ -278,7 +278,7 @@ func (o *SquaredErrorOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], 
 		return nil, &tensor.ShapeError{Op: "squared_error", Tensor: "target", Want: tensor.FormatShape(in[0].Shape()) + " (the prediction's shape)", Got: in[1].Shape()}
 	}
 	o.n = in[0].Len()
-	o.shape = append([]int(nil), in[0].Shape()...)
+	o.shape = in[0].Shape() // shared: shapes are never written in place
 	s := 0.0
 	t := in[1].Data()
 	for i, x := range in[0].Data() {

@@ -100,8 +100,8 @@ func (o *ReshapeOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error
 		return nil, &tensor.ShapeError{Op: o.Label, Tensor: "input", Want: fmt.Sprintf("%d values to fill %v", tensor.NumElements(o.Shape), o.Shape), Got: x.Shape()}
 	}
 	o.n = x.Len()
-	o.inShape = append([]int(nil), x.Shape()...)
-	o.outShape = append([]int(nil), view.Shape()...)
+	// shapes are never written in place: sharing them costs no allocation
+	o.inShape, o.outShape = x.Shape(), view.Shape()
 	o.src, o.dst = nil, nil
 	if !o.ColMajor {
 		// Row-major order keeps every element where it is: the output is
