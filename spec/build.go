@@ -51,20 +51,7 @@ func (b *builder[T]) name(n string) string {
 	return up
 }
 
-func (b *builder[T]) taken(n string) bool {
-	if _, ok := b.s.Params[n]; ok {
-		return true
-	}
-	if _, ok := b.s.input(n); ok {
-		return true
-	}
-	for _, l := range b.s.Layers {
-		if l.Name == n || l.Preactivation == n {
-			return true
-		}
-	}
-	return false
-}
+func (b *builder[T]) taken(n string) bool { return named(b.s, n) }
 
 // off is the number of leading batch axes (0 or 1): 1 in the batched
 // form of a derivation, or when the spec's input is a batch itself.
@@ -218,22 +205,10 @@ func computedNames[T tensor.Float](m *Model[T]) []string {
 // a, unless the spec already uses that name for something else.
 func logisticPre(s *Spec) string {
 	n := "a"
-	for {
-		used := false
-		if _, ok := s.Params[n]; ok {
-			used = true
-		}
-		if _, ok := s.input(n); ok {
-			used = true
-		}
-		for _, l := range s.Layers {
-			used = used || l.Name == n || l.Preactivation == n
-		}
-		if !used {
-			return n
-		}
+	for named(s, n) {
 		n += "'"
 	}
+	return n
 }
 
 // logitName names the logit of class y=0 under the y1 reading: s, unless
@@ -246,8 +221,9 @@ func logitName(s *Spec) string {
 	return n
 }
 
-// taken reports whether the spec names something n.
-func taken(s *Spec, n string) bool {
+// named reports whether the spec gives something the name n: a
+// parameter, an input, a layer or a pre-activation.
+func named(s *Spec, n string) bool {
 	if _, ok := s.Params[n]; ok {
 		return true
 	}
@@ -255,7 +231,21 @@ func taken(s *Spec, n string) bool {
 		return true
 	}
 	for _, l := range s.Layers {
-		if l.Name == n || l.Preactivation == n || (l.Type == "logistic" && (n == "log_"+l.Name || (l.Preactivation == "" && n == logisticPre(s)))) {
+		if l.Name == n || l.Preactivation == n {
+			return true
+		}
+	}
+	return false
+}
+
+// taken reports whether the spec or the nodes it implies (a logistic
+// layer's log_p and pre-activation) use the name n.
+func taken(s *Spec, n string) bool {
+	if named(s, n) {
+		return true
+	}
+	for _, l := range s.Layers {
+		if l.Type == "logistic" && (n == "log_"+l.Name || (l.Preactivation == "" && n == logisticPre(s))) {
 			return true
 		}
 	}
