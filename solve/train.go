@@ -211,7 +211,7 @@ func (s *Solution) writeTrainText(w io.Writer) error {
 			}
 		}
 		for _, p := range st.Params {
-			fmt.Fprintf(&b, "    %s after step %d =\n%s", p.Name, st.Step, indentText(matrixText(p.Value, s.digits), "      "))
+			fmt.Fprintf(&b, "    %s after step %d =\n%s", p.Name, st.Step, trace.MatrixBlock(p.Value, s.digits, "      "))
 		}
 	}
 	fmt.Fprintf(&b, "\nJ after %d step(s) = %s\n", len(s.Train), expr.FormatNumber(s.FinalObjective, s.digits))
@@ -244,31 +244,6 @@ func (s *Solution) writeTrainMarkdown(w io.Writer) error {
 	fmt.Fprintf(&b, "\n$J$ after %d step(s) $= %s$.\n", len(s.Train), expr.Num(s.FinalObjective).Render(expr.Style{LaTeX: true, Digits: s.digits}))
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-func matrixText(m trace.Matrix, digits int) string {
-	var b strings.Builder
-	t := tensor.MustFromSlice(m.Data, m.Shape...)
-	if t.Rank() == 0 {
-		return expr.FormatNumber(m.Data[0], digits) + "\n"
-	}
-	cols := m.Shape[len(m.Shape)-1]
-	for r := 0; r < len(m.Data)/cols; r++ {
-		parts := make([]string, cols)
-		for j := range cols {
-			parts[j] = expr.FormatNumber(m.Data[r*cols+j], digits)
-		}
-		b.WriteString("[" + strings.Join(parts, "  ") + "]\n")
-	}
-	return b.String()
-}
-
-func indentText(s, pre string) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	for i := range lines {
-		lines[i] = pre + lines[i]
-	}
-	return strings.Join(lines, "\n") + "\n"
 }
 
 // optimizerName describes the optimizer and its settings.

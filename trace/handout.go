@@ -640,3 +640,10 @@ func handoutMatrixLaTeX(m Matrix, digits int) string {
 	}
 	return matrixLaTeX(m, digits)
 }
+
+// MatrixBlock writes a tensor as the handout prints values — a short
+// vector as one transposed row, matrices as aligned rows, blocks side by
+// side — each line behind prefix. Optimizer steps print parameters with it.
+func MatrixBlock(m Matrix, digits int, prefix string) string {
+	return indent(handoutMatrixText(squeeze(m), digits), prefix)
+}
