@@ -375,16 +375,24 @@ func (t *Trace) WriteHandoutText(w io.Writer, hd Header, h Handout, digits int) 
 	section := func(name string, views []view) {
 		ew.printf("\n%s\n%s\n", name, strings.Repeat("-", len(name)))
 		group := 0
+		// a blank line after a step that printed a tensor, or before the
+		// first step: short steps follow each other without one
+		blank := true
 		for i, v := range views {
 			if v.group != group && v.group > 0 {
 				ew.printf("\n--- time step t = %d ---\n", v.group)
+				blank = true
 			}
 			group = v.group
 			tail := v.tail
 			if v.final {
 				tail += "   (value in the answers)"
 			}
-			ew.printf("\n[%d] %s%s\n", i+1, joinExprs(v.head, st), tail)
+			if blank {
+				ew.printf("\n")
+			}
+			blank = false
+			ew.printf("[%d] %s%s\n", i+1, joinExprs(v.head, st), tail)
 			if v.rule != nil {
 				r := joinExprs(v.rule, st)
 				if strings.HasPrefix(v.ruleNote(), "where ") {
@@ -412,6 +420,7 @@ func (t *Trace) WriteHandoutText(w io.Writer, hd Header, h Handout, digits int) 
 				// the worked line ends with the value
 			default:
 				ew.printf("    %s =\n%s", v.head[0].Render(st), indent(handoutMatrixText(v.value, digits), "      "))
+				blank = true
 			}
 		}
 	}
