@@ -27,6 +27,9 @@ goldens=(
   nn/testdata/reference.json
   ops/testdata/cross_entropy.json
   ops/testdata/pool.json
+  ops/testdata/softmax_layernorm.json
+  ops/testdata/seq_ops.json
+  ops/testdata/onnx_ops.json
   optim/testdata/reference.json
   safetensors/testdata/torch_fixture.json
   safetensors/testdata/torch_fixture.safetensors
@@ -52,7 +55,9 @@ run "$PY" bench/gan/reference_steps.py
 run "$PY" bench/autoencoder/reference_steps.py
 run "$PY" solve/testdata/reference.py
 (cd nn/testdata && run "$PY" reference.py)
-(cd ops/testdata && run "$PY" cross_entropy.py && run "$PY" pool.py)
+(cd ops/testdata && run "$PY" cross_entropy.py && run "$PY" pool.py && run "$PY" softmax_layernorm.py && run "$PY" seq_ops.py)
+echo "+ $PY ops/testdata/onnx_ops.py > ops/testdata/onnx_ops.json" >&2
+"$PY" ops/testdata/onnx_ops.py >ops/testdata/onnx_ops.json
 (cd optim/testdata && run "$PY" reference.py)
 run "$PY" safetensors/testdata/make_torch_fixture.py
 (cd safetensors/testdata/refwriter && run go run .)
