@@ -272,6 +272,21 @@ func (c *Checkpoint) Generator() (*nn.Sequential[float32], error) {
 	return g, nil
 }
 
+// TrainedGenerator is the generator as training left it: for a run with
+// an EMA (whose "G." entries hold the moving average, what Generator
+// returns) the trained weights themselves, otherwise the same as
+// Generator. Sampling both measures what the average adds.
+func (c *Checkpoint) TrainedGenerator() (*nn.Sequential[float32], error) {
+	if c.Config.Recipe.EMA == 0 {
+		return c.Generator()
+	}
+	g, _ := NewModels(c.Config.Recipe, nil)
+	if err := c.loadModel(g, prefixGT, "trained generator"); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
 // Resume rebuilds the trainer saved in the checkpoint around images,
 // which must be the same training images (LoadImages with c.Config).
 // Training continued from it produces exactly what the uninterrupted run

@@ -78,6 +78,34 @@ type Recipe struct {
 	R1 float64
 }
 
+// Arches a run may start from (`backprop train gan --arch`); the recipe
+// options given beside it change single ingredients.
+const (
+	// ArchDefault is DefaultRecipe, what `backprop train gan` trains.
+	ArchDefault = "default"
+	// ArchReference is the reference DCGAN (the zero Recipe), whose steps
+	// match PyTorch's DCGAN example.
+	ArchReference = "reference"
+)
+
+// DefaultRecipe is the recipe `backprop train gan` trains when no --arch
+// is given: the ingredients that, measured over several seeds and 15
+// MNIST epochs (bench/gan/results/recipe.md), lift the samples' scores
+// furthest above the reference DCGAN's. The networks are the reference
+// ones (plus the class embedding and projection of a conditional pair).
+var DefaultRecipe = Recipe{Conditional: true, EMA: 0.999}
+
+// ArchRecipe is the recipe an --arch names.
+func ArchRecipe(arch string) (Recipe, error) {
+	switch arch {
+	case ArchDefault, "":
+		return DefaultRecipe, nil
+	case ArchReference:
+		return Recipe{}, nil
+	}
+	return Recipe{}, fmt.Errorf("gan: --arch %q: want %s (the measured best recipe) or %s (the DCGAN that matches PyTorch's)", arch, ArchDefault, ArchReference)
+}
+
 // IsReference reports whether r is the reference DCGAN's recipe.
 func (r Recipe) IsReference() bool {
 	return r.loss() == LossBCE && r.EMA == 0 && r.lrG() == LearningRate && r.lrD() == LearningRate &&

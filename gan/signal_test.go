@@ -159,11 +159,11 @@ func TestCLISigkillLeavesLoadableCheckpoint(t *testing.T) {
 		if err != nil {
 			t.Fatalf("after SIGKILL %d: %v", i, err)
 		}
-		images, err := LoadImages(ck.Config)
+		images, labels, err := LoadLabeled(ck.Config)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ck.Resume(images); err != nil {
+		if _, err := ck.ResumeLabeled(images, labels); err != nil {
 			t.Fatalf("after SIGKILL %d: %v", i, err)
 		}
 	}

@@ -44,7 +44,7 @@ if [ "$STAGE" = speed ]; then
 	for round in $(seq 1 "${ROUNDS:-2}"); do
 		for r in $RUNS; do
 			# shellcheck disable=SC2086
-			line=$("$BP" train gan --data "$DATASET" --limit 6400 --epochs 1 --seed "$SEED" -q ${FLAGS[$r]} \
+			line=$("$BP" train gan --arch reference --data "$DATASET" --limit 6400 --epochs 1 --seed "$SEED" -q ${FLAGS[$r]} \
 				--out "$OUT/speed/$r-$round" | grep '^epoch 1/1')
 			secs=$(sed -E 's/.* steps in ([0-9.]+) s .*/\1/' <<<"$line")
 			printf '%s\tround %s\t%s s/step\n' "$r" "$round" "$(awk -v s="$secs" 'BEGIN { printf "%.4f", s / 100 }')"
@@ -57,7 +57,7 @@ if [ "$STAGE" != eval ]; then
 	for r in $RUNS; do
 		[ -f "$OUT/$r/checkpoint-epoch$EPOCHS.safetensors" ] && continue
 		# shellcheck disable=SC2086 # FLAGS holds several words
-		"$BP" train gan --data "$DATASET" --epochs "$EPOCHS" --seed "$SEED" -q ${FLAGS[$r]} \
+		"$BP" train gan --arch reference --data "$DATASET" --epochs "$EPOCHS" --seed "$SEED" -q ${FLAGS[$r]} \
 			--out "$OUT/$r" >"$OUT/$r.log" 2>&1
 	done
 fi

@@ -46,7 +46,7 @@ train() {
 			if [ -f "$go_dir/checkpoint.safetensors" ]; then
 				"$BP" train gan --resume "$go_dir" --epochs "$EPOCHS" --quiet | tee -a "$OUT/go-$ds.log"
 			else
-				"$BP" train gan --data "$ds" --epochs "$EPOCHS" --seed "$SEED" --out "$go_dir" --quiet | tee "$OUT/go-$ds.log"
+				"$BP" train gan --arch reference --data "$ds" --epochs "$EPOCHS" --seed "$SEED" --out "$go_dir" --quiet | tee "$OUT/go-$ds.log"
 			fi
 		fi
 		pt_dir="$OUT/torch-$ds"

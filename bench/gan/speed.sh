@@ -22,7 +22,7 @@ LIMIT=$((STEPS * 64))
 echo "| side | threads | s/step | s/epoch (937 steps) |"
 echo "|---|---:|---:|---:|"
 for th in 1 2; do
-	s=$(GOMAXPROCS=$th "$BP" train gan --data mnist --limit "$LIMIT" --epochs 1 --out "$TMP/go$th" --quiet |
+	s=$(GOMAXPROCS=$th "$BP" train gan --arch reference --data mnist --limit "$LIMIT" --epochs 1 --out "$TMP/go$th" --quiet |
 		sed -n 's/^epoch 1\/1: [0-9]* steps in \([0-9.]*\) s .*/\1/p')
 	awk -v s="$s" -v n="$STEPS" -v th="$th" 'BEGIN { printf "| backprop (GOMAXPROCS=%d) | %d | %.3f | %.0f |\n", th, th, s/n, 937*s/n }'
 	"$PYTHON" bench/gan/train_torch.py --data "$MNIST" --limit "$LIMIT" --epochs 1 --save-epochs "" --threads "$th" --out "$TMP/pt$th" >/dev/null

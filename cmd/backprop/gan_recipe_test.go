@@ -67,7 +67,9 @@ func TestTrainGANRecipeFlags(t *testing.T) {
 		{[]string{"train", "gan", "--data", dir, "--loss", "hinge", "--label-smoothing", "0.9", "--out", t.TempDir()}, 2, "hinge loss has none"},
 		{[]string{"train", "gan", "--resume", run, "--loss", "bce", "--epochs", "2"}, 2, "--loss"},
 		{[]string{"train", "gan", "--resume", run, "--conditional=false", "--epochs", "2"}, 2, "--conditional"},
-		{[]string{"sample", "--checkpoint", ck, "--n", "10", "--out", filepath.Join(t.TempDir(), "s.png")}, 2, "is class-conditional"},
+		{[]string{"train", "gan", "--data", dir, "--arch", "biggan", "--out", t.TempDir()}, 2, `--arch "biggan": want default`},
+		{[]string{"train", "gan", "--resume", run, "--arch", "reference", "--epochs", "2"}, 2, "--arch"},
+		{[]string{"sample", "--checkpoint", ck, "--no-ema", "--n", "10", "--out", filepath.Join(t.TempDir(), "s.png")}, 0, ""},
 		{[]string{"sample", "--checkpoint", ck, "--class", "all", "--n", "15", "--out", filepath.Join(t.TempDir(), "s.png")}, 2, "multiple of 10"},
 		{[]string{"sample", "--checkpoint", ck, "--class", "12", "--n", "10", "--out", filepath.Join(t.TempDir(), "s.png")}, 2, "want a class 0…9 or all"},
 	} {
@@ -86,10 +88,47 @@ func TestTrainGANRecipeFlags(t *testing.T) {
 		t.Fatalf("resumed checkpoint: %v, %+v", err, c2)
 	}
 
+	// the default arch is the conditional recipe with an EMA; --arch
+	// reference is the reference DCGAN (format 2), and an option changes
+	// one ingredient of the arch's recipe
+	for _, c := range []struct {
+		args   []string
+		recipe gan.Recipe
+		format int
+	}{
+		{nil, gan.DefaultRecipe, 3},
+		{[]string{"--arch", "reference"}, gan.Recipe{}, 2},
+		{[]string{"--conditional=false"}, gan.Recipe{EMA: gan.DefaultRecipe.EMA}, 3},
+		{[]string{"--arch", "reference", "--ema", "0.99"}, gan.Recipe{EMA: 0.99}, 3},
+	} {
+		out := filepath.Join(t.TempDir(), "run")
+		args := append([]string{"train", "gan", "-q", "--data", dir, "--epochs", "1", "--batch", "100", "--out", out}, c.args...)
+		if st, _, stderr := runCLI(t, args...); st != 0 {
+			t.Fatalf("%q: status %d\n%s", args, st, stderr)
+		}
+		got, err := gan.OpenCheckpoint(filepath.Join(out, "checkpoint.safetensors"))
+		if err != nil || got.Format != c.format || got.Config.Recipe.String() != c.recipe.String() {
+			t.Errorf("%q: checkpoint format %d, recipe %q (%v); want format %d, recipe %q", args, got.Format, got.Config.Recipe, err, c.format, c.recipe)
+		}
+	}
+
+	// a conditional checkpoint sampled without --class draws the classes
+	// in turn
+	turn := filepath.Join(t.TempDir(), "t.idx.gz")
+	if st, stdout, stderr := runCLI(t, "sample", "--checkpoint", ck, "--n", "13", "--out", turn); st != 0 || !strings.Contains(stdout, "t-labels.idx.gz") {
+		t.Fatalf("sample without --class: %d\n%s%s", st, stdout, stderr)
+	}
+	if labels, err := data.ReadLabels(strings.TrimSuffix(turn, ".idx.gz") + "-labels.idx.gz"); err != nil || len(labels) != 13 || labels[3] != 3 || labels[12] != 2 {
+		t.Fatalf("classes drawn without --class: %v, %v", labels, err)
+	}
+
 	// an unconditional checkpoint refuses --class
 	plain := filepath.Join(t.TempDir(), "plain")
-	if st, _, stderr := runCLI(t, "train", "gan", "-q", "--data", dir, "--epochs", "1", "--batch", "100", "--out", plain); st != 0 {
+	if st, _, stderr := runCLI(t, "train", "gan", "-q", "--data", dir, "--epochs", "1", "--batch", "100", "--arch", "reference", "--out", plain); st != 0 {
 		t.Fatalf("train gan: %d\n%s", st, stderr)
+	}
+	if st, _, stderr := runCLI(t, "sample", "--checkpoint", filepath.Join(plain, "checkpoint.safetensors"), "--no-ema", "--n", "10", "--out", filepath.Join(t.TempDir(), "s.png")); st != 2 || !strings.Contains(stderr, "trained without --ema") {
+		t.Errorf("--no-ema on a checkpoint without EMA: %d\n%s", st, stderr)
 	}
 	if st, _, stderr := runCLI(t, "sample", "--checkpoint", filepath.Join(plain, "checkpoint.safetensors"), "--class", "3", "--n", "10", "--out", filepath.Join(t.TempDir(), "s.png")); st != 2 || !strings.Contains(stderr, "is not class-conditional") {
 		t.Errorf("--class on an unconditional checkpoint: %d\n%s", st, stderr)

@@ -22,6 +22,7 @@ func sampleCmd() *cobra.Command {
 	var (
 		checkpoint, out string
 		class           string
+		noEMA           bool
 		n               int
 		seed            uint64
 	)
@@ -37,12 +38,14 @@ The images are generated and written 256 at a time, so memory does not grow with
 grid holds one row of tiles). The file appears only when it is complete: Ctrl-C (exit status
 130) or an error leaves no partial file, and an existing file at --out stays as it was.
 
-A class-conditional checkpoint (train gan --conditional) needs --class: a digit 0-9 draws every
-image of that class, "all" draws --n/10 images of each class (--n a multiple of 10): a PNG grid
-has one row per class; in an IDX file the classes cycle 0, 1, ..., 9, 0, 1, ..., so that every
-run of consecutive samples holds the classes equally often, as the Inception Score's splits
-assume. For an IDX file the classes asked for are written beside it (S-labels.idx.gz for
-S.idx.gz), where "backprop eval" finds them to report the per-class precision. --class is
+A class-conditional checkpoint (the default recipe of train gan, or --conditional) takes --class:
+a digit 0-9 draws every image of that class, "all" draws --n/10 images of each class (--n a
+multiple of 10): a PNG grid has one row per class; in an IDX file the classes cycle 0, 1, ..., 9,
+0, 1, ..., so that every run of consecutive samples holds the classes equally often, as the
+Inception Score's splits assume. Without --class the classes are drawn in turn the same way (any
+--n; a PNG grid has one row per class when --n is a multiple of 10). For an IDX file the classes
+asked for are written beside it (S-labels.idx.gz for S.idx.gz), where "backprop eval" finds them
+to report the per-class precision. --class is
 refused for an unconditional checkpoint.`,
 		Example: `  backprop sample --checkpoint runs/mnist/checkpoint.safetensors --n 10000 --out samples.idx.gz
   backprop sample --checkpoint runs/mnist/checkpoint-epoch5.safetensors --n 64 --out grid.png
@@ -71,11 +74,22 @@ refused for an unconditional checkpoint.`,
 			}
 			switch {
 			case ck.Conditional() && classOf == nil:
-				return usageError{fmt.Errorf("%s is class-conditional (trained with --conditional): give --class 0…%d or --class all", ck.Path, gan.Classes-1)}
+				// no class asked for: every class in turn, as a
+				// class-conditional model's unconditional samples are
+				// drawn (BigGAN's y ~ uniform), so that the Inception
+				// Score's splits each hold the classes equally often
+				classOf, cols = everyClass(n, strings.EqualFold(filepath.Ext(out), ".png"))
 			case !ck.Conditional() && classOf != nil:
 				return usageError{fmt.Errorf("--class %s: %s is not class-conditional (trained without --conditional); sample it without --class", class, ck.Path)}
 			}
-			g, err := ck.Generator()
+			generator := ck.Generator
+			if noEMA {
+				if ck.Config.Recipe.EMA == 0 {
+					return usageError{fmt.Errorf("--no-ema: %s was trained without --ema; it has only the trained generator", ck.Path)}
+				}
+				generator = ck.TrainedGenerator
+			}
+			g, err := generator()
 			if err != nil {
 				return err
 			}
@@ -113,8 +127,21 @@ refused for an unconditional checkpoint.`,
 	f.IntVar(&n, "n", 64, "number of images")
 	f.StringVar(&out, "out", "", "output file: .png for a grid, otherwise IDX (.gz: gzipped)")
 	f.Uint64Var(&seed, "seed", 1, "random seed of the noise")
+	f.BoolVar(&noEMA, "no-ema", false, "sample the trained generator rather than its moving average (a run trained with --ema)")
 	f.StringVar(&class, "class", "", "class to draw from a conditional checkpoint: 0-9, or all (one row per class)")
 	return cmd
+}
+
+// everyClass draws the classes in turn: for a PNG grid whose n is a
+// multiple of the class count, class after class with one row per class
+// (n/10 columns); otherwise cycling through the classes, image i of class
+// i mod 10.
+func everyClass(n int, png bool) (classOf func(int) int, cols int) {
+	if png && n%gan.Classes == 0 {
+		per := n / gan.Classes
+		return func(i int) int { return i / per }, per
+	}
+	return func(i int) int { return i % gan.Classes }, 0
 }
 
 // sampleClasses reads --class: nil for none; a digit gives every image
@@ -131,11 +158,8 @@ func sampleClasses(class string, n int, png bool) (classOf func(int) int, cols i
 		if n%gan.Classes != 0 {
 			return nil, 0, usageError{fmt.Errorf("--class all: --n must be a multiple of %d (the same number of each class), got %d", gan.Classes, n)}
 		}
-		per := n / gan.Classes
-		if !png {
-			return func(i int) int { return i % gan.Classes }, 0, nil
-		}
-		return func(i int) int { return i / per }, per, nil
+		classOf, cols := everyClass(n, png)
+		return classOf, cols, nil
 	}
 	c, err := strconv.Atoi(class)
 	if err != nil || c < 0 || c >= gan.Classes {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/backprop-dev/backprop/gan"
 	"github.com/backprop-dev/backprop/live"
@@ -19,24 +20,29 @@ import (
 // bit.
 func trainGANCmd() *cobra.Command {
 	var (
-		tf     trainFlags
-		recipe gan.Recipe
+		tf   trainFlags
+		arch string
+		over recipeFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "gan [flags]",
 		Short: "Train the reference DCGAN on MNIST, Fashion-MNIST or a directory of IDX files",
-		Long: `Train the reference DCGAN (see package gan) with the DCGAN recipe: Adam lr 2e-4,
-betas (0.5, 0.999), z ~ N(0, 1) of size 100, images scaled to [-1, 1], BCE-with-logits for D
-on real (1) and fake (0) batches, the non-saturating loss for G. Initialization, shuffles and
-noise come from PCG generators whose states are derived from --seed through SplitMix64.
+		Long: `Train a DCGAN (see package gan). By default (--arch default) it trains the recipe measured
+best in bench/gan/results/recipe.md: the reference networks made class-conditional (a learned
+class embedding concatenated to z, a projection discriminator, trained on the data set's labels)
+with an exponential moving average of G's weights (decay 0.999) for sampling. --arch reference
+trains the reference DCGAN, whose steps match PyTorch's DCGAN example to 1e-7: Adam lr 2e-4,
+betas (0.5, 0.999), z ~ N(0, 1) of size 100, images scaled to [-1, 1], BCE-with-logits for D on
+real (1) and fake (0) batches, the non-saturating loss for G. Initialization, shuffles and noise
+come from PCG generators whose states are derived from --seed through SplitMix64.
 
 When stderr is a terminal, a progress bar shows the epoch, step, D and G losses, D(x), D(G(z)),
 steps/s and ETA (-q hides it). After every epoch it prints one line (steps, time, mean D and G
 losses) and writes into --out (default runs/gan): samples-epochN.png (64 samples from a fixed
 noise batch), loss.png, history.csv (its numbers: step, epoch, d_loss, g_loss, d_x, d_g_z),
 checkpoint-epochN.safetensors and checkpoint.safetensors (the latest; both models, both
-optimizers, the position, the noise generator's state and the fixed noise; format
-backprop-dcgan28/v2), each atomically.
+optimizers, the position, the noise generator's state and the fixed noise; the format is named
+below), each atomically.
 
 --resume DIR continues from DIR/checkpoint.safetensors (or the checkpoint file given) up to
 --epochs epochs in total (default: the epochs it was started with), writing into DIR unless
@@ -46,9 +52,10 @@ another value is an error. Checkpoints of earlier versions (format backprop-dcga
 with their own seeding. Ctrl-C or SIGTERM saves a checkpoint at the current step and exits with
 status 130.
 
-Recipe options (all off by default: without them the run is the reference DCGAN, whose steps
-match PyTorch's to 1e-7; with any of them the checkpoint is format backprop-dcgan28/v3 and
-records the recipe, which --resume keeps):
+Recipe options change one ingredient of the --arch's recipe (the reference's values are the
+defaults shown below; the default arch has --conditional and --ema 0.999). The reference recipe
+writes checkpoint format backprop-dcgan28/v2; any other writes backprop-dcgan28/v3, which records
+the recipe, and --resume keeps it:
   --loss hinge|ns|bce    D's and G's losses: bce (the reference: BCE-with-logits for D, the
                          non-saturating BCE(D(G(z)), 1) for G); ns (the same losses under the
                          name "non-saturating" the R1/StyleGAN papers use); hinge (D: mean
@@ -64,10 +71,12 @@ records the recipe, which --resume keeps):
                          has one row per class; "backprop sample --class" draws from it
   --r1 GAMMA             refused: the R1 penalty needs double backprop, which the engine's
                          autograd does not record`,
-		Example: `  backprop train gan --data mnist --epochs 5 --out runs/mnist
-  backprop train gan --resume runs/mnist --epochs 10
+		Example: `  backprop train gan --data mnist --epochs 15 --out runs/mnist
+  backprop train gan --resume runs/mnist --epochs 20
+  backprop train gan --arch reference --data mnist --epochs 5 --out runs/reference
+  backprop train gan --conditional=false --data mnist --epochs 15 --out runs/unconditional
   backprop train gan --data mnist --epochs 2 --ema 0.999 --loss hinge --spectral-norm --out runs/sn
-  backprop train gan --data mnist --epochs 2 --conditional --out runs/cond`,
+  backprop train gan --arch reference --conditional --data mnist --epochs 2 --out runs/cond`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			flags := cmd.Flags()
 			if err := tf.check(cmd); err != nil {
@@ -76,6 +85,11 @@ records the recipe, which --resume keeps):
 			if tf.batch < 2 {
 				return usageError{fmt.Errorf("--batch: want at least 2 (BatchNorm needs two samples), got %d", tf.batch)}
 			}
+			recipe, err := gan.ArchRecipe(arch)
+			if err != nil {
+				return usageError{err}
+			}
+			over.applyTo(&recipe, flags)
 			if err := recipe.Check(); err != nil {
 				if errors.Is(err, gan.ErrR1Unsupported) {
 					return err
@@ -112,6 +126,9 @@ records the recipe, which --resume keeps):
 					if flags.Changed(m.flag) && m.given != m.saved {
 						return usageError{&training.MismatchError{Flag: "--" + m.flag, Given: m.given, Checkpoint: m.saved, Path: ck.Path}}
 					}
+				}
+				if flags.Changed("arch") && recipe.String() != c.Recipe.String() {
+					return usageError{&training.MismatchError{Flag: "--arch", Given: arch + " (" + recipe.String() + ")", Checkpoint: c.Recipe.String(), Path: ck.Path}}
 				}
 				if !flags.Changed("epochs") {
 					if ck.Epochs == 0 {
@@ -164,15 +181,38 @@ records the recipe, which --resume keeps):
 	}
 	tf.register(cmd, "gan")
 	f := cmd.Flags()
-	f.StringVar(&recipe.Loss, "loss", gan.LossBCE, "loss: bce (the reference), ns (the same losses by their other name) or hinge")
-	f.Float64Var(&recipe.EMA, "ema", 0, "decay of an exponential moving average of G's weights, used for sampling (0: off; 0.999 is usual)")
-	f.Float64Var(&recipe.LRG, "lr-g", gan.LearningRate, "Adam's step size for G")
-	f.Float64Var(&recipe.LRD, "lr-d", gan.LearningRate, "Adam's step size for D")
-	f.Float64Var(&recipe.LabelSmoothing, "label-smoothing", 0, "D's BCE target for real images, e.g. 0.9 (0: off, target 1)")
-	f.BoolVar(&recipe.SpectralNorm, "spectral-norm", false, "spectral normalization of D's weights")
-	f.BoolVar(&recipe.Conditional, "conditional", false, "class-conditional G and projection D, trained on the labels")
-	f.Float64Var(&recipe.R1, "r1", 0, "R1 penalty weight γ: not supported (needs double backprop), refused")
+	f.StringVar(&arch, "arch", gan.ArchDefault, "recipe to start from: default (the measured best) or reference (the DCGAN that matches PyTorch's)")
+	f.StringVar(&over.Loss, "loss", gan.LossBCE, "loss: bce (the reference's), ns (the same losses by their other name) or hinge (default: the --arch's)")
+	f.Float64Var(&over.EMA, "ema", 0, "decay of an exponential moving average of G's weights, used for sampling (0: off; 0.999 is usual; default: the --arch's)")
+	f.Float64Var(&over.LRG, "lr-g", gan.LearningRate, "Adam's step size for G")
+	f.Float64Var(&over.LRD, "lr-d", gan.LearningRate, "Adam's step size for D")
+	f.Float64Var(&over.LabelSmoothing, "label-smoothing", 0, "D's BCE target for real images, e.g. 0.9 (0: off, target 1)")
+	f.BoolVar(&over.SpectralNorm, "spectral-norm", false, "spectral normalization of D's weights (default: the --arch's)")
+	f.BoolVar(&over.Conditional, "conditional", false, "class-conditional G and projection D, trained on the labels (default: the --arch's; --conditional=false for an unconditional pair)")
+	f.Float64Var(&over.R1, "r1", 0, "R1 penalty weight γ: not supported (needs double backprop), refused")
 	return cmd
+}
+
+// recipeFlags holds the recipe options of `train gan`; those given on the
+// command line replace the ingredients of the --arch's recipe.
+type recipeFlags gan.Recipe
+
+// applyTo sets in r the ingredients whose options were given.
+func (o recipeFlags) applyTo(r *gan.Recipe, flags *pflag.FlagSet) {
+	for name, set := range map[string]func(){
+		"loss":            func() { r.Loss = o.Loss },
+		"ema":             func() { r.EMA = o.EMA },
+		"lr-g":            func() { r.LRG = o.LRG },
+		"lr-d":            func() { r.LRD = o.LRD },
+		"label-smoothing": func() { r.LabelSmoothing = o.LabelSmoothing },
+		"spectral-norm":   func() { r.SpectralNorm = o.SpectralNorm },
+		"conditional":     func() { r.Conditional = o.Conditional },
+		"r1":              func() { r.R1 = o.R1 },
+	} {
+		if flags.Changed(name) {
+			set()
+		}
+	}
 }
 
 // recipeLoss is the recipe's loss as --loss spells it, "bce" for the
