@@ -124,20 +124,20 @@ func trainAutoencoder(ctx context.Context, dataName string, req live.JobRequest,
 	return err
 }
 
-// trainGAN runs `backprop train gan` on the first req.Images training
-// images for req.Epochs epochs; its files go to a temporary directory
+// trainGAN runs `backprop train gan` (its default recipe) on the first
+// req.Images training images for req.Epochs epochs; its files go to a temporary directory
 // removed when the job ends, the sample grid of every epoch is the job's
 // picture.
 func trainGAN(ctx context.Context, dataName string, req live.JobRequest, hooks trainrt.Hooks) error {
-	cfg := gan.Config{Data: dataName, Seed: jobSeed, Limit: req.Images, Batch: gan.DefaultBatch}
-	images, err := gan.LoadImages(cfg)
+	cfg := gan.Config{Data: dataName, Seed: jobSeed, Limit: req.Images, Batch: gan.DefaultBatch, Recipe: gan.DefaultRecipe}
+	images, labels, err := gan.LoadLabeled(cfg)
 	if err != nil {
 		return err
 	}
 	if n := images.Dim(0); n < req.Images {
 		return fmt.Errorf("%s: the train split has %d images, fewer than the %d asked for", dataName, n, req.Images)
 	}
-	tr, err := gan.NewTrainer(cfg, images.Clone())
+	tr, err := gan.NewLabeledTrainer(cfg, images.Clone(), labels)
 	if err != nil {
 		return err
 	}
