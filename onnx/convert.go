@@ -55,6 +55,8 @@ func convert[T tensor.Float](c *nodeCtx[T]) error {
 		return c.concat()
 	case "Pad":
 		return c.pad()
+	case "Gather":
+		return c.gather()
 	}
 	return c.unsupported("", "operator not implemented")
 }
@@ -1124,6 +1126,55 @@ func (c *nodeCtx[T]) pad() error {
 		before[i], after[i] = int(pads[i]), int(pads[r+i])
 	}
 	y, err := ops.Pad(c.outName(0), x, before, after, value)
+	if err != nil {
+		return c.errorf("%v", err)
+	}
+	c.setOut(0, y)
+	return nil
+}
+
+// gather imports Gather of rows: axis 0 of a floating-point matrix, with
+// a vector of integer indices (negative ones count from the end), as a
+// class or token id input gives them. It is the engine's embedding lookup,
+// whose gradient adds each output row's into the row it was read from.
+func (c *nodeCtx[T]) gather() error {
+	data, err := c.float(0)
+	if err != nil {
+		return err
+	}
+	idx, err := c.static(1)
+	if err != nil {
+		return err
+	}
+	a, err := c.attrInt("axis", 0)
+	if err != nil {
+		return err
+	}
+	rank := data.Value.Rank()
+	axis, err := c.normAxis("axis", a, rank)
+	if err != nil {
+		return err
+	}
+	switch {
+	case axis != 0:
+		return c.unsupported("axis", fmt.Sprintf("axis %d; backprop gathers along the first axis", a))
+	case rank != 2:
+		return c.unsupported(fmt.Sprintf("input 0 (%q)", c.n.GetInput()[0]), fmt.Sprintf("data of rank %d; backprop gathers rows of a matrix", rank))
+	case len(idx.Shape) != 1:
+		return c.unsupported(fmt.Sprintf("input 1 (%q)", c.n.GetInput()[1]), fmt.Sprintf("indices of rank %d; backprop gathers with a vector of indices", len(idx.Shape)))
+	}
+	rows := int64(data.Value.Dim(0))
+	ids := make([]int, len(idx.Ints))
+	for i, k := range idx.Ints {
+		if k < -rows || k >= rows {
+			return c.errorf("index %d (position %d) is outside the %d rows of input %q", k, i, rows, c.n.GetInput()[0])
+		}
+		if k < 0 {
+			k += rows
+		}
+		ids[i] = int(k)
+	}
+	y, err := ops.Embedding(c.outName(0), data, ids)
 	if err != nil {
 		return c.errorf("%v", err)
 	}

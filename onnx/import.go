@@ -255,7 +255,7 @@ var converters = map[string]converter{
 	"Conv": {1}, "ConvTranspose": {1}, "MaxPool": {1}, "AveragePool": {1},
 	"BatchNormalization": {6}, "Dropout": {6},
 	"Flatten": {1}, "Reshape": {1}, "Transpose": {1}, "Concat": {1},
-	"Identity": {1}, "Constant": {1}, "Pad": {2},
+	"Identity": {1}, "Constant": {1}, "Pad": {2}, "Gather": {1},
 }
 
 // OperatorSince is the first version of the default operator set whose
