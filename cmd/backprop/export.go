@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -33,20 +34,40 @@ other runtime serves:
   --spec FILE       a graph spec's network, from its inputs to its last layer (the
                     objective is not part of the model); its parameters are initializers
 
+A checkpoint's model takes "input" and gives "output" (FLOAT): the generator (N, 100)
+noise -> (N, 1, 28, 28) images in [-1, 1], the discriminator (N, 1, 28, 28) images in
+[-1, 1] -> (N, 1) logits, the auto-encoder (N, 784) pixels in [0, 1], the classifier
+(N, 1, 28, 28) images in [0, 1] -> (N, 10) logits. Every recipe of train gan exports:
+
+  class-conditional (train gan's default recipe, or --conditional): both models take a
+      second input, "class", INT64 (N,), each sample's class 0-9. The generator gathers
+      its class embedding (Gather of the initializer 0.weight by "class") and
+      concatenates it to the noise; the discriminator outputs the projection
+      discriminator's logit, linear(phi(x)) + <V[class], phi(x)>, V the initializer
+      6.embed and phi(x) the flattened features its last Linear reads
+  --spectral-norm   the discriminator holds the weights it uses in evaluation mode,
+      W / sigma with sigma = u.W.v from its stored power-iteration vectors (no new
+      iteration, as torch.nn.utils.spectral_norm in eval mode), as plain initializers
+  --ema             the generator is the moving average, the one sample draws from
+
 With --test-data DIR it also writes an ONNX backend-test directory, DIR/model.onnx and
 DIR/test_data_set_0/input_0.pb, output_0.pb: a sample input (--batch samples drawn
 from --seed for a checkpoint, the spec's own input for a spec) and backprop's output for
-it, so that any runtime can check the export ('backprop onnx test DIR' runs it here).
+it, so that any runtime can check the export ('backprop onnx test DIR' runs it here). A
+class-conditional model's classes are input_1.pb: 0, 1, ..., 9, 0, 1, ... in turn.
 
 export --pytorch DIR writes the checkpoint's networks (both of a DCGAN checkpoint
 unless --model picks one) as weights-only safetensors files, DIR/<model>.safetensors,
 with model.py defining the PyTorch modules (Generator, Discriminator, AutoEncoder,
 Classifier) they load into with load_state_dict(strict=True): model.load(FILE) builds
-the module the file's metadata names and loads it. The optimizer state, the run's
-progress and the noise stay in the checkpoint. With --loss-batch N (an auto-encoder
-checkpoint) it also writes DIR/backprop_loss.json, backprop's training loss on the
-first N training images, which scripts/pytorch/ddp_continue.py compares with PyTorch's
-first step when it continues the run with DistributedDataParallel.`,
+the module the file's metadata names, with its constructor's arguments
+(Generator(conditional=1), Discriminator(conditional=1, spectral_norm=1) for the other
+recipes of train gan), and loads it; a conditional module takes the classes as its
+second argument, g(z, y) and d(x, y). The optimizer state, the run's progress and the
+noise stay in the checkpoint. With --loss-batch N (an auto-encoder checkpoint) it also
+writes DIR/backprop_loss.json, backprop's training loss on the first N training images,
+which scripts/pytorch/ddp_continue.py compares with PyTorch's first step when it
+continues the run with DistributedDataParallel.`,
 		Example: `  backprop export --onnx generator.onnx --checkpoint run/checkpoint.safetensors
   backprop export --onnx d.onnx --checkpoint run/checkpoint.safetensors --model discriminator --test-data d-test
   backprop export --onnx problem1.onnx --spec examples/problem1.yaml
@@ -95,7 +116,11 @@ first step when it continues the run with DistributedDataParallel.`,
 				return err
 			}
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "wrote %s: %s (operators %v)\n", out, what, e.Model.Operators())
+			var inputs []string
+			for _, in := range e.Model.Inputs() {
+				inputs = append(inputs, fmt.Sprintf("%s %s", in.Name, in.Type))
+			}
+			fmt.Fprintf(w, "wrote %s: %s (inputs %s; operators %v)\n", out, what, strings.Join(inputs, ", "), e.Model.Operators())
 			if testData != "" {
 				if err := models.WriteTestData(testData, e); err != nil {
 					return err

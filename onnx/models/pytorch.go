@@ -15,10 +15,12 @@ import (
 )
 
 // ModelPy is model.py, the PyTorch modules the weights of WritePyTorch
-// load into with load_state_dict(strict=True): Generator, Discriminator,
-// AutoEncoder and Classifier, built layer for layer as the Go networks,
-// with a hand-written safetensors reader and a load(path) that builds the
-// module a weights file names and loads it strictly.
+// load into with load_state_dict(strict=True): Generator, Discriminator
+// (with the keyword arguments of TorchClass for a class-conditional or
+// spectrally normalized DCGAN), AutoEncoder and Classifier, built layer
+// for layer as the Go networks, with a hand-written safetensors reader and
+// a load(path) that builds the module a weights file names and loads it
+// strictly.
 //
 //go:embed pytorch/model.py
 var ModelPy []byte
@@ -31,14 +33,29 @@ const ModelPyFile = "model.py"
 const WeightsFormat = "backprop-pytorch-weights"
 
 // TorchClass returns the class of model.py that network n loads into and
-// the keyword arguments of its constructor (the auto-encoder's sizes; the
-// other networks have fixed sizes).
+// the keyword arguments of its constructor: the auto-encoder's sizes; for
+// a DCGAN network of another recipe than the reference, conditional: 1
+// (a class-conditional generator or projection discriminator) and
+// spectral_norm: 1 (a spectrally normalized discriminator); the reference
+// networks and the classifier take none.
 func TorchClass(n *Net) (class string, kwargs map[string]int, err error) {
 	switch n.Kind {
-	case Generator:
-		return "Generator", map[string]int{}, nil
-	case Discriminator:
-		return "Discriminator", map[string]int{}, nil
+	case Generator, Discriminator:
+		kwargs = map[string]int{}
+		if n.Conditional {
+			kwargs["conditional"] = 1
+		}
+		if n.SpectralNorm {
+			if n.Kind != Discriminator {
+				return "", nil, fmt.Errorf("the %s is marked spectrally normalized: model.py's Generator has no spectral norm", n.Kind)
+			}
+			kwargs["spectral_norm"] = 1
+		}
+		class = "Generator"
+		if n.Kind == Discriminator {
+			class = "Discriminator"
+		}
+		return class, kwargs, nil
 	case Classifier:
 		return "Classifier", map[string]int{}, nil
 	case Autoencoder:

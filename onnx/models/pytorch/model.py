@@ -17,6 +17,20 @@ The networks:
   AutoEncoder    the auto-encoder: (N, 784) or (N, 1, 28, 28) pixels in [0, 1] -> (N, 784) reconstructions
   Classifier     the evaluation classifier: (N, 1, 28, 28) images in [0, 1] -> (N, 10) class logits
 
+The DCGAN networks of the other recipes of `backprop train gan` are the same
+classes built with keyword arguments:
+  Generator(conditional=1)       class-conditional: g(z, y) with y the (N,) int64 classes
+                                 0..9; an nn.Embedding(10, 10) of y ("0.weight") is
+                                 concatenated to z before the Linear(110 -> 6272)
+  Discriminator(conditional=1)   projection discriminator: d(x, y) = logit + <V[y], phi(x)>,
+                                 V the (10, 6272) class embedding "6.embed", phi(x) the
+                                 flattened features the last Linear reads
+  Discriminator(spectral_norm=1) both convolutions and the Linear wrapped in
+                                 torch.nn.utils.spectral_norm ("weight_orig", "weight_u",
+                                 "weight_v"); in eval mode it divides by sigma = u.W.v from
+                                 the stored u and v, as backprop does (no power iteration)
+(both options together for a conditional --spectral-norm run).
+
 Every file's metadata names its class ("class") and the constructor's keyword
 arguments as JSON ("kwargs"); load() builds the module from them. The
 safetensors format is read and written here by hand (an 8-byte little-endian
@@ -30,15 +44,21 @@ import torch
 import torch.nn as nn
 
 Z_DIM = 100  # size of the generator's noise vector
+N_CLASSES = 10  # classes of a conditional DCGAN (gan.Classes)
+EMBED_DIM = 10  # size of a conditional generator's class embedding (gan.EmbedDim)
 
 
 class Generator(nn.Sequential):
     """backprop's gan.NewGenerator: Linear, BatchNorm1d, ReLU, Unflatten, ConvTranspose2d,
-    BatchNorm2d, ReLU, ConvTranspose2d, Tanh (no bias before a batch norm)."""
+    BatchNorm2d, ReLU, ConvTranspose2d, Tanh (no bias before a batch norm).
 
-    def __init__(self):
-        super().__init__(
-            nn.Linear(Z_DIM, 128 * 7 * 7, bias=False),
+    With conditional=1, gan.NewModels' conditional generator: an nn.Embedding of the
+    class first ("0"), concatenated to z, and the Linear takes Z_DIM + EMBED_DIM inputs;
+    forward(z, y) then takes the (N,) int64 classes y."""
+
+    def __init__(self, conditional=0):
+        body = [
+            nn.Linear(Z_DIM + (EMBED_DIM if conditional else 0), 128 * 7 * 7, bias=False),
             nn.BatchNorm1d(128 * 7 * 7),
             nn.ReLU(),
             nn.Unflatten(1, (128, 7, 7)),
@@ -47,23 +67,69 @@ class Generator(nn.Sequential):
             nn.ReLU(),
             nn.ConvTranspose2d(64, 1, 4, 2, 1, bias=True),
             nn.Tanh(),
-        )
+        ]
+        if conditional:
+            body.insert(0, nn.Embedding(N_CLASSES, EMBED_DIM))
+        super().__init__(*body)
+        self.conditional = bool(conditional)
+
+    def forward(self, z, y=None):
+        if not self.conditional:
+            return super().forward(z)
+        if y is None:
+            raise ValueError("a conditional Generator takes the classes: g(z, y)")
+        h = torch.cat([z, self[0](y)], 1)
+        for m in list(self)[1:]:
+            h = m(h)
+        return h
+
+
+class Projection(nn.Linear):
+    """backprop's gan.Projection around the discriminator's last Linear: on the features h
+    it gives linear(h) + <embed[y], h>, embed the (classes, features) class embedding. A
+    subclass of nn.Linear so that its entries are "weight", "bias" and "embed", as backprop
+    names them, and spectral_norm wraps its weight as a Linear's."""
+
+    def __init__(self, in_features, out_features, classes=N_CLASSES):
+        super().__init__(in_features, out_features, bias=True)
+        self.embed = nn.Parameter(torch.zeros(classes, in_features))
+
+    def forward(self, h, y):
+        return super().forward(h) + (self.embed[y] * h).sum(1, keepdim=True)
 
 
 class Discriminator(nn.Sequential):
     """backprop's gan.NewDiscriminator: Conv2d, LeakyReLU(0.2), Conv2d, BatchNorm2d,
-    LeakyReLU(0.2), Flatten, Linear."""
+    LeakyReLU(0.2), Flatten, Linear.
 
-    def __init__(self):
+    With conditional=1 the Linear is a Projection (a projection discriminator) and
+    forward(x, y) takes the (N,) int64 classes y; with spectral_norm=1 both convolutions
+    and the Linear are wrapped in torch.nn.utils.spectral_norm, as gan.NewModels wraps them
+    for a --spectral-norm run."""
+
+    def __init__(self, conditional=0, spectral_norm=0):
+        sn = nn.utils.spectral_norm if spectral_norm else (lambda m: m)
+        last = Projection(128 * 7 * 7, 1) if conditional else nn.Linear(128 * 7 * 7, 1, bias=True)
         super().__init__(
-            nn.Conv2d(1, 64, 4, 2, 1, bias=True),
+            sn(nn.Conv2d(1, 64, 4, 2, 1, bias=True)),
             nn.LeakyReLU(0.2),
-            nn.Conv2d(64, 128, 4, 2, 1, bias=False),
+            sn(nn.Conv2d(64, 128, 4, 2, 1, bias=False)),
             nn.BatchNorm2d(128),
             nn.LeakyReLU(0.2),
             nn.Flatten(),
-            nn.Linear(128 * 7 * 7, 1, bias=True),
+            sn(last),
         )
+        self.conditional = bool(conditional)
+
+    def forward(self, x, y=None):
+        if not self.conditional:
+            return super().forward(x)
+        if y is None:
+            raise ValueError("a conditional Discriminator takes the classes: d(x, y)")
+        h = x
+        for m in list(self)[:-1]:
+            h = m(h)
+        return self[-1](h, y)
 
 
 class AutoEncoder(nn.Module):
