@@ -80,8 +80,10 @@ def main():
             continue
         x = read_pb(os.path.join(testdir, "test_data_set_0", "input_0.pb"))
         want = read_pb(os.path.join(testdir, "test_data_set_0", "output_0.pb"))
+        # a class-conditional network's second input: the classes (int64)
+        extra = [read_pb(p) for p in sorted(glob.glob(os.path.join(testdir, "test_data_set_0", "input_[1-9].pb")))]
         with torch.no_grad():
-            got = loaded[name](x)
+            got = loaded[name](x, *extra)
         diff = (got - want).abs().max().item()
         ok = got.shape == want.shape and diff <= a.tol
         print(f"{'ok' if ok else 'FAIL':5s} {name} on {testdir}'s input {list(x.shape)}: output {list(got.shape)}, "
