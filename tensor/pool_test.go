@@ -6,13 +6,14 @@ import "testing"
 // is (that is its point), New clears it, and both panic on a negative
 // dimension.
 func TestEmptyReusesWithoutClearing(t *testing.T) {
-	const n = minPooled * 3
+	const m = 4096
+	const n = m * 3
 	a := New[float32](n)
 	a.Data()[5] = 42
 	Release(a)
-	b := Empty[float32](3, minPooled)
+	b := Empty[float32](3, m)
 	if b.Len() != n || b.Dim(0) != 3 {
-		t.Fatalf("Empty(3, %d) has shape %v", minPooled, b.Shape())
+		t.Fatalf("Empty(3, %d) has shape %v", m, b.Shape())
 	}
 	if b.Data()[5] != 42 {
 		t.Fatalf("Empty did not reuse the released buffer as it was (got %v at 5)", b.Data()[5])
@@ -30,5 +31,45 @@ func TestEmptyReusesWithoutClearing(t *testing.T) {
 			}()
 			f()
 		}()
+	}
+}
+
+// TestReleaseRecyclesHeaders checks that Release empties the tensors New
+// made, that New hands their headers and storage (of any size, a scalar's
+// too) out again, zeroed, and that views, FromSlice wrappers and a second
+// release are left alone.
+func TestReleaseRecyclesHeaders(t *testing.T) {
+	a := New[float64](2, 3)
+	a.Data()[4] = 7
+	v, err := a.Reshape(6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := MustFromSlice([]float64{1, 2}, 2)
+	Release(v, w) // neither is New's: nothing happens
+	if v.Len() != 6 || w.Len() != 2 || a.Len() != 6 {
+		t.Fatal("Release emptied a view or a FromSlice wrapper")
+	}
+	data := a.Data()
+	Release(a, a) // twice in a row: harmless
+	if a.Len() != 0 || a.Rank() != 0 {
+		t.Fatalf("released tensor has shape %v", a.Shape())
+	}
+	b := New[float64](3, 2)
+	if b != a || &b.Data()[0] != &data[0] {
+		t.Error("New did not reuse the released header and storage")
+	}
+	if b.Data()[4] != 0 || b.Dim(0) != 3 || b.Dim(1) != 2 {
+		t.Fatalf("reused tensor %v", b)
+	}
+	s := New[float32]()
+	Release(s)
+	if n := testing.AllocsPerRun(10, func() {
+		Release(New[float32](), Empty[float32](4, 5, 6, 7))
+	}); n != 0 {
+		t.Errorf("New and Release of released sizes allocate %v objects, want 0", n)
+	}
+	if r := New[float32](1, 2, 3, 4, 5); r.Rank() != 5 || r.Dim(4) != 5 || r.Len() != 120 {
+		t.Fatalf("rank-5 tensor has shape %v", r.Shape())
 	}
 }

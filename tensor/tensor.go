@@ -21,8 +21,17 @@ type Float interface {
 type Tensor[T Float] struct {
 	shape []int
 	data  []T
-	owned bool // data was allocated by New for this tensor alone (see Release)
+	owned bool // the tensor was made by New or Empty, its data for it alone (see Release)
+
+	// shapeBuf holds the shape of a tensor New made, up to maxInlineRank
+	// dimensions, so that the tensor is one allocation, or none when its
+	// header comes from a released tensor (see Release).
+	shapeBuf [maxInlineRank]int
 }
+
+// maxInlineRank is the rank up to which a tensor made by New holds its
+// shape itself.
+const maxInlineRank = 4
 
 // ShapeError reports a tensor whose shape is not the one an operation needs.
 // It names the operation, the tensor and both shapes so that a user can find
@@ -68,27 +77,37 @@ func New[T Float](shape ...int) *Tensor[T] { return alloc[T]("New", true, shape)
 // buffer every training step would be wasted memory traffic.
 func Empty[T Float](shape ...int) *Tensor[T] { return alloc[T]("Empty", false, shape) }
 
-// alloc is New (zero set) or Empty: storage from the pool when a released
-// buffer of the length is free (cleared only if zero is set), else fresh
-// (the allocator zeroes it).
+// alloc is New (zero set) or Empty: the header of a released tensor and
+// storage from the pool when a released buffer of the length is free
+// (cleared only if zero is set), else fresh ones (the allocator zeroes
+// them).
 func alloc[T Float](fn string, zero bool, shape []int) *Tensor[T] {
 	for _, d := range shape {
 		if d < 0 {
-			panic(fmt.Sprintf("tensor.%s: negative dimension in %v", fn, shape))
+			// a copy, so that shape does not escape (New(n, m)'s
+			// variadic list stays on the caller's stack)
+			panic(fmt.Sprintf("tensor.%s: negative dimension in %v", fn, append([]int(nil), shape...)))
 		}
 	}
 	n := NumElements(shape)
-	var data []T
-	if n >= minPooled {
-		data = poolFor[T]().get(n)
-	}
+	t, data := poolFor[T]().get(n)
 	switch {
 	case data == nil:
 		data = make([]T, n)
 	case zero:
 		clear(data)
 	}
-	return &Tensor[T]{shape: append([]int(nil), shape...), data: data, owned: true}
+	if t == nil {
+		t = new(Tensor[T])
+	}
+	if r := len(shape); r <= maxInlineRank {
+		t.shape = t.shapeBuf[:r:r]
+		copy(t.shape, shape)
+	} else {
+		t.shape = append([]int(nil), shape...)
+	}
+	t.data, t.owned = data, true
+	return t
 }
 
 // FromSlice wraps data (not copied) as a tensor of the given shape; it fails
