@@ -29,6 +29,22 @@ type Op[T tensor.Float] interface {
 	Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) []*tensor.Tensor[T]
 }
 
+// GradWriter is implemented by ops whose Backward can write its list of
+// gradients into a slice the caller provides: grads has len(in) entries,
+// all nil, and receives what Backward would return. Backward passes use
+// it to spare the allocation of the list; the op must not keep grads.
+type GradWriter[T tensor.Float] interface {
+	BackwardInto(grads, in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool)
+}
+
+// Recycler is implemented by ops that can be reused once their node is
+// released: Release calls Recycle on the op of every node it recycles, and
+// the op may then be handed to a later node (its constructor draws on the
+// ops recycled). An op that was not made for recycling ignores the call.
+type Recycler interface {
+	Recycle()
+}
+
 // Var is a node of the graph: a tensor value, its gradient once Backward has
 // run, and how it was made.
 type Var[T tensor.Float] struct {
@@ -137,10 +153,14 @@ func newNode[T tensor.Float]() *Var[T] {
 	return new(Var[T])
 }
 
-// freeNode puts v on the free list (unless that is full). v keeps its
-// fields until newNode hands it out again, so that a released node reads
-// as Release leaves it (emptied tensors) until then.
+// freeNode puts v on the free list (unless that is full) and lets its op
+// recycle itself (Recycler). v keeps its fields until newNode hands it out
+// again, so that a released node reads as Release leaves it (emptied
+// tensors) until then.
 func freeNode[T tensor.Float](v *Var[T]) {
+	if r, ok := v.Op.(Recycler); ok {
+		r.Recycle()
+	}
 	p := nodePoolFor[T]()
 	if p == nil {
 		return
@@ -161,6 +181,7 @@ type walk[T tensor.Float] struct {
 	stack []topoFrame[T]
 	order []*Var[T]
 	in    []*tensor.Tensor[T]
+	grads []*tensor.Tensor[T]
 	need  []bool
 	data  [][]T
 	seed  *tensor.Tensor[T]
@@ -192,8 +213,9 @@ func putWalk[T tensor.Float](w *walk[T]) {
 	clear(w.stack)
 	clear(w.order)
 	clear(w.in)
+	clear(w.grads)
 	clear(w.data)
-	w.stack, w.order, w.in, w.need, w.data = w.stack[:0], w.order[:0], w.in[:0], w.need[:0], w.data[:0]
+	w.stack, w.order, w.in, w.grads, w.need, w.data = w.stack[:0], w.order[:0], w.in[:0], w.grads[:0], w.need[:0], w.data[:0]
 	walkPoolFor[T]().Put(w)
 }
 
@@ -307,7 +329,15 @@ func backwardFrom[T tensor.Float](w *walk[T], out *Var[T], seed *tensor.Tensor[T
 		if !any {
 			continue
 		}
-		grads := v.Op.Backward(in, v.Value, v.Grad, need)
+		var grads []*tensor.Tensor[T]
+		if gw, ok := v.Op.(GradWriter[T]); ok {
+			w.grads = append(w.grads[:0], make([]*tensor.Tensor[T], n)...)
+			clear(w.grads)
+			gw.BackwardInto(w.grads, in, v.Value, v.Grad, need)
+			grads = w.grads
+		} else {
+			grads = v.Op.Backward(in, v.Value, v.Grad, need)
+		}
 		for j, g := range grads {
 			if need[j] && g != nil {
 				u := v.Inputs[j]
@@ -315,8 +345,13 @@ func backwardFrom[T tensor.Float](w *walk[T], out *Var[T], seed *tensor.Tensor[T
 				// add: dx = g; reshape: a view of g). An intermediate node
 				// with no other consumer can share that storage, as no
 				// other contribution will be added into it.
-				own := fresh(g, j, grads, in, v.Value, nil) && (uses[u] == 1 && !u.IsLeaf() || !overlap(g.Data(), v.Grad.Data()))
-				accumulate(u, g, own)
+				f := fresh(g, j, grads, in, v.Value, nil)
+				apart := !overlap(g.Data(), v.Grad.Data())
+				if !accumulate(u, g, f && (uses[u] == 1 && !u.IsLeaf() || apart)) && f && apart {
+					// added into u's gradient: a tensor of the op's own
+					// goes back to the pool
+					tensor.Release(g)
+				}
 			}
 		}
 	}
@@ -325,19 +360,21 @@ func backwardFrom[T tensor.Float](w *walk[T], out *Var[T], seed *tensor.Tensor[T
 
 // accumulate adds g to v's gradient. The first contribution is adopted
 // as v.Grad when own is set (the tensor then belongs to v: later
-// contributions are added into it); otherwise it is copied.
-func accumulate[T tensor.Float](v *Var[T], g *tensor.Tensor[T], own bool) {
+// contributions are added into it); otherwise it is copied. It reports
+// whether g was adopted.
+func accumulate[T tensor.Float](v *Var[T], g *tensor.Tensor[T], own bool) bool {
 	if !v.RequiresGrad {
-		return
+		return false
 	}
 	if v.Grad == nil {
 		if own && tensor.SameShape(g.Shape(), v.Value.Shape()) {
 			v.Grad = g
-			return
+			return true
 		}
 		v.Grad = tensor.New[T](v.Value.Shape()...)
 	}
 	v.Grad.AddInPlace(g)
+	return false
 }
 
 // fresh reports whether gradient grads[j] returned by an op's Backward can

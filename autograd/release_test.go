@@ -141,3 +141,75 @@ func TestReleaseRecyclesNodes(t *testing.T) {
 		t.Errorf("a step of Apply, BackwardFrom and Release allocates %v objects, want 0", n)
 	}
 }
+
+// recycled is a test op that implements Recycler and GradWriter: y = 2x,
+// counting the calls.
+type recycled struct{ recycles, into, backward *int }
+
+func (recycled) Name() string { return "recycled" }
+
+func (recycled) Forward(in []*tensor.Tensor[float32]) (*tensor.Tensor[float32], error) {
+	out := tensor.New[float32](in[0].Shape()...)
+	for i, v := range in[0].Data() {
+		out.Data()[i] = 2 * v
+	}
+	return out, nil
+}
+
+func (r recycled) Backward(in []*tensor.Tensor[float32], out, gout *tensor.Tensor[float32], need []bool) []*tensor.Tensor[float32] {
+	*r.backward++
+	grads := make([]*tensor.Tensor[float32], len(in))
+	r.grads(grads, gout)
+	return grads
+}
+
+func (r recycled) BackwardInto(grads, in []*tensor.Tensor[float32], out, gout *tensor.Tensor[float32], need []bool) {
+	*r.into++
+	if len(grads) != len(in) || grads[0] != nil || grads[len(grads)-1] != nil {
+		panic("BackwardInto got a list of the wrong length or not cleared")
+	}
+	r.grads(grads, gout)
+}
+
+func (recycled) grads(grads []*tensor.Tensor[float32], gout *tensor.Tensor[float32]) {
+	for j := range grads {
+		g := tensor.New[float32](gout.Shape()...)
+		for i, v := range gout.Data() {
+			g.Data()[i] = 2 * v
+		}
+		grads[j] = g
+	}
+}
+
+func (r recycled) Recycle() { *r.recycles++ }
+
+// TestRecyclerAndGradWriter checks that Backward hands a GradWriter the
+// list to fill instead of calling Backward, that Release calls Recycle on
+// the op of every node it recycles, and that gradients are still right.
+func TestRecyclerAndGradWriter(t *testing.T) {
+	var recycles, into, backward int
+	op := recycled{&recycles, &into, &backward}
+	x := Leaf("x", tensor.MustFromSlice([]float32{1, 2}, 2), true)
+	y, err := Apply[float32]("y", op, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, err := Apply[float32]("z", op, y, y) // y used twice: its gradient is the sum
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := BackwardFrom(z, tensor.MustFromSlice([]float32{1, 1}, 2)); err != nil {
+		t.Fatal(err)
+	}
+	if backward != 0 || into != 2 {
+		t.Errorf("Backward called %d times, BackwardInto %d, want 0 and 2", backward, into)
+	}
+	// each operand of z gets 2·gout: dy = 2 + 2 = 4, dx = 2·4 = 8
+	if g := x.Grad.Data(); g[0] != 8 || g[1] != 8 {
+		t.Errorf("x's gradient %v, want [8 8]", g)
+	}
+	Release(z)
+	if recycles != 2 {
+		t.Errorf("Release recycled %d ops, want 2", recycles)
+	}
+}

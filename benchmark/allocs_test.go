@@ -78,8 +78,8 @@ func TestSteadyStateAllocs(t *testing.T) {
 		step  func(testing.TB) func()
 		bound float64
 	}{
-		{"gan-step", tinyGANStep, 250},
-		{"ae-step", tinyAEStep, 32},
+		{"gan-step", tinyGANStep, 40},
+		{"ae-step", tinyAEStep, 5},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			step := c.step(t)

@@ -99,19 +99,22 @@ func (b *BatchNorm[T]) Forward(x *autograd.Var[T]) (*autograd.Var[T], error) {
 	if !okRank || xs[1] != b.Features {
 		return nil, &tensor.ShapeError{Op: b.kind, Tensor: "input", Want: b.want, Got: xs}
 	}
-	op := &ops.BatchNormOp[T]{BatchNormOptions: ops.BatchNormOptions[T]{
+	op := ops.NewBatchNormOp(ops.BatchNormOptions[T]{
 		Training: b.IsTraining(), Eps: b.Eps, RunningMean: b.RunningMean, RunningVar: b.RunningVar,
-	}}
+	})
 	y, err := autograd.Apply(b.kind, op, x, b.Weight, b.Bias)
 	if err != nil {
 		return nil, err
 	}
 	if b.IsTraining() {
-		mean, unbiased := op.Mean(), op.UnbiasedVariance()
+		// the unbiased variance as op.UnbiasedVariance computes it, without
+		// its slice
+		mean, variance, m := op.Mean(), op.Variance(), float64(op.Count())
 		rm, rv := b.RunningMean.Data(), b.RunningVar.Data()
 		for c := range rm {
+			unbiased := variance[c] * m / (m - 1)
 			rm[c] = T(b.Momentum*mean[c] + (1-b.Momentum)*float64(rm[c]))
-			rv[c] = T(b.Momentum*unbiased[c] + (1-b.Momentum)*float64(rv[c]))
+			rv[c] = T(b.Momentum*unbiased + (1-b.Momentum)*float64(rv[c]))
 		}
 		b.NumBatchesTracked.Data()[0]++
 	}

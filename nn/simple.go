@@ -109,6 +109,7 @@ func (u *Unflatten[T]) Forward(x *autograd.Var[T]) (*autograd.Var[T], error) {
 		return nil, &tensor.ShapeError{Op: "unflatten", Tensor: "input", Got: xs,
 			Want: fmt.Sprintf("(N, %d, …): axis 1 must hold the %d values of a %s sample", n, n, tensor.FormatShape(u.Shape))}
 	}
-	shape := append(append(append([]int(nil), xs[0]), u.Shape...), xs[2:]...)
+	var buf [8]int // ops.Reshape copies the shape
+	shape := append(append(append(buf[:0], xs[0]), u.Shape...), xs[2:]...)
 	return ops.Reshape("unflatten", x, false, shape...)
 }

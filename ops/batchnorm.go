@@ -55,13 +55,78 @@ type BatchNormOp[T tensor.Float] struct {
 	mean, variance  []float64 // statistics used for the normalization
 	std             []float64 // √(σ² + ε)
 	invStd          []float64 // 1/√(σ² + ε)
+
+	recyclable
+	gamma, beta    []float64 // γ and β in float64 (Forward, (N, C))
+	sumG, sumGX    []float64 // Σg and Σg·x̂ per channel (Backward)
+	scale, mg, mgx []float64 // γ·is, Σg/M, Σg·x̂/M (Backward, (N, C))
+	pass           bnPass[T] // the parallel pass under way
+}
+
+// bnPass is one parallel pass of a BatchNormOp over ranges of channels
+// (a Ranger, so that the pass allocates no closure).
+type bnPass[T tensor.Float] struct {
+	o                 *BatchNormOp[T]
+	kind              int // bnStats, …
+	xd, od, g, dd, wd []T
+	bd                []T
+}
+
+const (
+	bnStats     = iota // the batch mean and variance (x (N, C, …))
+	bnStats1d          // the same for x (N, C)
+	bnForward          // y = ((x − μ)·is)·γ + β
+	bnForward1d        // the same for x (N, C)
+	bnBackward         // Σg, Σg·x̂ and dx
+	bnBackward1d       // the same for x (N, C)
+)
+
+// Range implements parallel.Ranger over the channels [c0, c1).
+func (p *bnPass[T]) Range(c0, c1 int) {
+	o := p.o
+	switch p.kind {
+	case bnStats:
+		o.statsRange(p.xd, c0, c1)
+	case bnStats1d:
+		o.stats1dRange(p.xd, c0, c1)
+	case bnForward:
+		o.forwardRange(p.xd, p.od, p.wd, p.bd, c0, c1)
+	case bnForward1d:
+		o.forward1dRange(p.xd, p.od, c0, c1)
+	case bnBackward:
+		o.backwardRange(p.xd, p.g, p.dd, p.wd, c0, c1)
+	case bnBackward1d:
+		o.backward1dRange(p.xd, p.g, p.dd, p.wd, c0, c1)
+	}
+}
+
+// NewBatchNormOp returns a BatchNormOp with the given options, drawn from
+// the ops that released graphs recycled when there is one (for a layer
+// that applies it with autograd.Apply).
+func NewBatchNormOp[T tensor.Float](opt BatchNormOptions[T]) *BatchNormOp[T] {
+	o := newOp[BatchNormOp[T]]()
+	o.BatchNormOptions, o.pooled = opt, true
+	return o
+}
+
+// Recycle implements autograd.Recycler. The op keeps its scratch slices.
+func (o *BatchNormOp[T]) Recycle() {
+	if !o.pooled {
+		return
+	}
+	*o = BatchNormOp[T]{
+		xs: o.xs[:0], mean: o.mean[:0], variance: o.variance[:0], std: o.std[:0], invStd: o.invStd[:0],
+		gamma: o.gamma[:0], beta: o.beta[:0], sumG: o.sumG[:0], sumGX: o.sumGX[:0],
+		scale: o.scale[:0], mg: o.mg[:0], mgx: o.mgx[:0],
+	}
+	putOp(o)
 }
 
 // BatchNorm records the batch normalization of x with weight γ and bias β
 // as node name; see BatchNormOp. The op (y.Op.(*BatchNormOp[T])) reports
 // the statistics it used.
 func BatchNorm[T tensor.Float](name string, x, weight, bias *autograd.Var[T], opt BatchNormOptions[T]) (*autograd.Var[T], error) {
-	return apply(name, &BatchNormOp[T]{BatchNormOptions: opt}, x, weight, bias)
+	return apply(name, NewBatchNormOp(opt), x, weight, bias)
 }
 
 // Name implements autograd.Op.
@@ -115,10 +180,10 @@ func (o *BatchNormOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], err
 		return nil, fmt.Errorf("batch_norm: eps must not be negative, got %g", o.Eps)
 	}
 	o.outer, o.c, o.inner = xs[0], c, tensor.NumElements(xs[2:])
-	o.xs = append([]int(nil), xs...)
+	o.xs = append(o.xs[:0], xs...)
 	o.m = o.outer * o.inner
-	o.mean = make([]float64, c)
-	o.variance = make([]float64, c)
+	o.mean = floats(o.mean, c)
+	o.variance = floats(o.variance, c)
 	xd := x.Data()
 	if o.Training {
 		if o.m < 2 {
@@ -126,9 +191,9 @@ func (o *BatchNormOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], err
 		}
 		// two passes per channel: the mean, then the mean squared deviation
 		if o.inner == 1 { // (N, C), BatchNorm1d: channels are contiguous in a row
-			o.stats1d(xd)
+			o.channels(bnPass[T]{kind: bnStats1d, xd: xd})
 		} else {
-			o.stats(xd)
+			o.channels(bnPass[T]{kind: bnStats, xd: xd})
 		}
 	} else {
 		for _, p := range []struct {
@@ -147,8 +212,8 @@ func (o *BatchNormOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], err
 			o.variance[ch] = float64(o.RunningVar.Data()[ch])
 		}
 	}
-	o.std = make([]float64, c)
-	o.invStd = make([]float64, c)
+	o.std = floats(o.std, c)
+	o.invStd = floats(o.invStd, c)
 	for ch, v := range o.variance {
 		o.std[ch] = math.Sqrt(v + o.Eps)
 		o.invStd[ch] = 1 / o.std[ch]
@@ -158,36 +223,46 @@ func (o *BatchNormOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], err
 	// Channels are independent: each worker normalises a range of them,
 	// y = ((x − μ)·is)·γ + β in float64 (vec.Normalize, vec.NormalizeCh).
 	if o.inner == 1 {
-		gamma, beta := make([]float64, c), make([]float64, c)
+		o.gamma, o.beta = floats(o.gamma, c), floats(o.beta, c)
 		for ch := range c {
-			gamma[ch], beta[ch] = float64(wd[ch]), float64(bd[ch])
+			o.gamma[ch], o.beta[ch] = float64(wd[ch]), float64(bd[ch])
 		}
-		o.channels(func(c0, c1 int) {
-			mu, is, ga, be := o.mean[c0:c1], o.invStd[c0:c1], gamma[c0:c1], beta[c0:c1]
-			for n := 0; n < o.outer; n++ {
-				lo, hi := n*c+c0, n*c+c1
-				vec.NormalizeCh(xd[lo:hi], od[lo:hi], mu, is, ga, be)
-			}
-		})
+		o.channels(bnPass[T]{kind: bnForward1d, xd: xd, od: od})
 		return out, nil
 	}
-	o.channels(func(c0, c1 int) {
-		for n := 0; n < o.outer; n++ {
-			for ch := c0; ch < c1; ch++ {
-				vec.Normalize(o.row(xd, n, ch), o.row(od, n, ch), o.mean[ch], o.invStd[ch], float64(wd[ch]), float64(bd[ch]))
-			}
-		}
-	})
+	o.channels(bnPass[T]{kind: bnForward, xd: xd, od: od, wd: wd, bd: bd})
 	return out, nil
 }
 
-// channels runs f over ranges of channels [c0, c1) split across the
-// CPUs (see parallel.For). Every per-channel sum runs over the same
-// values in the same order whatever the split (and package vec's sums add
-// in one fixed order on every CPU), so results depend neither on the
-// number of CPUs nor on their instruction set.
-func (o *BatchNormOp[T]) channels(f func(c0, c1 int)) {
-	parallel.For(o.c, o.m*o.c, f)
+// forward1dRange normalises the channels [c0, c1) of x (N, C).
+func (o *BatchNormOp[T]) forward1dRange(xd, od []T, c0, c1 int) {
+	c := o.c
+	mu, is, ga, be := o.mean[c0:c1], o.invStd[c0:c1], o.gamma[c0:c1], o.beta[c0:c1]
+	for n := 0; n < o.outer; n++ {
+		lo, hi := n*c+c0, n*c+c1
+		vec.NormalizeCh(xd[lo:hi], od[lo:hi], mu, is, ga, be)
+	}
+}
+
+// forwardRange normalises the channels [c0, c1) of x (N, C, …).
+func (o *BatchNormOp[T]) forwardRange(xd, od, wd, bd []T, c0, c1 int) {
+	for n := 0; n < o.outer; n++ {
+		for ch := c0; ch < c1; ch++ {
+			vec.Normalize(o.row(xd, n, ch), o.row(od, n, ch), o.mean[ch], o.invStd[ch], float64(wd[ch]), float64(bd[ch]))
+		}
+	}
+}
+
+// channels runs the pass p over ranges of channels [c0, c1) split across
+// the CPUs (see parallel.ForRanger). Every per-channel sum runs over the
+// same values in the same order whatever the split (and package vec's
+// sums add in one fixed order on every CPU), so results depend neither on
+// the number of CPUs nor on their instruction set.
+func (o *BatchNormOp[T]) channels(p bnPass[T]) {
+	p.o = o
+	o.pass = p
+	parallel.ForRanger(o.c, o.m*o.c, &o.pass)
+	o.pass = bnPass[T]{}
 }
 
 // row is the slice of d holding sample n, channel ch.
@@ -196,52 +271,48 @@ func (o *BatchNormOp[T]) row(d []T, n, ch int) []T {
 	return d[off : off+o.inner]
 }
 
-// stats sets the batch mean and biased variance per channel, summing each
-// row of a channel in float64 (vec.Sum, vec.SumSqDev: eight partial sums
-// per row in a fixed order), then the rows' sums in the order of the
-// samples.
-func (o *BatchNormOp[T]) stats(xd []T) {
-	o.channels(func(c0, c1 int) {
-		for n := 0; n < o.outer; n++ {
-			for ch := c0; ch < c1; ch++ {
-				o.mean[ch] += vec.Sum(o.row(xd, n, ch))
-			}
-		}
+// statsRange sets the batch mean and biased variance of the channels
+// [c0, c1), summing each row of a channel in float64 (vec.Sum,
+// vec.SumSqDev: eight partial sums per row in a fixed order), then the
+// rows' sums in the order of the samples.
+func (o *BatchNormOp[T]) statsRange(xd []T, c0, c1 int) {
+	for n := 0; n < o.outer; n++ {
 		for ch := c0; ch < c1; ch++ {
-			o.mean[ch] /= float64(o.m)
+			o.mean[ch] += vec.Sum(o.row(xd, n, ch))
 		}
-		for n := 0; n < o.outer; n++ {
-			for ch := c0; ch < c1; ch++ {
-				o.variance[ch] += vec.SumSqDev(o.row(xd, n, ch), o.mean[ch])
-			}
-		}
+	}
+	for ch := c0; ch < c1; ch++ {
+		o.mean[ch] /= float64(o.m)
+	}
+	for n := 0; n < o.outer; n++ {
 		for ch := c0; ch < c1; ch++ {
-			o.variance[ch] /= float64(o.m)
+			o.variance[ch] += vec.SumSqDev(o.row(xd, n, ch), o.mean[ch])
 		}
-	})
+	}
+	for ch := c0; ch < c1; ch++ {
+		o.variance[ch] /= float64(o.m)
+	}
 }
 
-// stats1d is stats for inner == 1: x is (N, C) and each sample's channels
-// are contiguous, so the sums run along rows, vectorised across channels
-// (vec.AccSum, vec.AccSqDev): each channel adds its values one by one in
-// the order of the samples.
-func (o *BatchNormOp[T]) stats1d(xd []T) {
+// stats1dRange is statsRange for inner == 1: x is (N, C) and each
+// sample's channels are contiguous, so the sums run along rows,
+// vectorised across channels (vec.AccSum, vec.AccSqDev): each channel
+// adds its values one by one in the order of the samples.
+func (o *BatchNormOp[T]) stats1dRange(xd []T, c0, c1 int) {
 	c := o.c
-	o.channels(func(c0, c1 int) {
-		mean, variance := o.mean[c0:c1], o.variance[c0:c1]
-		for n := 0; n < o.outer; n++ {
-			vec.AccSum(mean, xd[n*c+c0:n*c+c1])
-		}
-		for ch := range mean {
-			mean[ch] /= float64(o.m)
-		}
-		for n := 0; n < o.outer; n++ {
-			vec.AccSqDev(variance, xd[n*c+c0:n*c+c1], mean)
-		}
-		for ch := range variance {
-			variance[ch] /= float64(o.m)
-		}
-	})
+	mean, variance := o.mean[c0:c1], o.variance[c0:c1]
+	for n := 0; n < o.outer; n++ {
+		vec.AccSum(mean, xd[n*c+c0:n*c+c1])
+	}
+	for ch := range mean {
+		mean[ch] /= float64(o.m)
+	}
+	for n := 0; n < o.outer; n++ {
+		vec.AccSqDev(variance, xd[n*c+c0:n*c+c1], mean)
+	}
+	for ch := range variance {
+		variance[ch] /= float64(o.m)
+	}
 }
 
 // Backward implements autograd.Op. With x̂ = (x − μ)/√(σ²+ε), g the
@@ -256,114 +327,103 @@ func (o *BatchNormOp[T]) stats1d(xd []T) {
 // package vec's kernels: dx = scale·((g − mg) − x̂·mgx) with scale = γ·is,
 // mg = Σg/M, mgx = Σg·x̂/M and x̂ = (x − μ)·is.
 func (o *BatchNormOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) []*tensor.Tensor[T] {
-	xd, wd, g := in[0].Data(), in[1].Data(), gout.Data()
-	sumG := make([]float64, o.c)
-	sumGX := make([]float64, o.c)
-	if o.inner == 1 {
-		return o.backward1d(in, g, sumG, sumGX, need)
-	}
-	var dd []T
 	grads := make([]*tensor.Tensor[T], 3)
+	o.BackwardInto(grads, in, out, gout, need)
+	return grads
+}
+
+// BackwardInto implements autograd.GradWriter.
+func (o *BatchNormOp[T]) BackwardInto(grads, in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) {
+	xd, wd, g := in[0].Data(), in[1].Data(), gout.Data()
+	o.sumG, o.sumGX = floats(o.sumG, o.c), floats(o.sumGX, o.c)
+	var dd []T
 	if need[0] {
 		grads[0] = tensor.Empty[T](in[0].Shape()...)
 		dd = grads[0].Data()
 	}
-	o.channels(func(c0, c1 int) {
-		for n := 0; n < o.outer; n++ {
-			for ch := c0; ch < c1; ch++ {
-				sg, sgx := vec.SumGradDot(o.row(g, n, ch), o.row(xd, n, ch), o.mean[ch], o.invStd[ch])
-				sumG[ch] += sg
-				sumGX[ch] += sgx
-			}
+	if o.inner == 1 {
+		// backward1d: the same arithmetic in the same order per channel,
+		// along the contiguous rows, vectorised across channels
+		// (vec.AccGradDot, then vec.NormGradCh or vec.ScaleGradCh with
+		// per-channel scale, mg and mgx)
+		if dd != nil {
+			o.scale, o.mg, o.mgx = floats(o.scale, o.c), floats(o.mg, o.c), floats(o.mgx, o.c)
 		}
-		if dd == nil {
-			return
-		}
-		m := float64(o.m)
-		for n := 0; n < o.outer; n++ {
-			for ch := c0; ch < c1; ch++ {
-				mu, is := o.mean[ch], o.invStd[ch]
-				scale := float64(wd[ch]) * is
-				gr, dst := o.row(g, n, ch), o.row(dd, n, ch)
-				if !o.Training {
-					vec.ScaleGrad(gr, dst, scale)
-					continue
-				}
-				vec.NormGrad(o.row(xd, n, ch), gr, dst, mu, is, scale, sumG[ch]/m, sumGX[ch]/m)
-			}
-		}
-	})
+		o.channels(bnPass[T]{kind: bnBackward1d, xd: xd, g: g, dd: dd, wd: wd})
+	} else {
+		o.channels(bnPass[T]{kind: bnBackward, xd: xd, g: g, dd: dd, wd: wd})
+	}
 	if need[1] {
 		dw := tensor.New[T](o.c)
-		for ch, v := range sumGX {
+		for ch, v := range o.sumGX {
 			dw.Data()[ch] = T(v)
 		}
 		grads[1] = dw
 	}
 	if need[2] {
 		db := tensor.New[T](o.c)
-		for ch, v := range sumG {
+		for ch, v := range o.sumG {
 			db.Data()[ch] = T(v)
 		}
 		grads[2] = db
 	}
-	return grads
 }
 
-// backward1d is Backward for inner == 1, x (N, C): the same arithmetic
-// in the same order per channel, along the contiguous rows, vectorised
-// across channels (vec.AccGradDot, then vec.NormGradCh or
-// vec.ScaleGradCh with per-channel scale, mg and mgx).
-func (o *BatchNormOp[T]) backward1d(in []*tensor.Tensor[T], g []T, sumG, sumGX []float64, need []bool) []*tensor.Tensor[T] {
-	xd, wd, c := in[0].Data(), in[1].Data(), o.c
-	mean, invStd := o.mean, o.invStd
-	var dd []T
-	var scale, mg, mgx []float64
-	grads := make([]*tensor.Tensor[T], 3)
-	if need[0] {
-		grads[0] = tensor.Empty[T](in[0].Shape()...)
-		dd = grads[0].Data()
-		scale, mg, mgx = make([]float64, c), make([]float64, c), make([]float64, c)
-	}
-	o.channels(func(c0, c1 int) {
-		sg, sgx, mu, is := sumG[c0:c1], sumGX[c0:c1], mean[c0:c1], invStd[c0:c1]
-		for n := 0; n < o.outer; n++ {
-			lo, hi := n*c+c0, n*c+c1
-			vec.AccGradDot(sg, sgx, g[lo:hi], xd[lo:hi], mu, is)
-		}
-		if dd == nil {
-			return
-		}
-		m := float64(o.m)
+// backwardRange is Backward's pass over the channels [c0, c1) of x (N,
+// C, …): their sums Σg and Σg·x̂, then dx into dd unless dd is nil.
+func (o *BatchNormOp[T]) backwardRange(xd, g, dd, wd []T, c0, c1 int) {
+	sumG, sumGX := o.sumG, o.sumGX
+	for n := 0; n < o.outer; n++ {
 		for ch := c0; ch < c1; ch++ {
-			scale[ch] = float64(wd[ch]) * invStd[ch]
-			mg[ch], mgx[ch] = sumG[ch]/m, sumGX[ch]/m
+			sg, sgx := vec.SumGradDot(o.row(g, n, ch), o.row(xd, n, ch), o.mean[ch], o.invStd[ch])
+			sumG[ch] += sg
+			sumGX[ch] += sgx
 		}
-		sc, mgc, mgxc := scale[c0:c1], mg[c0:c1], mgx[c0:c1]
-		for n := 0; n < o.outer; n++ {
-			lo, hi := n*c+c0, n*c+c1
+	}
+	if dd == nil {
+		return
+	}
+	m := float64(o.m)
+	for n := 0; n < o.outer; n++ {
+		for ch := c0; ch < c1; ch++ {
+			mu, is := o.mean[ch], o.invStd[ch]
+			scale := float64(wd[ch]) * is
+			gr, dst := o.row(g, n, ch), o.row(dd, n, ch)
 			if !o.Training {
-				vec.ScaleGradCh(g[lo:hi], dd[lo:hi], sc)
+				vec.ScaleGrad(gr, dst, scale)
 				continue
 			}
-			vec.NormGradCh(xd[lo:hi], g[lo:hi], dd[lo:hi], mu, is, sc, mgc, mgxc)
+			vec.NormGrad(o.row(xd, n, ch), gr, dst, mu, is, scale, sumG[ch]/m, sumGX[ch]/m)
 		}
-	})
-	if need[1] {
-		dw := tensor.New[T](c)
-		for ch, v := range sumGX {
-			dw.Data()[ch] = T(v)
-		}
-		grads[1] = dw
 	}
-	if need[2] {
-		db := tensor.New[T](c)
-		for ch, v := range sumG {
-			db.Data()[ch] = T(v)
-		}
-		grads[2] = db
+}
+
+// backward1dRange is backwardRange for x (N, C).
+func (o *BatchNormOp[T]) backward1dRange(xd, g, dd, wd []T, c0, c1 int) {
+	c, sumG, sumGX, mean, invStd := o.c, o.sumG, o.sumGX, o.mean, o.invStd
+	sg, sgx, mu, is := sumG[c0:c1], sumGX[c0:c1], mean[c0:c1], invStd[c0:c1]
+	for n := 0; n < o.outer; n++ {
+		lo, hi := n*c+c0, n*c+c1
+		vec.AccGradDot(sg, sgx, g[lo:hi], xd[lo:hi], mu, is)
 	}
-	return grads
+	if dd == nil {
+		return
+	}
+	m := float64(o.m)
+	scale, mg, mgx := o.scale, o.mg, o.mgx
+	for ch := c0; ch < c1; ch++ {
+		scale[ch] = float64(wd[ch]) * invStd[ch]
+		mg[ch], mgx[ch] = sumG[ch]/m, sumGX[ch]/m
+	}
+	sc, mgc, mgxc := scale[c0:c1], mg[c0:c1], mgx[c0:c1]
+	for n := 0; n < o.outer; n++ {
+		lo, hi := n*c+c0, n*c+c1
+		if !o.Training {
+			vec.ScaleGradCh(g[lo:hi], dd[lo:hi], sc)
+			continue
+		}
+		vec.NormGradCh(xd[lo:hi], g[lo:hi], dd[lo:hi], mu, is, sc, mgc, mgxc)
+	}
 }
 
 // channel is the channel of row-major position k of x.

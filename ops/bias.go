@@ -20,11 +20,83 @@ type BiasAddOp[T tensor.Float] struct {
 	outer, bn, inner int   // x viewed as (outer, bn, inner), b as (bn)
 	brank            int   // the bias's rank
 	xShape           []int // the input's shape
+
+	recyclable
+	kind       int // the parallel pass under way: biasRows, …
+	xd, od, bd []T // its slices
+}
+
+const (
+	biasRows     = iota // od = xd + bd per row of bn (inner == 1)
+	biasRuns            // od = xd + bd per run of inner values
+	biasBackward        // bd = Σ g (xd) over the broadcast axes
+)
+
+// Range implements parallel.Ranger: the pass o.kind.
+func (o *BiasAddOp[T]) Range(lo, hi int) {
+	xd, od, bd := o.xd, o.od, o.bd
+	switch o.kind {
+	case biasRows:
+		for p := lo; p < hi; p++ {
+			src, dst := xd[p*o.bn:(p+1)*o.bn], od[p*o.bn:(p+1)*o.bn]
+			for j, bv := range bd[:len(src)] {
+				dst[j] = src[j] + bv
+			}
+		}
+	case biasRuns:
+		for r := lo; r < hi; r++ { // r = p·bn + j: one run of inner values sharing bias j
+			bv := bd[r%o.bn]
+			src, dst := xd[r*o.inner:(r+1)*o.inner], od[r*o.inner:(r+1)*o.inner]
+			for i, v := range src {
+				dst[i] = v + bv
+			}
+		}
+	case biasBackward:
+		// Each bias entry's sum runs over p in order whatever the split,
+		// so the result does not depend on the number of CPUs.
+		g, dd, j0, j1 := xd, bd, lo, hi
+		if o.inner == 1 { // (N, C): sum the rows, each column in order of p
+			for p := 0; p < o.outer; p++ {
+				row := g[p*o.bn+j0 : p*o.bn+j1]
+				for j, v := range row {
+					dd[j0+j] += v
+				}
+			}
+			return
+		}
+		for p := 0; p < o.outer; p++ {
+			for j := j0; j < j1; j++ {
+				var s T
+				for _, v := range g[(p*o.bn+j)*o.inner : (p*o.bn+j+1)*o.inner] {
+					s += v
+				}
+				dd[j] += s
+			}
+		}
+	}
+}
+
+// run runs pass kind over n items (work elements touched).
+func (o *BiasAddOp[T]) run(kind, n, work int, xd, od, bd []T) {
+	o.kind, o.xd, o.od, o.bd = kind, xd, od, bd
+	parallel.ForRanger(n, work, o)
+	o.xd, o.od, o.bd = nil, nil, nil
 }
 
 // BiasAdd records x + b with b aligned at axis.
 func BiasAdd[T tensor.Float](name string, x, b *autograd.Var[T], axis int) (*autograd.Var[T], error) {
-	return apply(name, &BiasAddOp[T]{Axis: axis}, x, b)
+	o := newOp[BiasAddOp[T]]()
+	o.Axis, o.pooled = axis, true
+	return apply(name, o, x, b)
+}
+
+// Recycle implements autograd.Recycler.
+func (o *BiasAddOp[T]) Recycle() {
+	if !o.pooled {
+		return
+	}
+	*o = BiasAddOp[T]{}
+	putOp(o)
 }
 
 // Name implements autograd.Op.
@@ -52,25 +124,10 @@ func (o *BiasAddOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error
 	out := tensor.Empty[T](xs...)
 	xd, od, bd := x.Data(), out.Data(), b.Data()
 	if o.inner == 1 { // (N, C) rows, a Linear layer's output: add b to each row
-		parallel.For(o.outer, len(od), func(lo, hi int) {
-			for p := lo; p < hi; p++ {
-				src, dst := xd[p*o.bn:(p+1)*o.bn], od[p*o.bn:(p+1)*o.bn]
-				for j, bv := range bd[:len(src)] {
-					dst[j] = src[j] + bv
-				}
-			}
-		})
+		o.run(biasRows, o.outer, len(od), xd, od, bd)
 		return out, nil
 	}
-	parallel.For(o.outer*o.bn, len(od), func(lo, hi int) {
-		for r := lo; r < hi; r++ { // r = p·bn + j: one run of inner values sharing bias j
-			bv := bd[r%o.bn]
-			src, dst := xd[r*o.inner:(r+1)*o.inner], od[r*o.inner:(r+1)*o.inner]
-			for i, v := range src {
-				dst[i] = v + bv
-			}
-		}
-	})
+	o.run(biasRuns, o.outer*o.bn, len(od), xd, od, bd)
 	return out, nil
 }
 
@@ -79,37 +136,20 @@ func (o *BiasAddOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error
 // g summed over the broadcast axes.
 func (o *BiasAddOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) []*tensor.Tensor[T] {
 	grads := make([]*tensor.Tensor[T], 2)
+	o.BackwardInto(grads, in, out, gout, need)
+	return grads
+}
+
+// BackwardInto implements autograd.GradWriter.
+func (o *BiasAddOp[T]) BackwardInto(grads, in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) {
 	if need[0] {
 		grads[0] = gout
 	}
 	if need[1] {
 		db := tensor.New[T](in[1].Shape()...)
-		dd, g := db.Data(), gout.Data()
-		// Each bias entry's sum runs over p in order whatever the split,
-		// so the result does not depend on the number of CPUs.
-		parallel.For(o.bn, len(g), func(j0, j1 int) {
-			if o.inner == 1 { // (N, C): sum the rows, each column in order of p
-				for p := 0; p < o.outer; p++ {
-					row := g[p*o.bn+j0 : p*o.bn+j1]
-					for j, v := range row {
-						dd[j0+j] += v
-					}
-				}
-				return
-			}
-			for p := 0; p < o.outer; p++ {
-				for j := j0; j < j1; j++ {
-					var s T
-					for _, v := range g[(p*o.bn+j)*o.inner : (p*o.bn+j+1)*o.inner] {
-						s += v
-					}
-					dd[j] += s
-				}
-			}
-		})
+		o.run(biasBackward, o.bn, gout.Len(), gout.Data(), nil, db.Data())
 		grads[1] = db
 	}
-	return grads
 }
 
 func (o *BiasAddOp[T]) biasIndex(k int) int { return (k / o.inner) % o.bn }

@@ -52,6 +52,7 @@ type convShape struct {
 	oph     int       // output padding (ConvTranspose2d)
 	opw     int
 	flip    bool
+	shape   [4]int // storage of sideShape's result
 }
 
 // convStride returns the effective stride (0 means 1) or an error for a
@@ -151,11 +152,14 @@ func (s *convShape) setup(transposed bool, xs, ws []int, opt ConvOptions) error 
 
 // sideShape is a tensor shape of one side, with or without the batch axis
 // as the input had it.
+// The slice is s's own, valid until the next call.
 func (s *convShape) sideShape(channels, h, w int) []int {
 	if s.batched {
-		return []int{s.n, channels, h, w}
+		s.shape = [4]int{s.n, channels, h, w}
+		return s.shape[:4:4]
 	}
-	return []int{channels, h, w}
+	s.shape = [4]int{channels, h, w}
+	return s.shape[:3:3]
 }
 
 // smallShape is the shape of the correlation's output side.
@@ -393,12 +397,27 @@ type Conv2dOp[T tensor.Float] struct {
 
 	s     convShape
 	saved *conv.Saved[T] // the unfolded input, kept from Forward for Backward's weight gradient
+	keep  conv.Saved[T]  // saved's storage
+
+	recyclable
 }
 
 // Conv2d records the convolution of x with the weight w as node name; see
 // Conv2dOp.
 func Conv2d[T tensor.Float](name string, x, w *autograd.Var[T], opt ConvOptions) (*autograd.Var[T], error) {
-	return apply(name, &Conv2dOp[T]{Options: opt}, x, w)
+	o := newOp[Conv2dOp[T]]()
+	o.Options, o.pooled = opt, true
+	return apply(name, o, x, w)
+}
+
+// Recycle implements autograd.Recycler.
+func (o *Conv2dOp[T]) Recycle() {
+	if !o.pooled {
+		return
+	}
+	o.saved.Release()
+	*o = Conv2dOp[T]{}
+	putOp(o)
 }
 
 // Name implements autograd.Op.
@@ -416,15 +435,21 @@ func (o *Conv2dOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error)
 	out := tensor.Empty[T](s.smallShape()...) // conv.Forward overwrites it
 	w := convKernelWeight(s, in[1].Data())
 	o.saved.Release()
-	o.saved = conv.ForwardSave(s.g, s.n, s.small, in[0].Data(), w, out.Data())
+	o.saved = conv.ForwardSaveTo(&o.keep, s.g, s.n, s.small, in[0].Data(), w, out.Data())
 	return out, nil
 }
 
 // Backward implements autograd.Op: dx = col2im(Wᵀ·dY) per image (the
 // transposed convolution of dY with w) and dW = Σ_n dY_n·im2col(x_n)ᵀ.
 func (o *Conv2dOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) []*tensor.Tensor[T] {
-	s := &o.s
 	grads := make([]*tensor.Tensor[T], 2)
+	o.BackwardInto(grads, in, out, gout, need)
+	return grads
+}
+
+// BackwardInto implements autograd.GradWriter.
+func (o *Conv2dOp[T]) BackwardInto(grads, in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) {
+	s := &o.s
 	var dx, dw, w []T
 	if need[0] {
 		grads[0] = tensor.Empty[T](in[0].Shape()...) // overwritten
@@ -440,7 +465,6 @@ func (o *Conv2dOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[
 	if need[1] {
 		convUnflip(s, dw, grads[1].Data())
 	}
-	return grads
 }
 
 // convWeightBuf is where the kernels should write the weight gradient: the
@@ -536,12 +560,25 @@ type ConvTranspose2dOp[T tensor.Float] struct {
 	Options ConvOptions
 
 	s convShape
+
+	recyclable
 }
 
 // ConvTranspose2d records the transposed convolution of x with the weight
 // w as node name; see ConvTranspose2dOp.
 func ConvTranspose2d[T tensor.Float](name string, x, w *autograd.Var[T], opt ConvOptions) (*autograd.Var[T], error) {
-	return apply(name, &ConvTranspose2dOp[T]{Options: opt}, x, w)
+	o := newOp[ConvTranspose2dOp[T]]()
+	o.Options, o.pooled = opt, true
+	return apply(name, o, x, w)
+}
+
+// Recycle implements autograd.Recycler.
+func (o *ConvTranspose2dOp[T]) Recycle() {
+	if !o.pooled {
+		return
+	}
+	*o = ConvTranspose2dOp[T]{}
+	putOp(o)
 }
 
 // Name implements autograd.Op.
@@ -565,8 +602,14 @@ func (o *ConvTranspose2dOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T
 // Backward implements autograd.Op: dx is the convolution of dY with w
 // (im2col and W·col per image) and dW = Σ_n x_n·im2col(dY_n)ᵀ.
 func (o *ConvTranspose2dOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) []*tensor.Tensor[T] {
-	s := &o.s
 	grads := make([]*tensor.Tensor[T], 2)
+	o.BackwardInto(grads, in, out, gout, need)
+	return grads
+}
+
+// BackwardInto implements autograd.GradWriter.
+func (o *ConvTranspose2dOp[T]) BackwardInto(grads, in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) {
+	s := &o.s
 	var dx, dw, w []T
 	if need[0] {
 		grads[0] = tensor.Empty[T](in[0].Shape()...) // overwritten
@@ -581,7 +624,6 @@ func (o *ConvTranspose2dOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tenso
 	if need[1] {
 		convUnflip(s, dw, grads[1].Data())
 	}
-	return grads
 }
 
 // Formula implements explain.Explainer: deconv(x, w; stride s, pad p).

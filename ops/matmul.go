@@ -20,11 +20,24 @@ type MatMulOp[T tensor.Float] struct {
 	lda, ldb    int
 	aVec, bVec  bool
 	shapeA, shB []int
+
+	recyclable
 }
 
 // MatMul records op(a)·op(b) as node name.
 func MatMul[T tensor.Float](name string, a, b *autograd.Var[T], transA, transB bool) (*autograd.Var[T], error) {
-	return apply(name, &MatMulOp[T]{TransA: transA, TransB: transB}, a, b)
+	o := newOp[MatMulOp[T]]()
+	o.TransA, o.TransB, o.pooled = transA, transB, true
+	return apply(name, o, a, b)
+}
+
+// Recycle implements autograd.Recycler.
+func (o *MatMulOp[T]) Recycle() {
+	if !o.pooled {
+		return
+	}
+	*o = MatMulOp[T]{}
+	putOp(o)
 }
 
 // Name implements autograd.Op.
@@ -74,7 +87,8 @@ func (o *MatMulOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error)
 		return nil, &tensor.ShapeError{Op: "matmul", Tensor: "right operand", Want: fmt.Sprintf("%d rows (the left operand has %d columns)", ka, ka), Got: b.Shape()}
 	}
 	o.k = ka
-	var shape []int
+	var buf [2]int
+	shape := buf[:0]
 	if !o.aVec {
 		shape = append(shape, o.m)
 	}
@@ -89,9 +103,15 @@ func (o *MatMulOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error)
 // Backward implements autograd.Op: with Ā = op(A), B̄ = op(B) and G the
 // upstream gradient, dĀ = G B̄ᵀ and dB̄ = Āᵀ G, transposed back to storage.
 func (o *MatMulOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) []*tensor.Tensor[T] {
+	grads := make([]*tensor.Tensor[T], 2)
+	o.BackwardInto(grads, in, out, gout, need)
+	return grads
+}
+
+// BackwardInto implements autograd.GradWriter.
+func (o *MatMulOp[T]) BackwardInto(grads, in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) {
 	a, b := in[0], in[1]
 	g := gout.Data()
-	grads := make([]*tensor.Tensor[T], 2)
 	if need[0] {
 		da := tensor.Empty[T](a.Shape()...)
 		if !o.tA { // dA (m×k) = G (m×n) · B̄ᵀ
@@ -110,7 +130,6 @@ func (o *MatMulOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[
 		}
 		grads[1] = db
 	}
-	return grads
 }
 
 // aOff is the storage position of Ā[i,p]; bOff of B̄[p,j].

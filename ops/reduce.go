@@ -165,12 +165,33 @@ func (o *ScaleOp[T]) BackwardElem(i, m int, in func(i, m int) expr.Expr, out, go
 type BCEWithLogitsOp[T tensor.Float] struct {
 	n     int
 	shape []int
+
+	recyclable
 }
 
 // BCEWithLogits records the mean binary cross-entropy of logits against
 // targets in [0, 1] (the targets get no gradient).
 func BCEWithLogits[T tensor.Float](name string, logits, targets *autograd.Var[T]) (*autograd.Var[T], error) {
-	return apply(name, &BCEWithLogitsOp[T]{}, logits, targets)
+	o := newOp[BCEWithLogitsOp[T]]()
+	o.pooled = true
+	return apply(name, o, logits, targets)
+}
+
+// Recycle implements autograd.Recycler.
+func (o *BCEWithLogitsOp[T]) Recycle() {
+	if !o.pooled {
+		return
+	}
+	*o = BCEWithLogitsOp[T]{}
+	putOp(o)
+}
+
+// scalar returns a 0-dimensional tensor holding v, made by tensor.New so
+// that releasing the graph recycles it.
+func scalar[T tensor.Float](v T) *tensor.Tensor[T] {
+	s := tensor.New[T]()
+	s.Data()[0] = v
+	return s
 }
 
 // Name implements autograd.Op.
@@ -191,15 +212,21 @@ func (o *BCEWithLogitsOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T],
 	for i, a := range in[0].Data() {
 		s += Softplus(float64(a)) - float64(t[i])*float64(a)
 	}
-	return tensor.Scalar(T(s / float64(o.n))), nil
+	return scalar(T(s / float64(o.n))), nil
 }
 
 // Backward implements autograd.Op. The target gradient −a/n is given too,
 // for completeness.
 func (o *BCEWithLogitsOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) []*tensor.Tensor[T] {
+	grads := make([]*tensor.Tensor[T], 2)
+	o.BackwardInto(grads, in, out, gout, need)
+	return grads
+}
+
+// BackwardInto implements autograd.GradWriter.
+func (o *BCEWithLogitsOp[T]) BackwardInto(grads, in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) {
 	g := float64(gout.Data()[0]) / float64(o.n)
 	a, t := in[0].Data(), in[1].Data()
-	grads := make([]*tensor.Tensor[T], 2)
 	if need[0] {
 		d := tensor.New[T](in[0].Shape()...)
 		for i := range a {
@@ -214,7 +241,6 @@ func (o *BCEWithLogitsOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.
 		}
 		grads[1] = d
 	}
-	return grads
 }
 
 // Formula implements explain.Explainer.
@@ -256,6 +282,8 @@ type SquaredErrorOp[T tensor.Float] struct {
 	Divisor float64
 	n       int
 	shape   []int
+
+	recyclable
 }
 
 // SquaredError records Σ(x − t)²/divisor; divisor 0 means 1.
@@ -263,7 +291,18 @@ func SquaredError[T tensor.Float](name string, x, t *autograd.Var[T], divisor fl
 	if divisor == 0 {
 		divisor = 1
 	}
-	return apply(name, &SquaredErrorOp[T]{Divisor: divisor}, x, t)
+	o := newOp[SquaredErrorOp[T]]()
+	o.Divisor, o.pooled = divisor, true
+	return apply(name, o, x, t)
+}
+
+// Recycle implements autograd.Recycler.
+func (o *SquaredErrorOp[T]) Recycle() {
+	if !o.pooled {
+		return
+	}
+	*o = SquaredErrorOp[T]{}
+	putOp(o)
 }
 
 // Name implements autograd.Op.
@@ -285,15 +324,21 @@ func (o *SquaredErrorOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], 
 		d := float64(x) - float64(t[i])
 		s += d * d
 	}
-	return tensor.Scalar(T(s / o.Divisor)), nil
+	return scalar(T(s / o.Divisor)), nil
 }
 
 // Backward implements autograd.Op: 2(x − t)/divisor and its negative.
 func (o *SquaredErrorOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) []*tensor.Tensor[T] {
+	grads := make([]*tensor.Tensor[T], 2)
+	o.BackwardInto(grads, in, out, gout, need)
+	return grads
+}
+
+// BackwardInto implements autograd.GradWriter.
+func (o *SquaredErrorOp[T]) BackwardInto(grads, in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) {
 	c := 2 * gout.Data()[0] / T(o.Divisor)
 	x, t := in[0].Data(), in[1].Data()
-	grads := make([]*tensor.Tensor[T], 2)
-	for j, sign := range []T{1, -1} {
+	for j, sign := range [2]T{1, -1} {
 		if !need[j] {
 			continue
 		}
@@ -303,7 +348,6 @@ func (o *SquaredErrorOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.T
 		}
 		grads[j] = d
 	}
-	return grads
 }
 
 func (o *SquaredErrorOp[T]) div(e expr.Expr) expr.Expr {

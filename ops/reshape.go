@@ -29,18 +29,39 @@ type ReshapeOp[T tensor.Float] struct {
 
 	inShape  []int
 	outShape []int
+
+	recyclable
+	shapeBuf [4]int // Shape's storage for the constructors
+}
+
+// newReshape returns a ReshapeOp, recycled if one is free, with a copy of
+// shape.
+func newReshape[T tensor.Float](label string, colMajor bool, lead int, shape []int) *ReshapeOp[T] {
+	o := newOp[ReshapeOp[T]]()
+	o.Shape = append(o.shapeBuf[:0], shape...)
+	o.ColMajor, o.Label, o.Lead, o.pooled = colMajor, label, lead, true
+	return o
+}
+
+// Recycle implements autograd.Recycler.
+func (o *ReshapeOp[T]) Recycle() {
+	if !o.pooled {
+		return
+	}
+	*o = ReshapeOp[T]{}
+	putOp(o)
 }
 
 // Reshape records x reshaped to shape.
 func Reshape[T tensor.Float](name string, x *autograd.Var[T], colMajor bool, shape ...int) (*autograd.Var[T], error) {
-	return apply(name, &ReshapeOp[T]{Shape: shape, ColMajor: colMajor, Label: "reshape"}, x)
+	return apply(name, newReshape[T]("reshape", colMajor, 0, shape), x)
 }
 
 // ReshapeLead records x reshaped to shape keeping its first lead axes (a
 // batch axis): each sample is reshaped on its own, which matters for the
 // column-major reading.
 func ReshapeLead[T tensor.Float](name string, x *autograd.Var[T], colMajor bool, lead int, shape ...int) (*autograd.Var[T], error) {
-	return apply(name, &ReshapeOp[T]{Shape: shape, ColMajor: colMajor, Label: "reshape", Lead: lead}, x)
+	return apply(name, newReshape[T]("reshape", colMajor, lead, shape), x)
 }
 
 // Flatten records x with axes from startDim on merged into one, as
@@ -50,8 +71,9 @@ func Flatten[T tensor.Float](name string, x *autograd.Var[T], startDim int, colM
 	if startDim < 0 || startDim > len(s) {
 		return nil, fmt.Errorf("%s: flatten start axis %d is outside the input's %d axes", name, startDim, len(s))
 	}
-	shape := append(append([]int(nil), s[:startDim]...), tensor.NumElements(s[startDim:]))
-	return apply(name, &ReshapeOp[T]{Shape: shape, ColMajor: colMajor, Label: "flatten", Lead: startDim}, x)
+	o := newReshape[T]("flatten", colMajor, startDim, s[:startDim])
+	o.Shape = append(o.Shape, tensor.NumElements(s[startDim:]))
+	return apply(name, o, x)
 }
 
 // leadPos is the logical position of idx in shape when the first lead
@@ -128,19 +150,27 @@ func (o *ReshapeOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error
 // Backward implements autograd.Op: the gradient is moved back through the
 // same permutation.
 func (o *ReshapeOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) []*tensor.Tensor[T] {
+	grads := make([]*tensor.Tensor[T], 1)
+	o.BackwardInto(grads, in, out, gout, need)
+	return grads
+}
+
+// BackwardInto implements autograd.GradWriter.
+func (o *ReshapeOp[T]) BackwardInto(grads, in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) {
 	if o.src == nil {
 		g, err := gout.Reshape(in[0].Shape()...)
 		if err != nil { // cannot happen: Forward checked the element counts
 			panic(err)
 		}
-		return []*tensor.Tensor[T]{g}
+		grads[0] = g
+		return
 	}
 	g := tensor.Empty[T](in[0].Shape()...)
 	gd, up := g.Data(), gout.Data()
 	for k, m := range o.src {
 		gd[m] = up[k]
 	}
-	return []*tensor.Tensor[T]{g}
+	grads[0] = g
 }
 
 func (o *ReshapeOp[T]) from(k int) int {

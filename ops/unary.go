@@ -21,11 +21,68 @@ type UnaryOp[T tensor.Float] struct {
 	// (computed with σ(x) from one exponential per element) for Backward,
 	// which releases it after use.
 	comp *tensor.Tensor[T]
+
+	recyclable
+	pass unaryPass[T] // the parallel pass under way
+}
+
+// unaryPass is one parallel pass of a UnaryOp over its slices (a Ranger,
+// so that the pass allocates no closure).
+type unaryPass[T tensor.Float] struct {
+	o              *UnaryOp[T]
+	kind           int // unaryForward, …
+	x, y, up, d, c []T
+}
+
+const (
+	unaryForward     = iota // d = fn(x)
+	unarySigmoidPair        // y = σ(x), c = σ(−x) (float32)
+	unaryBackward           // d = up·fn'(x)
+	unarySigmoidGrad        // d = up·(y·c)
+)
+
+// Range implements parallel.Ranger.
+func (p *unaryPass[T]) Range(lo, hi int) {
+	switch p.kind {
+	case unaryForward:
+		p.o.forward(p.x[lo:hi], p.d[lo:hi])
+	case unarySigmoidPair:
+		vec.SigmoidPair(any(p.x).([]float32)[lo:hi], any(p.y).([]float32)[lo:hi], any(p.c).([]float32)[lo:hi])
+	case unaryBackward:
+		p.o.backward(p.x[lo:hi], p.y[lo:hi], p.up[lo:hi], p.d[lo:hi])
+	case unarySigmoidGrad:
+		sigmoidGrad(p.y[lo:hi], p.c[lo:hi], p.up[lo:hi], p.d[lo:hi])
+	}
+}
+
+// run runs the pass of the given kind over n elements and drops its
+// slices.
+func (o *UnaryOp[T]) run(kind int, x, y, up, d, c []T) {
+	o.pass = unaryPass[T]{o: o, kind: kind, x: x, y: y, up: up, d: d, c: c}
+	parallel.ChunksRanger(len(x), &o.pass)
+	o.pass = unaryPass[T]{}
+}
+
+// newUnary returns a UnaryOp of fn, recycled if one is free.
+func newUnary[T tensor.Float](fn Activation, slope float64) *UnaryOp[T] {
+	o := newOp[UnaryOp[T]]()
+	o.Fn, o.Slope, o.pooled = fn, slope, true
+	return o
+}
+
+// Recycle implements autograd.Recycler.
+func (o *UnaryOp[T]) Recycle() {
+	if !o.pooled {
+		return
+	}
+	tensor.Release(o.comp)
+	*o = UnaryOp[T]{}
+	putOp(o)
 }
 
 // Unary records fn(x) as node name.
 func Unary[T tensor.Float](name string, fn Activation, x *autograd.Var[T]) (*autograd.Var[T], error) {
-	return apply(name, &UnaryOp[T]{Fn: fn}, x)
+	return apply(name, newUnary[T](fn, 0), x)
 }
 
 // ReLU records max(x, 0).
@@ -35,7 +92,7 @@ func ReLU[T tensor.Float](name string, x *autograd.Var[T]) (*autograd.Var[T], er
 
 // LeakyReLU records x for x > 0 and slope·x otherwise.
 func LeakyReLU[T tensor.Float](name string, x *autograd.Var[T], slope float64) (*autograd.Var[T], error) {
-	return apply(name, &UnaryOp[T]{Fn: ActLeakyReLU, Slope: slope}, x)
+	return apply(name, newUnary[T](ActLeakyReLU, slope), x)
 }
 
 // Sigmoid records σ(x) = 1/(1+e^−x).
@@ -100,14 +157,13 @@ func (o *UnaryOp[T]) Forward(in []*tensor.Tensor[T]) (*tensor.Tensor[T], error) 
 		tensor.Release(o.comp)
 		o.comp = nil
 	}
-	if x32, ok := any(x).([]float32); ok && o.Fn == ActSigmoid {
+	if _, ok := any(x).([]float32); ok && o.Fn == ActSigmoid {
 		comp := tensor.Empty[T](in[0].Shape()...)
-		o32, c32 := any(od).([]float32), any(comp.Data()).([]float32)
-		parallel.Chunks(len(x), func(lo, hi int) { vec.SigmoidPair(x32[lo:hi], o32[lo:hi], c32[lo:hi]) })
+		o.run(unarySigmoidPair, x, od, nil, nil, comp.Data())
 		o.comp = comp
 		return out, nil
 	}
-	parallel.Chunks(len(x), func(lo, hi int) { o.forward(x[lo:hi], od[lo:hi]) })
+	o.run(unaryForward, x, nil, nil, od, nil)
 	return out, nil
 }
 
@@ -143,21 +199,28 @@ func (o *UnaryOp[T]) forward(x, od []T) {
 
 // Backward implements autograd.Op.
 func (o *UnaryOp[T]) Backward(in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) []*tensor.Tensor[T] {
+	grads := make([]*tensor.Tensor[T], 1)
+	o.BackwardInto(grads, in, out, gout, need)
+	return grads
+}
+
+// BackwardInto implements autograd.GradWriter.
+func (o *UnaryOp[T]) BackwardInto(grads, in []*tensor.Tensor[T], out, gout *tensor.Tensor[T], need []bool) {
 	g := tensor.Empty[T](in[0].Shape()...)
+	grads[0] = g
 	x, y, up, gd := in[0].Data(), out.Data(), gout.Data(), g.Data()
 	if comp := o.comp; comp != nil {
 		o.comp = nil
 		if c := comp.Data(); len(c) == len(x) && o.Fn == ActSigmoid {
 			// σ'(x)·up = (σ(x)·σ(−x))·up with Forward's σ(−x): the same
 			// products as backward's sigmoidf(−x) path, bit for bit.
-			parallel.Chunks(len(x), func(lo, hi int) { sigmoidGrad(y[lo:hi], c[lo:hi], up[lo:hi], gd[lo:hi]) })
+			o.run(unarySigmoidGrad, x, y, up, gd, c)
 			tensor.Release(comp)
-			return []*tensor.Tensor[T]{g}
+			return
 		}
 		tensor.Release(comp)
 	}
-	parallel.Chunks(len(x), func(lo, hi int) { o.backward(x[lo:hi], y[lo:hi], up[lo:hi], gd[lo:hi]) })
-	return []*tensor.Tensor[T]{g}
+	o.run(unaryBackward, x, y, up, gd, nil)
 }
 
 // sigmoidGrad writes up·(y·c) into gd: the sigmoid's input gradient from

@@ -61,7 +61,7 @@ func (p *bufPool[T]) get(n int) (*Tensor[T], []T) {
 		p.headers[k-1] = nil
 		p.headers = p.headers[:k-1]
 	}
-	if n < minPooled {
+	if n < minPooled { // and n < 0: a header only
 		return t, nil
 	}
 	list := p.free[n]
@@ -79,7 +79,10 @@ func (p *bufPool[T]) get(n int) (*Tensor[T], []T) {
 // its free list is full.
 func (p *bufPool[T]) put(t *Tensor[T]) {
 	b := t.data
-	t.data, t.shape, t.owned = nil, nil, false
+	if !t.owned {
+		b = nil // a view's storage is not its own
+	}
+	t.data, t.shape, t.owned, t.view = nil, nil, false, false
 	if p == nil {
 		return
 	}
@@ -88,7 +91,7 @@ func (p *bufPool[T]) put(t *Tensor[T]) {
 	if len(p.headers) < maxFreeHeaders {
 		p.headers = append(p.headers, t)
 	}
-	if len(b) < minPooled || p.held+len(b) > maxPooled {
+	if b == nil || len(b) < minPooled || p.held+len(b) > maxPooled {
 		return
 	}
 	if p.free == nil {
@@ -107,14 +110,15 @@ func (p *bufPool[T]) put(t *Tensor[T]) {
 // The contract: nothing may use a released tensor afterwards — neither
 // the tensor (nor its Shape slice) nor any view of it (Reshape shares
 // storage) — and nothing may release it again once a later New may have
-// handed it out anew. Only tensors New or Empty made are recycled: views,
-// FromSlice wrappers, clones and tensors already released are left alone
-// (a view is emptied neither), so releasing a tensor twice in a row is
-// harmless. Package autograd's Release applies this to the intermediate
-// values and gradients of a finished computation graph.
+// handed it out anew. Only tensors New or Empty made are recycled whole;
+// of a view Reshape made, only the header is (the view is emptied, the
+// storage it shares is left alone). FromSlice wrappers, clones and
+// tensors already released are left alone, so releasing a tensor twice in
+// a row is harmless. Package autograd's Release applies this to the
+// intermediate values and gradients of a finished computation graph.
 func Release[T Float](ts ...*Tensor[T]) {
 	for _, t := range ts {
-		if t == nil || !t.owned || len(t.data) != cap(t.data) {
+		if t == nil || !t.view && (!t.owned || len(t.data) != cap(t.data)) {
 			continue
 		}
 		poolFor[T]().put(t)

@@ -46,9 +46,12 @@ func TestReleaseRecyclesHeaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := MustFromSlice([]float64{1, 2}, 2)
-	Release(v, w) // neither is New's: nothing happens
-	if v.Len() != 6 || w.Len() != 2 || a.Len() != 6 {
-		t.Fatal("Release emptied a view or a FromSlice wrapper")
+	Release(v, w) // the view is emptied, its storage (a's) and w left alone
+	if v.Len() != 0 || w.Len() != 2 || a.Len() != 6 || a.Data()[4] != 7 {
+		t.Fatal("Release of a view or a FromSlice wrapper touched storage not its own")
+	}
+	if v2, _ := a.Reshape(3, 2); v2 != v || v2.Data()[4] != 7 || v2.Dim(0) != 3 {
+		t.Error("Reshape did not reuse the released view's header")
 	}
 	data := a.Data()
 	Release(a, a) // twice in a row: harmless

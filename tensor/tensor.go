@@ -22,6 +22,7 @@ type Tensor[T Float] struct {
 	shape []int
 	data  []T
 	owned bool // the tensor was made by New or Empty, its data for it alone (see Release)
+	view  bool // the tensor was made by Reshape: its header alone is recycled
 
 	// shapeBuf holds the shape of a tensor New made, up to maxInlineRank
 	// dimensions, so that the tensor is one allocation, or none when its
@@ -194,7 +195,8 @@ func (t *Tensor[T]) Clone() *Tensor[T] {
 // Reshape returns a tensor sharing t's data with a new shape of the same
 // element count. One dimension may be -1 and is then inferred.
 func (t *Tensor[T]) Reshape(shape ...int) (*Tensor[T], error) {
-	shape = append([]int(nil), shape...)
+	var buf [maxInlineRank]int
+	shape = append(buf[:0], shape...)
 	infer := -1
 	known := 1
 	for i, d := range shape {
@@ -216,7 +218,18 @@ func (t *Tensor[T]) Reshape(shape ...int) (*Tensor[T], error) {
 	if NumElements(shape) != len(t.data) {
 		return nil, fmt.Errorf("tensor: cannot reshape %s (%d values) to %s (%d values)", FormatShape(t.shape), len(t.data), FormatShape(shape), NumElements(shape))
 	}
-	return &Tensor[T]{shape: shape, data: t.data}, nil
+	v, _ := poolFor[T]().get(-1)
+	if v == nil {
+		v = new(Tensor[T])
+	}
+	if r := len(shape); r <= maxInlineRank {
+		v.shape = v.shapeBuf[:r:r]
+		copy(v.shape, shape)
+	} else {
+		v.shape = append([]int(nil), shape...)
+	}
+	v.data, v.view = t.data, true
+	return v, nil
 }
 
 // SameShape reports whether a and b have identical dimensions.

@@ -785,6 +785,14 @@ type Saved[T Float] struct {
 // it returns nil. Hand the result to BackwardSaved, or drop it with
 // Release (or leave it to the garbage collector).
 func ForwardSave[T Float](g Geom, n, cout int, x, w, y []T) *Saved[T] {
+	return ForwardSaveTo(nil, g, n, cout, x, w, y)
+}
+
+// ForwardSaveTo is ForwardSave keeping the rows in *dst (a new Saved if
+// dst is nil), which it returns, or nil when it keeps none. A caller that
+// runs layer after layer passes a Saved of its own, released or unused,
+// so that the pass allocates nothing.
+func ForwardSaveTo[T Float](dst *Saved[T], g Geom, n, cout int, x, w, y []T) *Saved[T] {
 	p := newPlan(g, n, cout, []T(nil))
 	if !p.rows || p.bmax < n || p.pooled == nil || len(x) == 0 {
 		p.release()
@@ -792,9 +800,12 @@ func ForwardSave[T Float](g Geom, n, cout int, x, w, y []T) *Saved[T] {
 		return nil
 	}
 	p.forward(x, w, y)
-	s := &Saved[T]{buf: p.pooled, g: g, n: n, cout: cout, x: &x[0]}
-	p.recycle() // the workspace now belongs to s
-	return s
+	if dst == nil {
+		dst = new(Saved[T])
+	}
+	*dst = Saved[T]{buf: p.pooled, g: g, n: n, cout: cout, x: &x[0]}
+	p.recycle() // the workspace now belongs to dst
+	return dst
 }
 
 // Release returns the saved rows' storage for reuse; s must not be used

@@ -97,9 +97,12 @@ func (t *forTask) Done() { t.s.g.Done() }
 // Chunks is For over a flat range of n elements, the split rounded to
 // multiples of 16 elements (one 64-byte cache line of float32) so that no
 // two workers write the same cache line.
-func Chunks(n int, f func(lo, hi int)) {
+func Chunks(n int, f func(lo, hi int)) { ChunksRanger(n, rangeFunc(f)) }
+
+// ChunksRanger is Chunks calling r.Range instead of a function.
+func ChunksRanger(n int, r Ranger) {
 	const line = 16
-	forRanges((n+line-1)/line, n, rangeFunc(f), line, n)
+	forRanges((n+line-1)/line, n, r, line, n)
 }
 
 // The helper pool: a fixed set of goroutines, one per CPU but the caller's,
