@@ -67,8 +67,12 @@ func tinyAEStep(t testing.TB) func() {
 // TestSteadyStateAllocs checks that a training step of the DCGAN and of
 // the auto-encoder allocates (almost) nothing on the heap once the first
 // steps have filled the pools (issue 17: allocation-free steady state).
-// The bounds are the counts measured when the test was written; a change
-// that brings allocations back into the training step fails it.
+// Measured when the test was written: 0 objects per gan-step and 1 per
+// ae-step (autoencoder.Model.Loss's leaf for the batch, and the view of it
+// that Flatten makes, whose header is not recycled as the leaf keeps it);
+// the bounds leave one or two for a sync.Pool that a garbage collection
+// emptied. A change that brings allocations back into the training step
+// fails it.
 func TestSteadyStateAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector drops sync.Pool items at random")
@@ -78,8 +82,8 @@ func TestSteadyStateAllocs(t *testing.T) {
 		step  func(testing.TB) func()
 		bound float64
 	}{
-		{"gan-step", tinyGANStep, 40},
-		{"ae-step", tinyAEStep, 5},
+		{"gan-step", tinyGANStep, 2},
+		{"ae-step", tinyAEStep, 3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			step := c.step(t)

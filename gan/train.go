@@ -126,6 +126,70 @@ type Trainer struct {
 	// epoch cache: the batches of epoch cacheEpoch
 	cacheEpoch int
 	batches    [][]int
+
+	scratch stepScratch
+}
+
+// stepScratch is what a training step makes anew every time and can
+// reuse instead, so that the steady state of a run allocates nothing: the
+// real batch and the noise (overwritten each step), the leaves holding
+// them, the BCE targets (constants) and D's parameter list. Nothing of a
+// step keeps them past it: its graphs are released before it returns.
+type stepScratch struct {
+	real, z        *tensor.Tensor[float32]
+	x, zLeaf, fake *autograd.Var[float32]
+	targets        []*autograd.Var[float32] // constant leaves, by name, count and value
+	dParams        []nn.Parameter[float32]
+	dParamsOf      *nn.Sequential[float32] // the model dParams are of
+}
+
+// maxTargets bounds the constant leaves kept (three serve a run).
+const maxTargets = 8
+
+// leaf returns *v, reset as a leaf named name holding value without a
+// gradient (made on first use).
+func (s *stepScratch) leaf(v **autograd.Var[float32], name string, value *tensor.Tensor[float32]) *autograd.Var[float32] {
+	if *v == nil {
+		*v = autograd.Leaf(name, value, false)
+		return *v
+	}
+	l := *v
+	l.Name, l.Value, l.Grad, l.RequiresGrad = name, value, nil, false
+	return l
+}
+
+// constant is the package's constant, reused while one of the name,
+// count and value is kept.
+func (s *stepScratch) constant(name string, n int, v float32) *autograd.Var[float32] {
+	for _, c := range s.targets {
+		if c.Name == name && c.Value.Len() == n && c.Value.Data()[0] == v {
+			return c
+		}
+	}
+	c := constant(name, n, v)
+	if len(s.targets) < maxTargets {
+		s.targets = append(s.targets, c)
+	}
+	return c
+}
+
+// buffer returns *t if it has the given shape, else a new tensor of it
+// stored in *t; its elements are to be overwritten.
+func buffer(t **tensor.Tensor[float32], shape ...int) *tensor.Tensor[float32] {
+	if *t == nil || !tensor.SameShape((*t).Shape(), shape) {
+		*t = tensor.New[float32](shape...)
+	}
+	return *t
+}
+
+// dParameters is t.D.Parameters(), kept from the last call while D is the
+// same model.
+func (t *Trainer) dParameters() []nn.Parameter[float32] {
+	s := &t.scratch
+	if s.dParamsOf != t.D {
+		s.dParams, s.dParamsOf = t.D.Parameters(), t.D
+	}
+	return s.dParams
 }
 
 // History is the per-step record of a run: one entry per step of each
@@ -313,10 +377,15 @@ func newTrainer(cfg Config, images *tensor.Tensor[float32], labels []uint8, g, d
 // Noise draws an (n, ZDim) batch of standard normal noise from rng.
 func Noise(rng *rand.Rand, n int) *tensor.Tensor[float32] {
 	z := tensor.New[float32](n, ZDim)
-	for i := range z.Data() {
-		z.Data()[i] = float32(rng.NormFloat64())
-	}
+	fillNoise(rng, z.Data())
 	return z
+}
+
+// fillNoise overwrites z with standard normal draws from rng, in order.
+func fillNoise(rng *rand.Rand, z []float32) {
+	for i := range z {
+		z[i] = float32(rng.NormFloat64())
+	}
 }
 
 // StepsPerEpoch is the number of steps in one epoch, ⌊N/Batch⌋.
@@ -342,10 +411,11 @@ func (t *Trainer) epochBatches(e int) ([][]int, error) {
 	return t.batches, nil
 }
 
-// gather copies the images at idx into a new (len(idx), 1, 28, 28) batch.
+// gather copies the images at idx into the trainer's (len(idx), 1, 28,
+// 28) batch, which the next call overwrites.
 func (t *Trainer) gather(idx []int) *tensor.Tensor[float32] {
 	per := ImageSize * ImageSize
-	out := tensor.New[float32](len(idx), 1, ImageSize, ImageSize)
+	out := buffer(&t.scratch.real, len(idx), 1, ImageSize, ImageSize)
 	src, dst := t.images.Data(), out.Data()
 	for i, j := range idx {
 		copy(dst[i*per:(i+1)*per], src[j*per:(j+1)*per])
@@ -394,7 +464,9 @@ func (t *Trainer) TrainStep() (Stats, error) {
 			y[i] = int(t.labels[j])
 		}
 	}
-	return t.step(real, Noise(t.rng, real.Dim(0)), y)
+	z := buffer(&t.scratch.z, real.Dim(0), ZDim)
+	fillNoise(t.rng, z.Data())
+	return t.step(real, z, y)
 }
 
 // dLoss is D's loss on a batch of logits: real (target realTarget) or
@@ -408,9 +480,11 @@ func (t *Trainer) dLoss(name string, logits *autograd.Var[float32], real bool) (
 		}
 		return Hinge(name, logits, sign)
 	}
-	target := constant("zeros", n, 0)
+	var target *autograd.Var[float32]
 	if real {
-		target = constant("ones", n, t.Config.Recipe.realTarget())
+		target = t.scratch.constant("ones", n, t.Config.Recipe.realTarget())
+	} else {
+		target = t.scratch.constant("zeros", n, 0)
 	}
 	return ops.BCEWithLogits(name, logits, target)
 }
@@ -425,7 +499,7 @@ func (t *Trainer) gLoss(logits *autograd.Var[float32]) (*autograd.Var[float32], 
 		}
 		return ops.Scale("g_loss", m, -1)
 	}
-	return ops.BCEWithLogits("g_loss", logits, constant("ones", logits.Value.Dim(0), 1))
+	return ops.BCEWithLogits("g_loss", logits, t.scratch.constant("ones", logits.Value.Dim(0), 1))
 }
 
 // step is TrainStep on the given real batch (in [−1, 1]) and noise, with
@@ -444,7 +518,8 @@ func (t *Trainer) step(real, z *tensor.Tensor[float32], y []int) (Stats, error) 
 
 	// discriminator
 	t.OptD.ZeroGrad()
-	outReal, err := t.D.Forward(autograd.Leaf("x", real, false))
+	s := &t.scratch
+	outReal, err := t.D.Forward(s.leaf(&s.x, "x", real))
 	if err != nil {
 		return st, err
 	}
@@ -462,11 +537,11 @@ func (t *Trainer) step(real, z *tensor.Tensor[float32], y []int) (Stats, error) 
 	// the allocator for fresh, zeroed buffers.
 	lossRealV := lossReal.Value.Data()[0]
 	autograd.Release(lossReal)
-	fake, err := t.G.Forward(autograd.Leaf("z", z, false))
+	fake, err := t.G.Forward(s.leaf(&s.zLeaf, "z", z))
 	if err != nil {
 		return st, err
 	}
-	outFake, err := t.D.Forward(autograd.Leaf("fake", fake.Value, false)) // detached
+	outFake, err := t.D.Forward(s.leaf(&s.fake, "fake", fake.Value)) // detached
 	if err != nil {
 		return st, err
 	}
@@ -492,7 +567,7 @@ func (t *Trainer) step(real, z *tensor.Tensor[float32], y []int) (Stats, error) 
 	// the gradients flowing to G, not weight gradients that the next
 	// D step would zero unread.
 	t.OptG.ZeroGrad()
-	dParams := t.D.Parameters()
+	dParams := t.dParameters()
 	for _, p := range dParams {
 		p.Var.RequiresGrad = false
 	}

@@ -195,6 +195,8 @@ func (t *Tensor[T]) Clone() *Tensor[T] {
 // Reshape returns a tensor sharing t's data with a new shape of the same
 // element count. One dimension may be -1 and is then inferred.
 func (t *Tensor[T]) Reshape(shape ...int) (*Tensor[T], error) {
+	// the shape is worked on in buf, which stays on the stack as long as
+	// shape escapes nowhere (the errors format copies)
 	var buf [maxInlineRank]int
 	shape = append(buf[:0], shape...)
 	infer := -1
@@ -202,7 +204,7 @@ func (t *Tensor[T]) Reshape(shape ...int) (*Tensor[T], error) {
 	for i, d := range shape {
 		if d == -1 {
 			if infer >= 0 {
-				return nil, fmt.Errorf("tensor: reshape to %v has more than one -1", shape)
+				return nil, fmt.Errorf("tensor: reshape to %v has more than one -1", append([]int(nil), shape...))
 			}
 			infer = i
 			continue
@@ -211,7 +213,7 @@ func (t *Tensor[T]) Reshape(shape ...int) (*Tensor[T], error) {
 	}
 	if infer >= 0 {
 		if known == 0 || len(t.data)%known != 0 {
-			return nil, fmt.Errorf("tensor: cannot reshape %s (%d values) to %v", FormatShape(t.shape), len(t.data), shape)
+			return nil, fmt.Errorf("tensor: cannot reshape %s (%d values) to %v", FormatShape(t.shape), len(t.data), append([]int(nil), shape...))
 		}
 		shape[infer] = len(t.data) / known
 	}
