@@ -67,6 +67,10 @@ type gemmPlan[T Float] struct {
 	mc, kc, nc       int
 	directA, directB bool
 	wsPool           *sync.Pool
+
+	// srcA, srcB supply A or B instead of a and b (float32 only; see
+	// GemmSrcA, GemmSrcB): they are always packed.
+	srcA, srcB Source
 }
 
 // workspace holds one worker's pack buffers; it is recycled through a
@@ -146,7 +150,7 @@ func (g *gemmPlan[T]) run(t *gemmTask[T]) {
 			}
 			for ic := i0; ic < i1; ic += mcStep {
 				mc := min(mcStep, i1-ic)
-				packedA := !g.directA || mc < MR
+				packedA := !g.directA || mc < MR || g.srcA != nil
 				var ap []T
 				if packedA {
 					if g.directA {
@@ -219,6 +223,10 @@ func mergeTile[T Float](c []T, ldc int, t []T, ldt, mr, nr int, beta T) {
 // A keeps its rows (row stride kcp, a plain copy); transposed A is stored
 // k-major with MR values per k step. Both are straight copies of memory runs.
 func (g *gemmPlan[T]) packA(dst []T, ic, mc, pc, kc, MR, kcp int) {
+	if g.srcA != nil {
+		packSrcA(g.srcA, any(dst).([]float32), ic, mc, pc, kc, MR, kcp)
+		return
+	}
 	if !g.transA {
 		for s := 0; s < mc; s += MR {
 			rows := min(MR, mc-s)
@@ -280,6 +288,10 @@ const packTB = 16
 // micro-panels of NR columns: panel q holds kc rows of NR contiguous values
 // (zero-padded past nc), so the kernel streams it linearly.
 func (g *gemmPlan[T]) packB(dst []T, pc, kc, j0, nc, NR int) {
+	if g.srcB != nil {
+		packSrcB(g.srcB, any(dst).([]float32), pc, kc, j0, nc, NR)
+		return
+	}
 	for jr := 0; jr < nc; jr += NR {
 		cols := min(NR, nc-jr)
 		panel := dst[jr*kc : jr*kc+kc*NR]
@@ -540,17 +552,18 @@ func serial(m, n, k int) bool { return 2*float64(m)*float64(n)*float64(k) < para
 
 // gemmBlocked runs C = alpha·op(A)·op(B) + beta·C with the packed, blocked
 // driver and kernel kern, fanning out over goroutines for large products.
-func gemmBlocked[T Float](pl *pools[T], kern *microKernel[T], transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+// A non-nil sa or sb (float32 only) supplies A or B in place of a or b.
+func gemmBlocked[T Float](pl *pools[T], kern *microKernel[T], transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int, sa, sb Source) {
 	cs := pl.calls.Get().(*callState[T])
 	g := &cs.plan
 	*g = gemmPlan[T]{
 		transA: transA, transB: transB, m: m, n: n, k: k,
 		alpha: alpha, beta: beta, a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc,
 		kern: kern, mc: roundUp(blockMC, kern.mr), kc: blockKC, nc: roundUp(blockNC, kern.nr),
-		wsPool: &pl.ws,
+		wsPool: &pl.ws, srcA: sa, srcB: sb,
 	}
-	g.directA = !transA && n <= directAMaxN
-	g.directB = !transB && (m <= directBMaxM || k <= directBMaxK)
+	g.directA = !transA && n <= directAMaxN // with srcA: packed, but one MR strip at a time
+	g.directB = sb == nil && !transB && (m <= directBMaxM || k <= directBMaxK)
 
 	flops := 2 * float64(m) * float64(n) * float64(k)
 	nw := 1

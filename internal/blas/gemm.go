@@ -61,12 +61,12 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		// Cᵀ = op(B)ᵀ·op(A)ᵀ: the wide operand becomes the one the
 		// micro-kernel reads in place and the short one is packed.
 		t := getScratch(n * m)
-		gemmBlocked(pools32, pickKernel32(m), !transB, !transA, n, m, k, alpha, b, ldb, a, lda, 0, *t, m)
+		gemmBlocked(pools32, pickKernel32(m), !transB, !transA, n, m, k, alpha, b, ldb, a, lda, 0, *t, m, nil, nil)
 		addTransposed(m, n, *t, beta, c, ldc)
 		scratch32.Put(t)
 		return
 	}
-	gemmBlocked(pools32, pickKernel32(n), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	gemmBlocked(pools32, pickKernel32(n), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil, nil)
 }
 
 // swapMaxM is the largest number of rows of C for which swapped may pick
@@ -126,7 +126,7 @@ func addTransposed(m, n int, t []float32, beta float32, c []float32, ldc int) {
 // dgemm is the float64 path: the same cache-blocked driver with the portable
 // register-blocked Go kernel.
 func dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
-	gemmBlocked(pools64, kernGo64, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	gemmBlocked(pools64, kernGo64, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil, nil)
 }
 
 // checkArgs panics when a stride or slice length is too small for the

@@ -474,8 +474,18 @@ type plan[T Float] struct {
 	rows     bool // Forward and the input gradient use the row layout
 	rowsW    bool // the weight gradient uses the row layout
 	unfolded bool // col already holds the row matrix of the whole batch (see Saved)
-	pooled   *[]T // workspace taken from pool, if any
-	pool     *sync.Pool
+
+	// The implicit layout (implicit.go): the row-layout products of
+	// Forward, the weight gradient and TransposedBackward read the rows
+	// through rs from the padded images in pad (bmax·PaddedLen elements;
+	// col overlaps it and serves the input gradient only).
+	imp    bool
+	chunk  int // images per input-gradient product (implicit layout)
+	pad    []T
+	padded bool // pad already holds the padded images of the whole batch (see Saved)
+	rs     rowSource
+	pooled *[]T // workspace taken from pool, if any
+	pool   *sync.Pool
 
 	// The memory pass Range runs: which one, over images n0 … n0+bn−1,
 	// reading src and writing dst (see the methods that set them).
@@ -495,6 +505,7 @@ const (
 	passFoldRows
 	passGather
 	passScatter
+	passPad
 )
 
 var plans32, plans64, pads32, pads64 sync.Pool
@@ -544,7 +555,11 @@ func putPad[T Float](b *[]T) {
 }
 
 // newPlan splits ws (or a pooled buffer if ws is shorter than WorkLen).
-func newPlan[T Float](g Geom, n, cout int, ws []T) *plan[T] {
+// cols says whether the call needs the column or row matrix itself: in the
+// implicit layout only the input gradient does, and the workspace then
+// holds the padded images instead (PaddedLen per image, about 1/16 of the
+// rows of a 4×4 kernel at stride 2), col overlapping them.
+func newPlan[T Float](g Geom, n, cout int, ws []T, cols bool) *plan[T] {
 	var p *plan[T]
 	if pl := planPoolFor[T](); pl != nil {
 		p, _ = pl.Get().(*plan[T])
@@ -554,7 +569,25 @@ func newPlan[T Float](g Geom, n, cout int, ws []T) *plan[T] {
 	}
 	*p = plan[T]{g: g, n: n, cout: cout, k: g.ColRows(), m: g.ColCols(), in: g.ImageLen(), bmax: g.group(n)}
 	p.out = cout * p.m
+	p.rows = useRows(g, cout)
+	p.rowsW = cout <= rowsMaxCout
+	p.imp = useImplicit[T](g, cout)
 	need := g.WorkLen(n, cout)
+	colLen := p.bmax * p.k * p.m
+	if p.imp {
+		colLen = 0
+		if g.PH > 0 || g.PW > 0 {
+			colLen = p.bmax * g.PaddedLen()
+		}
+		if cols {
+			p.chunk = p.bmax
+			if dxChunked {
+				p.chunk = max(1, min(p.bmax, p.bmax*g.PaddedLen()/(p.k*p.m)))
+			}
+			colLen = max(colLen, p.chunk*p.k*p.m)
+		}
+		need = colLen + p.bmax*cout*p.m
+	}
 	if len(ws) < need {
 		pl := poolFor[T]()
 		if pl != nil {
@@ -569,10 +602,11 @@ func newPlan[T Float](g Geom, n, cout int, ws []T) *plan[T] {
 		p.pool = pl
 		ws = (*p.pooled)[:need]
 	}
-	p.rows = useRows(g, cout)
-	p.rowsW = cout <= rowsMaxCout
-	p.col = ws[:p.bmax*p.k*p.m]
-	p.tmp = ws[len(p.col):need]
+	p.col = ws[:colLen]
+	p.tmp = ws[colLen:need]
+	if p.imp {
+		p.pad = ws[:min(colLen, p.bmax*g.PaddedLen())]
+	}
 	return p
 }
 
@@ -663,8 +697,32 @@ func (p *plan[T]) Range(b0, b1 int) {
 				copy(p.dst[(b*cout+o)*m:(b*cout+o+1)*m], p.src[o*bn*m+b*m:o*bn*m+(b+1)*m])
 			}
 		}
+	case passPad: // images of src (from n0) → padded images in pad
+		pl := p.g.PaddedLen()
+		for b := b0; b < b1; b++ {
+			padImage(p.g, p.src[(n0+b)*p.in:(n0+b+1)*p.in], p.pad[b*pl:(b+1)*pl])
+		}
 	}
 }
+
+// source returns the row matrix of images n0 … n0+bn−1 of x as a
+// blas.Source (implicit layout): the images themselves when there is no
+// padding, else their padded copies, which it writes into pad unless pad
+// already holds them (padded).
+func (p *plan[T]) source(x []T, n0, bn int) *rowSource {
+	img := x[n0*p.in : (n0+bn)*p.in]
+	if p.g.PH > 0 || p.g.PW > 0 {
+		if !p.padded {
+			p.run(passPad, x, nil, n0, bn, p.in)
+		}
+		img = p.pad[:bn*p.g.PaddedLen()]
+	}
+	p.rs.set(p.g, any(img).([]float32))
+	return &p.rs
+}
+
+// f32 views a slice of the implicit layout's element type, float32, as one.
+func f32[T Float](x []T) []float32 { return any(x).([]float32) }
 
 // unfold writes im2col of images n0 … n0+bn−1 of x side by side into the
 // column matrix, whose row stride is bn·m.
@@ -745,7 +803,7 @@ func (p *plan[T]) groups(f func(n0, bn int)) {
 // ws is the workspace (WorkLen elements); if it is shorter, a recycled one
 // is used.
 func Forward[T Float](g Geom, n, cout int, x, w, y, ws []T) {
-	p := newPlan(g, n, cout, ws)
+	p := newPlan(g, n, cout, ws, false)
 	defer p.release()
 	p.forward(x, w, y)
 }
@@ -753,6 +811,14 @@ func Forward[T Float](g Geom, n, cout int, x, w, y, ws []T) {
 // forward is Forward on a plan.
 func (p *plan[T]) forward(x, w, y []T) {
 	cout := p.cout
+	if p.imp {
+		// The same product with the rows packed from the padded images.
+		p.groups(func(n0, bn int) {
+			blas.GemmSrcA(bn*p.m, cout, p.k, 1, p.source(x, n0, bn), true, f32(w), p.k, 0, f32(p.tmp[:bn*p.m*cout]), cout)
+			p.scatterRows(y, n0, bn)
+		})
+		return
+	}
 	if p.rows {
 		// yᵀ = rows · Wᵀ, one (bn·m) × cout product per group.
 		p.groups(func(n0, bn int) {
@@ -777,7 +843,8 @@ type Saved[T Float] struct {
 	buf     *[]T
 	g       Geom
 	n, cout int
-	x       *T // first element of the images that were unfolded
+	x       *T   // first element of the images that were unfolded
+	imp     bool // buf holds the padded images (implicit layout), not the rows
 }
 
 // ForwardSave is Forward that keeps the unfolded batch when the layer uses
@@ -793,7 +860,7 @@ func ForwardSave[T Float](g Geom, n, cout int, x, w, y []T) *Saved[T] {
 // runs layer after layer passes a Saved of its own, released or unused,
 // so that the pass allocates nothing.
 func ForwardSaveTo[T Float](dst *Saved[T], g Geom, n, cout int, x, w, y []T) *Saved[T] {
-	p := newPlan(g, n, cout, []T(nil))
+	p := newPlan(g, n, cout, []T(nil), false)
 	if !p.rows || p.bmax < n || p.pooled == nil || len(x) == 0 {
 		p.release()
 		Forward(g, n, cout, x, w, y, nil)
@@ -803,7 +870,7 @@ func ForwardSaveTo[T Float](dst *Saved[T], g Geom, n, cout int, x, w, y []T) *Sa
 	if dst == nil {
 		dst = new(Saved[T])
 	}
-	*dst = Saved[T]{buf: p.pooled, g: g, n: n, cout: cout, x: &x[0]}
+	*dst = Saved[T]{buf: p.pooled, g: g, n: n, cout: cout, x: &x[0], imp: p.imp}
 	p.recycle() // the workspace now belongs to dst
 	return dst
 }
@@ -824,12 +891,20 @@ func (s *Saved[T]) Release() {
 // same images x, geometry and batch (s may be nil or stale, in which case
 // it unfolds x again as Backward does). It releases s.
 func BackwardSaved[T Float](g Geom, n, cout int, x, w, dy, dx, dw []T, s *Saved[T]) {
-	if s == nil || s.buf == nil || s.g != g || s.n != n || s.cout != cout || len(x) == 0 || s.x != &x[0] {
+	if s == nil || s.buf == nil || s.g != g || s.n != n || s.cout != cout || len(x) == 0 || s.x != &x[0] ||
+		s.imp != useImplicit[T](g, cout) {
 		s.Release()
 		Backward(g, n, cout, x, w, dy, dx, dw, nil)
 		return
 	}
-	backward(g, n, cout, x, w, dy, dx, dw, *s.buf, true)
+	if s.imp {
+		// The padded images head the saved workspace, which also holds the
+		// input gradient's rows (a chunk of images at a time, after the
+		// weight gradient has read the images) when it is long enough.
+		backward(g, n, cout, x, w, dy, dx, dw, *s.buf, false, *s.buf)
+	} else {
+		backward(g, n, cout, x, w, dy, dx, dw, *s.buf, true, nil)
+	}
 	s.Release()
 }
 
@@ -839,7 +914,7 @@ func BackwardSaved[T Float](g Geom, n, cout int, x, w, dy, dx, dw []T, s *Saved[
 // way round it is the forward pass of a transposed convolution of dy with
 // w. ws is the workspace, as for Forward.
 func BackwardInput[T Float](g Geom, n, cout int, w, dy, dx, ws []T) {
-	p := newPlan(g, n, cout, ws)
+	p := newPlan(g, n, cout, ws, true)
 	defer p.release()
 	p.groups(func(n0, bn int) { p.backwardInput(w, p.gather(dy, n0, bn), dx, n0, bn) })
 }
@@ -850,6 +925,15 @@ func BackwardInput[T Float](g Geom, n, cout int, w, dy, dx, ws []T) {
 // col = Wᵀ·d, k × (bn·m), folded column by column.
 func (p *plan[T]) backwardInput(w, d, dx []T, n0, bn int) {
 	ld := bn * p.m
+	if p.imp {
+		// In chunks of images whose rows fit where the padded images were.
+		for c0 := 0; c0 < bn; c0 += p.chunk {
+			cb := min(p.chunk, bn-c0)
+			blas.Gemm(true, false, cb*p.m, p.k, p.cout, 1, d[c0*p.m:], ld, w, p.k, 0, p.col[:cb*p.m*p.k], p.k)
+			p.foldRows(dx, n0+c0, cb)
+		}
+		return
+	}
 	if p.rows {
 		blas.Gemm(true, false, ld, p.k, p.cout, 1, d, ld, w, p.k, 0, p.col[:ld*p.k], p.k)
 		p.foldRows(dx, n0, bn)
@@ -873,24 +957,30 @@ func BackwardWeight[T Float](g Geom, n, cout int, x, dy, dw, ws []T) {
 // BackwardInput (skipped if dx is nil; w is then unused) and dw as
 // BackwardWeight (skipped if dw is nil).
 func Backward[T Float](g Geom, n, cout int, x, w, dy, dx, dw, ws []T) {
-	backward(g, n, cout, x, w, dy, dx, dw, ws, false)
+	backward(g, n, cout, x, w, dy, dx, dw, ws, false, nil)
 }
 
 // backward is Backward; unfolded says that ws already holds the row
-// matrix of the whole batch x (see Saved).
-func backward[T Float](g Geom, n, cout int, x, w, dy, dx, dw, ws []T, unfolded bool) {
+// matrix of the whole batch x, and a non-nil padded that it holds the
+// padded images of the whole batch (implicit layout; see Saved).
+func backward[T Float](g Geom, n, cout int, x, w, dy, dx, dw, ws []T, unfolded bool, padded []T) {
 	if dw != nil {
 		dw = dw[:cout*g.ColRows()]
 		clear(dw)
 	}
-	p := newPlan(g, n, cout, ws)
+	p := newPlan(g, n, cout, ws, dx != nil)
 	defer p.release()
 	p.unfolded = unfolded && p.rowsW && p.bmax >= n
+	if padded != nil && p.imp && p.bmax >= n && (g.PH > 0 || g.PW > 0) {
+		p.pad, p.padded = padded[:n*g.PaddedLen()], true
+	}
 	p.groups(func(n0, bn int) {
 		ld := bn * p.m
 		d := p.gather(dy, n0, bn)
 		switch {
 		case dw == nil:
+		case p.imp: // dW += dy · rows, the rows packed from the padded images
+			blas.GemmSrcB(false, cout, p.k, ld, 1, f32(d), ld, p.source(x, n0, bn), 1, f32(dw), p.k)
 		case p.rowsW: // dW += dy · rows, no transposed packing
 			blas.Gemm(false, false, cout, p.k, ld, 1, d, ld, p.unfoldRows(x, n0, bn), p.k, 1, dw, p.k)
 		default:
@@ -913,10 +1003,21 @@ func TransposedBackward[T Float](g Geom, n, cin int, x, w, dy, dx, dw, ws []T) {
 		dw = dw[:cin*g.ColRows()]
 		clear(dw)
 	}
-	p := newPlan(g, n, cin, ws)
+	p := newPlan(g, n, cin, ws, false)
 	defer p.release()
 	p.groups(func(n0, bn int) {
 		ld := bn * p.m
+		if p.imp { // as Forward and the weight gradient of Backward, implicit
+			src := p.source(dy, n0, bn)
+			if dw != nil {
+				blas.GemmSrcB(false, cin, p.k, ld, 1, f32(p.gather(x, n0, bn)), ld, src, 1, f32(dw), p.k)
+			}
+			if dx != nil {
+				blas.GemmSrcA(ld, cin, p.k, 1, src, true, f32(w), p.k, 0, f32(p.tmp[:ld*cin]), cin)
+				p.scatterRows(dx, n0, bn)
+			}
+			return
+		}
 		if p.rows { // as Forward and the weight gradient of Backward
 			rows := p.unfoldRows(dy, n0, bn)
 			if dw != nil {

@@ -27,3 +27,10 @@ func im2rowK4(dst, src *float32, c, plane, wp int)
 //
 //go:noescape
 func row2imK4(dst, row *float32, c, plane, wp int)
+
+// packK4 is im2rowK4 writing the channels in groups: after every group
+// channels (group·16 values) dst skips skip more values, so that one call
+// fills one row of each of several NR-wide panels of a packed operand.
+//
+//go:noescape
+func packK4(dst, src *float32, c, plane, wp, group, skip int)
