@@ -70,7 +70,7 @@ func twinCases(rng *rand.Rand, random int) []twinCase {
 // twinResults are the outputs of every entry point that has an implicit
 // path, for one layer.
 type twinResults struct {
-	y, sdx, sdw, dx, dw, tdx, tdw []float32
+	y, sdx, sdw, dx, dw, tdx, tdw, idx []float32
 }
 
 func runTwin(c twinCase, x, w, dy, tx []float32) twinResults {
@@ -89,13 +89,17 @@ func runTwin(c twinCase, x, w, dy, tx []float32) twinResults {
 	// side.
 	r.tdx, r.tdw = make([]float32, len(tx)), make([]float32, len(w))
 	TransposedBackward(g, n, cout, tx, w, x, r.tdx, r.tdw, nil)
+	// BackwardInput: the input gradient alone, the transposed layer's
+	// forward.
+	r.idx = make([]float32, len(x))
+	BackwardInput(g, n, cout, w, dy, r.idx, nil)
 	return r
 }
 
 // TestImplicitTwin compares the implicit layout (rows packed from the
 // padded images through rowSource) with its twin, the explicit im2row +
-// blas.Gemm: Forward, ForwardSave/BackwardSaved, Backward and
-// TransposedBackward, on the DCGAN's layer shapes and random ones, with the
+// blas.Gemm: Forward, ForwardSave/BackwardSaved, Backward,
+// TransposedBackward and BackwardInput, on the DCGAN's layer shapes and random ones, with the
 // AVX-512 packer and with the Go one. The results agree bit for bit
 // wherever the explicit product runs on the blocked driver (the packed
 // panels hold the same values in the same order); where blas.Gemm takes
@@ -162,6 +166,7 @@ func TestImplicitTwin(t *testing.T) {
 				{"Backward dw", got.dw, want.dw, ref.dw, bitsB},
 				{"TransposedBackward dx", got.tdx, want.tdx, ref.tdx, bitsA},
 				{"TransposedBackward dw", got.tdw, want.tdw, ref.tdw, bitsB},
+				{"BackwardInput dx", got.idx, want.idx, ref.dx, bitsDx},
 			} {
 				for i := range f.want {
 					if f.bits && math.Float32bits(f.got[i]) != math.Float32bits(f.want[i]) {
