@@ -73,12 +73,12 @@ type bnPass[T tensor.Float] struct {
 }
 
 const (
-	bnStats     = iota // the batch mean and variance (x (N, C, …))
-	bnStats1d          // the same for x (N, C)
-	bnForward          // y = ((x − μ)·is)·γ + β
-	bnForward1d        // the same for x (N, C)
-	bnBackward         // Σg, Σg·x̂ and dx
-	bnBackward1d       // the same for x (N, C)
+	bnStats      = iota // the batch mean and variance (x (N, C, …))
+	bnStats1d           // the same for x (N, C)
+	bnForward           // y = ((x − μ)·is)·γ + β
+	bnForward1d         // the same for x (N, C)
+	bnBackward          // Σg, Σg·x̂ and dx
+	bnBackward1d        // the same for x (N, C)
 )
 
 // Range implements parallel.Ranger over the channels [c0, c1).
