@@ -331,8 +331,7 @@ func backwardFrom[T tensor.Float](w *walk[T], out *Var[T], seed *tensor.Tensor[T
 		}
 		var grads []*tensor.Tensor[T]
 		if gw, ok := v.Op.(GradWriter[T]); ok {
-			w.grads = append(w.grads[:0], make([]*tensor.Tensor[T], n)...)
-			clear(w.grads)
+			w.grads = append(w.grads[:0], make([]*tensor.Tensor[T], n)...) // n nils, no allocation once grown
 			gw.BackwardInto(w.grads, in, v.Value, v.Grad, need)
 			grads = w.grads
 		} else {

@@ -125,9 +125,9 @@ func trainAutoencoder(ctx context.Context, dataName string, req live.JobRequest,
 }
 
 // trainGAN runs `backprop train gan` (its default recipe) on the first
-// req.Images training images for req.Epochs epochs; its files go to a temporary directory
-// removed when the job ends, the sample grid of every epoch is the job's
-// picture.
+// req.Images training images for req.Epochs epochs; its files go to a
+// temporary directory removed when the job ends, the sample grid of every
+// epoch is the job's picture.
 func trainGAN(ctx context.Context, dataName string, req live.JobRequest, hooks trainrt.Hooks) error {
 	cfg := gan.Config{Data: dataName, Seed: jobSeed, Limit: req.Images, Batch: gan.DefaultBatch, Recipe: gan.DefaultRecipe}
 	images, labels, err := gan.LoadLabeled(cfg)

@@ -89,7 +89,7 @@ const (
 )
 
 // DefaultRecipe is the recipe `backprop train gan` trains when no --arch
-// is given: the ingredients that, measured over several seeds and 15
+// is given: the ingredients that, measured over three seeds and up to 10
 // MNIST epochs (bench/gan/results/recipe.md), lift the samples' scores
 // furthest above the reference DCGAN's. The networks are the reference
 // ones (plus the class embedding and projection of a conditional pair).

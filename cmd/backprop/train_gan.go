@@ -15,9 +15,9 @@ import (
 	"github.com/backprop-dev/backprop/training"
 )
 
-// trainGANCmd is `backprop train gan`: trains the reference DCGAN, with
-// per-epoch sample grids, loss curve and checkpoints, resumable bit for
-// bit.
+// trainGANCmd is `backprop train gan`: trains a DCGAN (the default recipe
+// or the reference one), with per-epoch sample grids, loss curve and
+// checkpoints, resumable bit for bit.
 func trainGANCmd() *cobra.Command {
 	var (
 		tf   trainFlags
@@ -26,7 +26,7 @@ func trainGANCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "gan [flags]",
-		Short: "Train the reference DCGAN on MNIST, Fashion-MNIST or a directory of IDX files",
+		Short: "Train a DCGAN (the measured best recipe, or --arch reference) on MNIST, Fashion-MNIST or IDX files",
 		Long: `Train a DCGAN (see package gan). By default (--arch default) it trains the recipe measured
 best in bench/gan/results/recipe.md: the reference networks made class-conditional (a learned
 class embedding concatenated to z, a projection discriminator, trained on the data set's labels)
